@@ -1,0 +1,41 @@
+/**
+ * Write keys and API keys. Secrets are never stored: only their SHA-256, looked up by hash and then
+ * compared in constant time. A write key only ingests; API keys carry scopes.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const SCOPES = ['read', 'write', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface KeyRecord {
+  id: string;
+  hash: string;
+  kind: 'write' | 'api';
+  scopes: Scope[];
+  name?: string;
+  createdAt: string;
+}
+
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+export const newSecret = (prefix: 'wk' | 'ak'): string => `${prefix}_${randomBytes(24).toString('base64url')}`;
+
+export const newKeyId = (): string => `key_${randomBytes(8).toString('hex')}`;
+
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** admin implies every scope; write does not imply read */
+export const grants = (scopes: readonly Scope[], needed: Scope): boolean => scopes.includes('admin') || scopes.includes(needed);
+
+/** A key as listed to clients: never the secret, never the hash. */
+export const publicKey = (k: KeyRecord): { id: string; scopes: Scope[]; name?: string; kind: KeyRecord['kind']; createdAt: string } => ({
+  id: k.id,
+  kind: k.kind,
+  scopes: k.scopes,
+  ...(k.name !== undefined ? { name: k.name } : {}),
+  createdAt: k.createdAt,
+});

@@ -1,0 +1,41 @@
+/** `kairos serve` (what `npm start` runs): open the engine, listen, shut down gracefully. */
+import { loadConfig } from '../config.ts';
+import { openEngine, createLogger } from '../engine/open.ts';
+import { buildApp } from '../server/app.ts';
+import { capabilities } from '../capabilities.ts';
+
+export async function serve(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  const caps = capabilities(config);
+  const opened = await openEngine(config, logger, caps.extensions);
+  const { engine } = opened;
+  const { app, ctx } = buildApp(engine, logger, caps.routes);
+  if (engine.generatedSecrets.writeKey) console.log(`write key of the default workspace (shown once): ${engine.generatedSecrets.writeKey}`);
+  if (engine.generatedSecrets.adminKey) console.log(`admin API key (shown once): ${engine.generatedSecrets.adminKey}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ctx.ready.value = false;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    try {
+      await app.close();
+      await caps.stop?.();
+      await opened.close();
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  console.log(`kairos listening on http://${host}:${port}`);
+}

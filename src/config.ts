@@ -1,0 +1,109 @@
+/**
+ * The one typed configuration module: environment → defaults → validated. Nothing else reads
+ * process.env, so every knob is listed here and in docs/configuration.md.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DEFAULT_INTERACTION_WEIGHTS, type InteractionKind } from './ingest/interactions.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface TuningConfig {
+  /** weight of each interaction kind in models and affinities */
+  interactionWeights: Record<InteractionKind, number>;
+  /** half-life of per-category affinities, in days */
+  affinityHalfLifeDays: number;
+  /** inactivity gap that closes a session, in minutes */
+  sessionGapMinutes: number;
+  /** per-person lists of recently viewed/added/bought items keep this many entries */
+  recentItems: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  writeKey?: string;
+  adminKey?: string;
+  logLevel: LogLevel;
+  /** optional JSON file with tuning values (written by `kairos tune`) */
+  configFile?: string;
+  tuning: TuningConfig;
+  /** run compaction automatically when this many seconds passed since an erasure (0 = never) */
+  autoCompactSeconds: number;
+}
+
+export const DEFAULT_TUNING: TuningConfig = {
+  interactionWeights: { ...DEFAULT_INTERACTION_WEIGHTS },
+  affinityHalfLifeDays: 14,
+  sessionGapMinutes: 30,
+  recentItems: 20,
+};
+
+const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function intFrom(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+function mergeTuning(base: TuningConfig, patch: unknown, source: string): TuningConfig {
+  if (patch === undefined) return base;
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new ConfigError(`${source}: tuning must be an object`);
+  const p = patch as Partial<Record<keyof TuningConfig, unknown>>;
+  const out: TuningConfig = { ...base, interactionWeights: { ...base.interactionWeights } };
+  if (p.interactionWeights !== undefined) {
+    if (typeof p.interactionWeights !== 'object' || p.interactionWeights === null) throw new ConfigError(`${source}: interactionWeights must be an object`);
+    for (const [k, v] of Object.entries(p.interactionWeights)) {
+      if (!(k in out.interactionWeights)) throw new ConfigError(`${source}: unknown interaction kind "${k}"`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${source}: weight of "${k}" must be a finite number`);
+      out.interactionWeights[k as InteractionKind] = v;
+    }
+  }
+  for (const key of ['affinityHalfLifeDays', 'sessionGapMinutes', 'recentItems'] as const) {
+    const v = p[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v > 0)) throw new ConfigError(`${source}: ${key} must be a positive number`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/** Reads a tuning file as written by `kairos tune`: `{"tuning": {...}, "recommend": {...}}`. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
+  if (!LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  const dataDir = resolve(env.KAIROS_DATA_DIR || './.kairos');
+  const defaultFile = resolve(dataDir, 'kairos.config.json');
+  const configFile = env.KAIROS_CONFIG ? resolve(env.KAIROS_CONFIG) : existsSync(defaultFile) ? defaultFile : undefined;
+  let tuning = DEFAULT_TUNING;
+  if (configFile) tuning = mergeTuning(tuning, readConfigFile(configFile).tuning, configFile);
+  return {
+    port: intFrom('PORT', env.PORT, 8080, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    dataDir,
+    writeKey: env.KAIROS_WRITE_KEY || undefined,
+    adminKey: env.KAIROS_ADMIN_KEY || undefined,
+    logLevel,
+    configFile,
+    tuning,
+    autoCompactSeconds: intFrom('KAIROS_AUTO_COMPACT_SECONDS', env.KAIROS_AUTO_COMPACT_SECONDS, 3600, 0, 365 * 86400),
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * The engine: one store, the workspaces it holds, their keys, and the operations the adapters
+ * (HTTP server, CLI, evaluation harness) call. Startup rebuilds every workspace's serving state
+ * from the durable records.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { KairosError } from '../errors.ts';
+import { grants, hashSecret, newKeyId, newSecret, publicKey, sameHash, type KeyRecord, type Scope } from '../auth/keys.ts';
+import type { StoredEvent } from '../ingest/event.ts';
+import { Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
+import { INSTANCE, type Store } from '../store/types.ts';
+import { Workspace } from './workspace.ts';
+
+export const DEFAULT_WORKSPACE = 'default';
+const PRIMARY_WRITE = 'primary-write';
+const PRIMARY_ADMIN = 'primary-admin';
+
+export interface WorkspaceRecord {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface Principal {
+  ws: Workspace;
+  key: KeyRecord;
+}
+
+/** Lets later capabilities (recommendations, decisions, privacy) attach to each workspace. */
+export interface WorkspaceExtension {
+  attach(ws: Workspace): void;
+}
+
+export interface EngineOptions {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  extensions?: WorkspaceExtension[];
+  /** false for offline tools (import, keys): load catalog and keys, not events and models */
+  serving?: boolean;
+}
+
+export class Engine {
+  readonly workspaces = new Map<string, Workspace>();
+  readonly ingestor: Ingestor;
+  /** secrets printed once on first start, when they were generated */
+  readonly generatedSecrets: { writeKey?: string; adminKey?: string } = {};
+  private readonly keysByHash = new Map<string, Principal>();
+  readonly config: Config;
+  readonly store: Store;
+  readonly logger: Logger;
+  private readonly extensions: WorkspaceExtension[];
+  private readonly serving: boolean;
+
+  private constructor(o: EngineOptions) {
+    this.config = o.config;
+    this.store = o.store;
+    this.logger = o.logger;
+    this.extensions = o.extensions ?? [];
+    this.serving = o.serving ?? true;
+    this.ingestor = new Ingestor(this.store, { isSuppressed: () => false });
+  }
+
+  static async open(o: EngineOptions): Promise<Engine> {
+    const engine = new Engine(o);
+    await engine.load();
+    return engine;
+  }
+
+  private async load(): Promise<void> {
+    const started = Date.now();
+    let records = 0;
+    for await (const [, rec] of this.store.scan<WorkspaceRecord>(INSTANCE, 'workspaces')) {
+      records++;
+      await this.loadWorkspace(rec);
+    }
+    if (records === 0) await this.createWorkspaceRecord(DEFAULT_WORKSPACE, DEFAULT_WORKSPACE);
+    await this.ensurePrimaryKeys();
+    const stats = [...this.workspaces.values()].map((w) => ({ id: w.id, ...w.stats() }));
+    this.logger.info({ workspaces: stats, ms: Date.now() - started }, 'state loaded');
+  }
+
+  private async loadWorkspace(rec: WorkspaceRecord): Promise<Workspace> {
+    const ws = new Workspace(rec.id, this.config.tuning);
+    for (const ext of this.extensions) ext.attach(ws);
+    for await (const [itemId, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(itemId, item.properties, item.firstSeen);
+    for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
+    if (this.serving) {
+      for await (const [, e] of this.store.scan<StoredEvent>(rec.id, 'events')) ws.apply(e);
+      ws.flush();
+    }
+    this.workspaces.set(rec.id, ws);
+    return ws;
+  }
+
+  private async createWorkspaceRecord(id: string, name: string): Promise<Workspace> {
+    const rec: WorkspaceRecord = { id, name, createdAt: new Date().toISOString() };
+    await this.store.commit(INSTANCE, [{ table: 'workspaces', key: id, value: rec }]);
+    return this.loadWorkspace(rec);
+  }
+
+  /** The default workspace's write and admin keys: from the environment, else generated once. */
+  private async ensurePrimaryKeys(): Promise<void> {
+    const ws = this.workspaces.get(DEFAULT_WORKSPACE)!;
+    const want = [
+      { id: PRIMARY_WRITE, kind: 'write' as const, scopes: [] as Scope[], secret: this.config.writeKey, slot: 'writeKey' as const, prefix: 'wk' as const },
+      { id: PRIMARY_ADMIN, kind: 'api' as const, scopes: ['read', 'write', 'admin'] as Scope[], secret: this.config.adminKey, slot: 'adminKey' as const, prefix: 'ak' as const },
+    ];
+    for (const w of want) {
+      const existing = await this.store.get<KeyRecord>(ws.id, 'keys', w.id);
+      if (existing && (w.secret === undefined || existing.hash === hashSecret(w.secret))) continue;
+      const secret = w.secret ?? newSecret(w.prefix);
+      if (w.secret === undefined) this.generatedSecrets[w.slot] = secret;
+      if (existing) this.keysByHash.delete(existing.hash);
+      await this.putKey(ws, { id: w.id, hash: hashSecret(secret), kind: w.kind, scopes: w.scopes, name: w.id, createdAt: new Date().toISOString() });
+    }
+  }
+
+  private async putKey(ws: Workspace, key: KeyRecord): Promise<void> {
+    await this.store.commit(ws.id, [{ table: 'keys', key: key.id, value: key }]);
+    this.keysByHash.set(key.hash, { ws, key });
+  }
+
+  private lookup(secret: string): Principal | undefined {
+    const hash = hashSecret(secret);
+    const p = this.keysByHash.get(hash);
+    return p && sameHash(p.key.hash, hash) ? p : undefined;
+  }
+
+  /** the workspace a write key belongs to */
+  authenticateWriteKey(secret: string): Workspace | undefined {
+    const p = this.lookup(secret);
+    return p?.key.kind === 'write' ? p.ws : undefined;
+  }
+
+  /** an API key with the needed scope; throws 401/403 as the contract says */
+  authorize(secret: string | undefined, needed: Scope): Principal {
+    const p = secret ? this.lookup(secret) : undefined;
+    if (!p || p.key.kind !== 'api') throw new KairosError('KAIROS_ERR_AUTH', 'a valid API key is required (Authorization: Bearer <key>)');
+    if (!grants(p.key.scopes, needed)) throw new KairosError('KAIROS_ERR_FORBIDDEN', `this key lacks the "${needed}" scope`);
+    return p;
+  }
+
+  ingest(ws: Workspace, req: IngestRequest): Promise<IngestResult> {
+    return this.ingestor.ingest(ws, req);
+  }
+
+  // --- catalog -------------------------------------------------------------------------------
+
+  async upsertItems(ws: Workspace, items: ReadonlyArray<{ itemId: string; properties: Record<string, unknown> }>): Promise<void> {
+    const now = Date.now();
+    const records = items.map(({ itemId, properties }) => {
+      const prev = ws.catalog.get(itemId);
+      return { itemId, rec: { properties, firstSeen: prev?.createdAt ?? now } satisfies ItemRecord };
+    });
+    await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemId, value: rec })));
+    for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen);
+  }
+
+  async deleteItem(ws: Workspace, itemId: string): Promise<boolean> {
+    if (!ws.catalog.has(itemId)) return false;
+    await this.store.commit(ws.id, [{ table: 'items', key: itemId }]);
+    return ws.catalog.remove(itemId);
+  }
+
+  // --- keys and workspaces ---------------------------------------------------------------------
+
+  async createKey(ws: Workspace, scopes: Scope[], name?: string): Promise<{ record: KeyRecord; secret: string }> {
+    const secret = newSecret('ak');
+    const record: KeyRecord = { id: newKeyId(), hash: hashSecret(secret), kind: 'api', scopes, ...(name !== undefined ? { name } : {}), createdAt: new Date().toISOString() };
+    await this.putKey(ws, record);
+    return { record, secret };
+  }
+
+  listKeys(ws: Workspace): ReturnType<typeof publicKey>[] {
+    return [...this.keysByHash.values()].filter((p) => p.ws === ws).map((p) => publicKey(p.key)).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+  }
+
+  async revokeKey(ws: Workspace, id: string): Promise<boolean> {
+    const p = [...this.keysByHash.values()].find((x) => x.ws === ws && x.key.id === id);
+    if (!p) return false;
+    await this.store.commit(ws.id, [{ table: 'keys', key: id }]);
+    this.keysByHash.delete(p.key.hash);
+    return true;
+  }
+
+  async createWorkspace(name: string): Promise<{ id: string; name: string; writeKey: string; adminKey: string }> {
+    const id = `ws_${newKeyId().slice(4)}`;
+    const ws = await this.createWorkspaceRecord(id, name);
+    const writeKey = newSecret('wk');
+    const adminKey = newSecret('ak');
+    const now = new Date().toISOString();
+    await this.putKey(ws, { id: PRIMARY_WRITE, hash: hashSecret(writeKey), kind: 'write', scopes: [], name: PRIMARY_WRITE, createdAt: now });
+    await this.putKey(ws, { id: PRIMARY_ADMIN, hash: hashSecret(adminKey), kind: 'api', scopes: ['read', 'write', 'admin'], name: PRIMARY_ADMIN, createdAt: now });
+    return { id, name, writeKey, adminKey };
+  }
+
+  /** instance administration (creating workspaces) belongs to admin keys of the default workspace */
+  isInstanceAdmin(p: Principal): boolean {
+    return p.ws.id === DEFAULT_WORKSPACE && grants(p.key.scopes, 'admin');
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

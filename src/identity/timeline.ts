@@ -1,0 +1,63 @@
+/**
+ * A person's events, reduced to what serving needs and kept sorted by event time (ties by
+ * messageId), so that everything derived from it is a function of the set of events, whatever
+ * the order they arrived in.
+ */
+import type { EventType } from '../ingest/event.ts';
+import type { Interaction } from '../ingest/interactions.ts';
+
+export interface EventSummary {
+  messageId: string;
+  /** event time, ms since epoch */
+  t: number;
+  type: EventType;
+  userId?: string;
+  anonymousId?: string;
+  interactions: Interaction[];
+  /** the Personalization consent preference this event states, if any */
+  personalization?: boolean;
+  /** traits set by identify (and by context.traits) */
+  traits?: Record<string, unknown>;
+}
+
+export const before = (a: { t: number; messageId: string }, b: { t: number; messageId: string }): boolean =>
+  a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
+
+export class Timeline {
+  events: EventSummary[] = [];
+
+  /** inserts in order; returns the index, or -1 when the messageId is already present */
+  insert(e: EventSummary): number {
+    const list = this.events;
+    let lo = 0;
+    let hi = list.length;
+    // events usually arrive in order: check the tail first
+    if (hi > 0 && before(list[hi - 1]!, e)) lo = hi;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(list[mid]!, e)) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < list.length && list[lo]!.messageId === e.messageId) return -1;
+    list.splice(lo, 0, e);
+    return lo;
+  }
+
+  /** merges another timeline into this one (identity merge), keeping order and dropping repeats */
+  absorb(other: Timeline): void {
+    const a = this.events;
+    const b = other.events;
+    const out: EventSummary[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      const next = j >= b.length || (i < a.length && before(a[i]!, b[j]!)) ? a[i++]! : b[j++]!;
+      if (out.length === 0 || out[out.length - 1]!.messageId !== next.messageId) out.push(next);
+    }
+    this.events = out;
+  }
+
+  get length(): number {
+    return this.events.length;
+  }
+}

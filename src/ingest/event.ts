@@ -1,0 +1,213 @@
+/**
+ * Segment events: the wire schema (declared once with TypeBox, compiled by Ajv), the semantic rules
+ * Segment's spec adds on top, and the normalised form Kairos stores.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { randomUUID } from 'node:crypto';
+import type { ErrorDetail } from '../errors.ts';
+import { ajv } from '../validation.ts';
+
+export const EVENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Segment's per-event limit. */
+export const MAX_EVENT_BYTES = 32 * 1024;
+/** Segment's per-request limit, after decompression. */
+export const MAX_REQUEST_BYTES = 500 * 1024;
+/** Deeper objects are refused: no legitimate event nests this far, and deep input is a DoS vector. */
+export const MAX_DEPTH = 32;
+const MAX_ID_LENGTH = 512;
+
+const Id = Type.Union([Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), Type.Number()]);
+const Obj = Type.Object({}, { additionalProperties: true });
+const Time = Type.String({ minLength: 1, maxLength: 64 });
+
+export const WireEventSchema = Type.Object(
+  {
+    type: Type.Optional(Type.String()),
+    userId: Type.Optional(Type.Union([Id, Type.Null()])),
+    anonymousId: Type.Optional(Type.Union([Id, Type.Null()])),
+    previousId: Type.Optional(Id),
+    groupId: Type.Optional(Id),
+    event: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    name: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+    category: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+    properties: Type.Optional(Obj),
+    traits: Type.Optional(Obj),
+    context: Type.Optional(Obj),
+    integrations: Type.Optional(Obj),
+    timestamp: Type.Optional(Time),
+    originalTimestamp: Type.Optional(Time),
+    sentAt: Type.Optional(Time),
+    messageId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    writeKey: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+export type WireEvent = Static<typeof WireEventSchema>;
+
+export const WireBatchSchema = Type.Object(
+  {
+    batch: Type.Array(Type.Unknown(), { maxItems: 5000 }),
+    context: Type.Optional(Obj),
+    integrations: Type.Optional(Obj),
+    writeKey: Type.Optional(Type.String()),
+    sentAt: Type.Optional(Time),
+  },
+  { additionalProperties: true },
+);
+
+const checkWireEvent = ajv.compile<WireEvent>(WireEventSchema);
+const checkWireBatch = ajv.compile(WireBatchSchema);
+
+export interface StoredEvent {
+  messageId: string;
+  type: EventType;
+  userId?: string;
+  anonymousId?: string;
+  previousId?: string;
+  groupId?: string;
+  event?: string;
+  name?: string;
+  category?: string;
+  properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  /** event time (ms since epoch) after clock-skew correction; features order by it */
+  timestamp: number;
+  /** server time of receipt (ms since epoch) */
+  receivedAt: number;
+}
+
+const idString = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
+
+function parseTime(v: string | undefined): number | undefined | null {
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** Depth of nested objects/arrays, computed without recursion so hostile input cannot blow the stack. */
+export function exceedsDepth(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
+export interface NormaliseInput {
+  raw: unknown;
+  /** type implied by the endpoint (single-event endpoints) */
+  impliedType?: EventType;
+  /** batch-level defaults */
+  batchContext?: Record<string, unknown>;
+  batchSentAt?: string;
+  receivedAt: number;
+  index?: number;
+}
+
+export type NormaliseResult = { ok: true; event: StoredEvent } | { ok: false; details: ErrorDetail[]; tooLarge?: boolean };
+
+function ajvDetails(errors: typeof checkWireEvent.errors, index: number | undefined): ErrorDetail[] {
+  return (errors ?? []).map((e) => ({
+    ...(index !== undefined ? { index } : {}),
+    field: e.instancePath || (e.params && 'missingProperty' in e.params ? `/${String(e.params.missingProperty)}` : '/'),
+    message: e.message ?? 'invalid',
+  }));
+}
+
+/** Validates one wire event and turns it into the stored form; never throws on bad input. */
+export function normaliseEvent(input: NormaliseInput): NormaliseResult {
+  const { raw, index } = input;
+  const at = (field: string, message: string): ErrorDetail => ({ ...(index !== undefined ? { index } : {}), field, message });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, details: [at('/', 'event must be a JSON object')] };
+  // depth first: serialising hostile nesting to measure it would overflow the stack
+  if (exceedsDepth(raw, MAX_DEPTH)) return { ok: false, details: [at('/', `event nests deeper than ${MAX_DEPTH} levels`)] };
+  if (Buffer.byteLength(JSON.stringify(raw)) > MAX_EVENT_BYTES) {
+    return { ok: false, tooLarge: true, details: [at('/', `event is larger than ${MAX_EVENT_BYTES} bytes`)] };
+  }
+  if (!checkWireEvent(raw)) return { ok: false, details: ajvDetails(checkWireEvent.errors, index) };
+  const w = raw;
+  const details: ErrorDetail[] = [];
+  const type = (input.impliedType ?? w.type) as EventType | undefined;
+  if (type === undefined) details.push(at('/type', 'type is required'));
+  else if (!EVENT_TYPES.includes(type)) details.push(at('/type', `type must be one of ${EVENT_TYPES.join(', ')}`));
+  const userId = idString(w.userId);
+  const anonymousId = idString(w.anonymousId);
+  const previousId = idString(w.previousId);
+  const groupId = idString(w.groupId);
+  for (const [field, v] of [['userId', userId], ['anonymousId', anonymousId], ['previousId', previousId], ['groupId', groupId]] as const) {
+    if (v !== undefined && (v.length === 0 || v.length > MAX_ID_LENGTH || v.includes('\u0000'))) details.push(at(`/${field}`, `${field} must be 1–${MAX_ID_LENGTH} characters without NUL`));
+  }
+  if (type === 'alias') {
+    if (userId === undefined) details.push(at('/userId', 'alias requires userId'));
+    if (previousId === undefined) details.push(at('/previousId', 'alias requires previousId'));
+  } else if (userId === undefined && anonymousId === undefined) {
+    details.push(at('/userId', 'userId or anonymousId is required'));
+  }
+  if (type === 'track' && w.event === undefined) details.push(at('/event', 'track requires event'));
+  if (type === 'group' && groupId === undefined) details.push(at('/groupId', 'group requires groupId'));
+  const timestamp = parseTime(w.timestamp);
+  const original = parseTime(w.originalTimestamp);
+  const sentAt = parseTime(w.sentAt ?? input.batchSentAt);
+  if (timestamp === null) details.push(at('/timestamp', 'timestamp must be an ISO-8601 date'));
+  if (original === null) details.push(at('/originalTimestamp', 'originalTimestamp must be an ISO-8601 date'));
+  if (sentAt === null) details.push(at('/sentAt', 'sentAt must be an ISO-8601 date'));
+  if (details.length > 0) return { ok: false, details };
+
+  let time = input.receivedAt;
+  if (typeof timestamp === 'number') time = timestamp;
+  else if (typeof original === 'number' && typeof sentAt === 'number') time = input.receivedAt - (sentAt - original);
+
+  const context = input.batchContext || w.context ? { ...(input.batchContext ?? {}), ...(w.context ?? {}) } : undefined;
+  const event: StoredEvent = {
+    messageId: w.messageId ?? `kairos-${randomUUID()}`,
+    type: type as EventType,
+    timestamp: time,
+    receivedAt: input.receivedAt,
+    ...(userId !== undefined ? { userId } : {}),
+    ...(anonymousId !== undefined ? { anonymousId } : {}),
+    ...(previousId !== undefined ? { previousId } : {}),
+    ...(groupId !== undefined ? { groupId } : {}),
+    ...(w.event !== undefined ? { event: w.event } : {}),
+    ...(typeof w.name === 'string' ? { name: w.name } : {}),
+    ...(typeof w.category === 'string' ? { category: w.category } : {}),
+    ...(w.properties ? { properties: w.properties } : {}),
+    ...(w.traits ? { traits: w.traits } : {}),
+    ...(context ? { context } : {}),
+  };
+  return { ok: true, event };
+}
+
+export interface WireBatch {
+  batch: unknown[];
+  context?: Record<string, unknown>;
+  sentAt?: string;
+}
+
+export function checkBatch(body: unknown): { ok: true; batch: WireBatch } | { ok: false; details: ErrorDetail[] } {
+  if (!checkWireBatch(body)) return { ok: false, details: ajvDetails(checkWireBatch.errors, undefined) };
+  return { ok: true, batch: body as WireBatch };
+}
+
+/** The ids an event names, in the order that decides where it is stored (userId first). */
+export function idsOf(e: StoredEvent): string[] {
+  const ids: string[] = [];
+  for (const id of [e.userId, e.anonymousId, e.previousId]) if (id !== undefined && !ids.includes(id)) ids.push(id);
+  return ids;
+}
+
+/** `context.consent.categoryPreferences.Personalization`, when the event states it. */
+export function personalizationPreference(e: StoredEvent): boolean | undefined {
+  const consent = e.context?.consent;
+  if (typeof consent !== 'object' || consent === null) return undefined;
+  const prefs = (consent as Record<string, unknown>).categoryPreferences;
+  if (typeof prefs !== 'object' || prefs === null) return undefined;
+  const v = (prefs as Record<string, unknown>).Personalization;
+  return typeof v === 'boolean' ? v : undefined;
+}

@@ -1,0 +1,127 @@
+/**
+ * The one place that maps Segment E-commerce v2 vocabulary to interactions. Models, features and
+ * attribution only ever see interactions, never raw event names.
+ */
+import type { StoredEvent } from './event.ts';
+
+export const INTERACTION_KINDS = [
+  'view', 'click', 'add', 'remove', 'wishlist', 'purchase', 'search', 'list_view', 'promo_view', 'promo_click',
+] as const;
+export type InteractionKind = (typeof INTERACTION_KINDS)[number];
+
+/** Weights as used by Metarank/Gorse-style implicit feedback: stronger intent, larger weight. */
+export const DEFAULT_INTERACTION_WEIGHTS: Record<InteractionKind, number> = {
+  view: 1,
+  click: 1,
+  add: 3,
+  remove: -1,
+  wishlist: 2,
+  purchase: 5,
+  search: 0,
+  list_view: 0.2,
+  promo_view: 0,
+  promo_click: 1,
+};
+
+const EVENT_KIND: Readonly<Record<string, InteractionKind>> = {
+  'Product Viewed': 'view',
+  'Product Clicked': 'click',
+  'Product Added': 'add',
+  'Product Removed': 'remove',
+  'Product Added to Wishlist': 'wishlist',
+  'Order Completed': 'purchase',
+  'Products Searched': 'search',
+  'Product List Viewed': 'list_view',
+  'Promotion Viewed': 'promo_view',
+  'Promotion Clicked': 'promo_click',
+};
+
+export interface Interaction {
+  /** event time, ms since epoch */
+  t: number;
+  kind: InteractionKind;
+  /** item the interaction is about; absent for searches and promotions without a product */
+  itemId?: string;
+  /** revenue carried by the event (Order Completed revenue/total, or price × quantity) */
+  value?: number;
+  messageId: string;
+  recommendationId?: string;
+  decisionId?: string;
+}
+
+/** Item properties an event may carry, used to upsert unknown catalog items. */
+export interface ProductMention {
+  itemId: string;
+  properties: Record<string, unknown>;
+}
+
+const PRODUCT_FIELDS = ['name', 'category', 'brand', 'price', 'url', 'image_url'] as const;
+
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
+const num = (v: unknown): number | undefined => {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+};
+
+type Props = Record<string, unknown>;
+
+function productsOf(props: Props): Props[] {
+  const list = props.products;
+  if (!Array.isArray(list)) return [];
+  return list.filter((p): p is Props => typeof p === 'object' && p !== null && !Array.isArray(p));
+}
+
+const productId = (p: Props): string | undefined => str(p.product_id) ?? str(p.sku);
+
+export function interactionKindOf(event: StoredEvent): InteractionKind | undefined {
+  return event.type === 'track' && event.event !== undefined ? EVENT_KIND[event.event] : undefined;
+}
+
+/** Interactions carried by one event, in a fixed order (one per product for orders and lists). */
+export function interactionsOf(event: StoredEvent): Interaction[] {
+  const kind = interactionKindOf(event);
+  if (!kind) return [];
+  const props: Props = event.properties ?? {};
+  const base = {
+    t: event.timestamp,
+    kind,
+    messageId: event.messageId,
+    ...(str(props.recommendation_id) ? { recommendationId: str(props.recommendation_id) } : {}),
+    ...(str(props.decision_id) ? { decisionId: str(props.decision_id) } : {}),
+  };
+  if (kind === 'purchase' || kind === 'list_view') {
+    const products = productsOf(props);
+    const out: Interaction[] = [];
+    for (const p of products) {
+      const itemId = productId(p);
+      if (!itemId) continue;
+      const price = num(p.price);
+      const qty = num(p.quantity) ?? 1;
+      out.push({ ...base, itemId, ...(kind === 'purchase' && price !== undefined ? { value: price * qty } : {}) });
+    }
+    if (out.length > 0) return out;
+    const revenue = num(props.revenue) ?? num(props.total);
+    return [{ ...base, ...(kind === 'purchase' && revenue !== undefined ? { value: revenue } : {}) }];
+  }
+  const itemId = productId(props);
+  const price = num(props.price);
+  return [{ ...base, ...(itemId ? { itemId } : {}), ...(kind === 'add' && price !== undefined ? { value: price * (num(props.quantity) ?? 1) } : {}) }];
+}
+
+/** Product properties mentioned by an event, for catalog upserts of unknown items. */
+export function productMentions(event: StoredEvent): ProductMention[] {
+  const kind = interactionKindOf(event);
+  if (!kind) return [];
+  const props: Props = event.properties ?? {};
+  const sources = kind === 'purchase' || kind === 'list_view' ? productsOf(props) : [props];
+  const out: ProductMention[] = [];
+  for (const p of sources) {
+    const itemId = productId(p);
+    if (!itemId) continue;
+    const properties: Props = {};
+    for (const f of PRODUCT_FIELDS) if (p[f] !== undefined && p[f] !== null) properties[f] = p[f];
+    out.push({ itemId, properties });
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+/**
+ * The seams of the recommender. The engine feeds models with sessions (a model is a function of the
+ * set of usable sessions, so adding and removing a session are inverse operations: that is what makes
+ * out-of-order events, identity merges, consent changes and erasure exact). Serving asks generators
+ * for candidates, then ranks, applies rules and explains.
+ */
+import type { Item } from '../catalog/item.ts';
+import type { InteractionKind } from '../ingest/interactions.ts';
+
+export interface SessionItem {
+  itemId: string;
+  kind: InteractionKind;
+  /** event time, ms since epoch */
+  t: number;
+  /** configured weight of the interaction kind */
+  weight: number;
+}
+
+/** One session of one person: consecutive usable item interactions with no gap over the session timeout. */
+export interface SessionRecord {
+  /** stable identity of the session: messageId of its first interaction */
+  key: string;
+  start: number;
+  end: number;
+  /** in time order */
+  items: SessionItem[];
+}
+
+/** A model maintained incrementally from sessions. removeSession(s) undoes addSession(s) exactly. */
+export interface SessionModel {
+  addSession(s: SessionRecord): void;
+  removeSession(s: SessionRecord): void;
+}
+
+/** Read access to the catalog, as models and rules need it. */
+export interface CatalogView {
+  get(itemId: string): Item | undefined;
+  /** available and not deleted */
+  isEligible(itemId: string): boolean;
+  /** every item, newest first by createdAt */
+  newest(): Iterable<Item>;
+  size(): number;
+}
+
+/** Something that must hear about catalog changes (content index, category filters). */
+export interface CatalogListener {
+  upsertItem(item: Item): void;
+  removeItem(itemId: string): void;
+}
+
+export const REASON_TYPES = [
+  'viewed_together', 'bought_together', 'similar_session', 'similar_content', 'personal',
+  'trending', 'popular', 'new', 'exploration', 'context',
+] as const;
+export type ReasonType = (typeof REASON_TYPES)[number];
+
+export interface Reason {
+  type: ReasonType;
+  /** the anchor item the reason refers to ("because you viewed X") */
+  itemId?: string;
+  text: string;
+}
+
+/** A reason before it is put into words: the explain step renders text with catalog names. */
+export interface RawReason {
+  type: ReasonType;
+  itemId?: string;
+}
+
+export interface Candidate {
+  itemId: string;
+  /** generator-specific score, larger is better; rank normalises per generator */
+  score: number;
+  reason: RawReason;
+}
+
+export interface RecommendQuery {
+  /** ms since epoch */
+  now: number;
+  /** the current session, oldest first: stored events of the person plus inline request events */
+  session: SessionItem[];
+  /** every usable interaction of the person, oldest first (empty when not personalised) */
+  history: SessionItem[];
+  contextItemId?: string;
+  /** false when the person opted out of Personalization: only non-personal generators answer */
+  personalized: boolean;
+}
+
+export interface CandidateGenerator {
+  readonly name: string;
+  /** at most `limit` candidates, best first; must not throw on unknown items */
+  generate(q: RecommendQuery, limit: number): Candidate[];
+}

@@ -1,0 +1,124 @@
+/**
+ * The HTTP adapter: Fastify with one body parser for every content type (see body.ts), one error
+ * handler that maps everything to the catalogue in errors.ts, per-route latency metrics, and the
+ * route modules. Handlers parse, call the engine, and format; nothing else.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { KairosError, isKairosError } from '../errors.ts';
+import type { Engine } from '../engine/engine.ts';
+import { MAX_REQUEST_BYTES } from '../ingest/event.ts';
+import { parseJsonBody } from './body.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { registerIngestRoutes } from './routes/ingest.ts';
+import { registerItemRoutes } from './routes/items.ts';
+import { registerProfileRoutes } from './routes/profiles.ts';
+import { registerKeyRoutes } from './routes/keys.ts';
+import { registerOpsRoutes } from './routes/ops.ts';
+
+/** Non-ingestion bodies (bulk catalog upserts) may be larger than Segment's 500 KB. */
+export const MAX_API_BODY_BYTES = 16 * 1024 * 1024;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** decompressed body limit of the route, bytes */
+    maxBody?: number;
+  }
+}
+
+export interface AppContext {
+  engine: Engine;
+  metrics: Metrics;
+  /** false while starting or shutting down: /readyz answers 503 */
+  ready: { value: boolean };
+}
+
+export type RouteRegistrar = (app: FastifyInstance, ctx: AppContext) => void;
+
+function fastifyErrorToKairos(err: FastifyError): KairosError {
+  if (err.validation) {
+    const details = err.validation.map((v) => ({
+      field: (v.instancePath || (v.params && 'missingProperty' in v.params ? `/${String(v.params.missingProperty)}` : '/')) as string,
+      message: v.message ?? 'invalid',
+    }));
+    return new KairosError('KAIROS_ERR_VALIDATION', err.message, details);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new KairosError('KAIROS_ERR_TOO_LARGE', 'the request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new KairosError('KAIROS_ERR_BAD_JSON', err.message);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new KairosError('KAIROS_ERR_BAD_JSON', 'the body is empty');
+    default:
+      if (err.statusCode === 404) return new KairosError('KAIROS_ERR_NOT_FOUND', err.message);
+      if (err.statusCode === 413) return new KairosError('KAIROS_ERR_TOO_LARGE', err.message);
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return new KairosError('KAIROS_ERR_VALIDATION', err.message);
+      return new KairosError('KAIROS_ERR_INTERNAL');
+  }
+}
+
+/** `routes`: the route modules of capabilities beyond the core (recommendations, decisions, privacy). */
+export function buildApp(engine: Engine, logger: Logger, routes: readonly RouteRegistrar[] = []): { app: FastifyInstance; ctx: AppContext } {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: MAX_API_BODY_BYTES,
+    // hostile clients must not hold connections forever
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const metrics = createMetrics({
+    storeBytes: () => engine.store.sizeBytes(),
+    modelAgeSeconds: () => {
+      let newest = 0;
+      for (const ws of engine.workspaces.values()) newest = Math.max(newest, ws.modelUpdatedAt);
+      return newest ? (Date.now() - newest) / 1000 : 0;
+    },
+  });
+  const ctx: AppContext = { engine, metrics, ready: { value: true } };
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req: FastifyRequest, body: Buffer, done) => {
+    try {
+      const limit = req.routeOptions.config.maxBody ?? MAX_API_BODY_BYTES;
+      const encoding = req.headers['content-encoding'];
+      done(null, parseJsonBody(body, Array.isArray(encoding) ? encoding[0] : encoding, limit));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | KairosError, req, reply) => {
+    const k = isKairosError(err) ? err : fastifyErrorToKairos(err);
+    if (k.status >= 500) req.log.error({ err }, 'request failed');
+    if (req.routeOptions.config.maxBody === MAX_REQUEST_BYTES) metrics.eventsRejected.inc({ reason: k.code });
+    if (k.code === 'KAIROS_ERR_RATE_LIMITED') reply.header('retry-after', '1');
+    return reply.status(k.status).send(k.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const k = new KairosError('KAIROS_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+    return reply.status(404).send(k.toJSON());
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...routes];
+  for (const r of ctxRoutes) r(app, ctx);
+  return { app, ctx };
+}
+
+/** `Authorization: Bearer <key>` */
+export function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(h);
+  return m?.[1]?.trim();
+}

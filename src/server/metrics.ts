@@ -1,0 +1,33 @@
+/** Prometheus metrics (CONTRACT §9), on a registry of their own so tests can run servers side by side. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  eventsIngested: Counter<'workspace'>;
+  eventsRejected: Counter<'reason'>;
+  eventsDuplicate: Counter<'workspace'>;
+  recommendDuration: Histogram<'placement'>;
+}
+
+export function createMetrics(gauges: { storeBytes: () => number; modelAgeSeconds: () => number }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kairos_process_' });
+  const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  new Gauge({
+    name: 'kairos_store_bytes', help: 'bytes used by the embedded store on disk', registers: [registry],
+    collect() { this.set(gauges.storeBytes()); },
+  });
+  new Gauge({
+    name: 'kairos_model_freshness_seconds', help: 'seconds since the models last absorbed an update', registers: [registry],
+    collect() { this.set(gauges.modelAgeSeconds()); },
+  });
+  return {
+    registry,
+    httpDuration: new Histogram({ name: 'kairos_http_request_duration_seconds', help: 'HTTP request latency per route', labelNames: ['method', 'route', 'status'], buckets: latencyBuckets, registers: [registry] }),
+    eventsIngested: new Counter({ name: 'kairos_events_ingested_total', help: 'events stored', labelNames: ['workspace'], registers: [registry] }),
+    eventsRejected: new Counter({ name: 'kairos_events_rejected_total', help: 'ingestion requests rejected, by error code', labelNames: ['reason'], registers: [registry] }),
+    eventsDuplicate: new Counter({ name: 'kairos_events_duplicate_total', help: 'events acknowledged and ignored as repeats', labelNames: ['workspace'], registers: [registry] }),
+    recommendDuration: new Histogram({ name: 'kairos_recommendation_duration_seconds', help: 'time to compute a recommendation, excluding HTTP', labelNames: ['placement'], buckets: latencyBuckets, registers: [registry] }),
+  };
+}

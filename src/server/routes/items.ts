@@ -1,0 +1,59 @@
+/** CONTRACT §5: the catalog. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { KairosError } from '../../errors.ts';
+import type { Item } from '../../catalog/item.ts';
+import { bearer, type AppContext } from '../app.ts';
+
+const ItemId = Type.String({ minLength: 1, maxLength: 512 });
+const Properties = Type.Object({}, { additionalProperties: true });
+export const ItemBody = Type.Object({ properties: Properties }, { additionalProperties: false });
+export const BulkItemsBody = Type.Object(
+  { items: Type.Array(Type.Object({ itemId: ItemId, properties: Properties }, { additionalProperties: false }), { minItems: 1, maxItems: 10_000 }) },
+  { additionalProperties: false },
+);
+const Params = Type.Object({ itemId: ItemId });
+
+export const itemJson = (item: Item): { itemId: string; properties: Record<string, unknown>; available: boolean; createdAt: string } => ({
+  itemId: item.itemId,
+  properties: item.properties,
+  available: item.available,
+  createdAt: new Date(item.createdAt).toISOString(),
+});
+
+export function registerItemRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { engine } = ctx;
+
+  app.put<{ Params: { itemId: string }; Body: { properties: Record<string, unknown> } }>(
+    '/v1/items/:itemId',
+    { schema: { params: Params, body: ItemBody } },
+    async (req) => {
+      const { ws } = engine.authorize(bearer(req), 'write');
+      await engine.upsertItems(ws, [{ itemId: req.params.itemId, properties: req.body.properties }]);
+      return itemJson(ws.catalog.get(req.params.itemId)!);
+    },
+  );
+
+  app.post<{ Body: { items: Array<{ itemId: string; properties: Record<string, unknown> }> } }>(
+    '/v1/items',
+    { schema: { body: BulkItemsBody } },
+    async (req) => {
+      const { ws } = engine.authorize(bearer(req), 'write');
+      await engine.upsertItems(ws, req.body.items);
+      return { upserted: req.body.items.length };
+    },
+  );
+
+  app.get<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params } }, async (req) => {
+    const { ws } = engine.authorize(bearer(req), 'read');
+    const item = ws.catalog.get(req.params.itemId);
+    if (!item) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
+    return itemJson(item);
+  });
+
+  app.delete<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params } }, async (req) => {
+    const { ws } = engine.authorize(bearer(req), 'write');
+    if (!(await engine.deleteItem(ws, req.params.itemId))) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
+    return { deleted: true, itemId: req.params.itemId };
+  });
+}

@@ -1,0 +1,42 @@
+/** CONTRACT §3: API keys and workspaces. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { KairosError } from '../../errors.ts';
+import { SCOPES, type Scope } from '../../auth/keys.ts';
+import { bearer, type AppContext } from '../app.ts';
+
+export const CreateKeyBody = Type.Object(
+  {
+    scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export const CreateWorkspaceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+
+export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { engine } = ctx;
+
+  app.post<{ Body: { scopes: Scope[]; name?: string } }>('/v1/keys', { schema: { body: CreateKeyBody } }, async (req, reply) => {
+    const { ws } = engine.authorize(bearer(req), 'admin');
+    const { record, secret } = await engine.createKey(ws, req.body.scopes, req.body.name);
+    return reply.status(201).send({ id: record.id, key: secret, scopes: record.scopes, name: record.name ?? null });
+  });
+
+  app.get('/v1/keys', async (req) => {
+    const { ws } = engine.authorize(bearer(req), 'admin');
+    return { keys: engine.listKeys(ws) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/keys/:id', async (req) => {
+    const { ws } = engine.authorize(bearer(req), 'admin');
+    if (!(await engine.revokeKey(ws, req.params.id))) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no key "${req.params.id}"`);
+    return { revoked: true, id: req.params.id };
+  });
+
+  app.post<{ Body: { name: string } }>('/v1/workspaces', { schema: { body: CreateWorkspaceBody } }, async (req, reply) => {
+    const p = engine.authorize(bearer(req), 'admin');
+    if (!engine.isInstanceAdmin(p)) throw new KairosError('KAIROS_ERR_FORBIDDEN', 'only an admin key of the default workspace can create workspaces');
+    return reply.status(201).send(await engine.createWorkspace(req.body.name));
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * The storage seam. The core needs very little from storage: durable atomic batches of puts and
+ * deletes, point reads, and ordered prefix scans, all scoped by workspace. The embedded (LMDB)
+ * backend is the default; cluster backends implement the same interface and pass the same
+ * conformance suite (test/store-conformance.test.ts).
+ */
+
+/** Tables, each an ordered map from string keys to JSON-like values. */
+export const TABLES = [
+  /** stored events, key `${id}\0${messageId}` (id = the userId, else anonymousId, the event is filed under) */
+  'events',
+  /** messageId dedupe marks, key = hash of the messageId, value = first receipt time */
+  'dedupe',
+  /** catalog items, key = itemId */
+  'items',
+  /** API keys, key = key id, value = { hash, scopes, name, createdAt } */
+  'keys',
+  /** workspace records (workspace '_' only), key = workspace id */
+  'workspaces',
+  /** per-workspace settings and secrets, key = name */
+  'meta',
+  /** erased/suppressed identities, key = keyed hash of the id */
+  'tombstones',
+  /** served recommendations and decisions, for attribution */
+  'impressions',
+  /** actions, decisions, bandit state, experiments, assignments, outbox (decide/experiments issues) */
+  'actions',
+  'decisions',
+  'experiments',
+  'assignments',
+  'outbox',
+  /** audit entries: who asked for what, never the erased data */
+  'audit',
+] as const;
+export type Table = (typeof TABLES)[number];
+
+/** The workspace id of instance-wide records. */
+export const INSTANCE = '_';
+
+export interface Put {
+  table: Table;
+  key: string;
+  value: unknown;
+}
+export interface Delete {
+  table: Table;
+  key: string;
+  value?: undefined;
+}
+export type Mutation = Put | Delete;
+
+export interface CompactionReport {
+  bytesBefore: number;
+  bytesAfter: number;
+  entries: number;
+}
+
+export interface Store {
+  readonly kind: string;
+  get<T>(ws: string, table: Table, key: string): Promise<T | undefined>;
+  /** entries whose key starts with `prefix`, in key order */
+  scan<T>(ws: string, table: Table, prefix?: string): AsyncIterable<[key: string, value: T]>;
+  /** applies every mutation or none; resolves once they are durable (fsync'd) */
+  commit(ws: string, mutations: readonly Mutation[]): Promise<void>;
+  /** rewrites storage so that deleted data leaves no bytes behind */
+  compact(): Promise<CompactionReport>;
+  sizeBytes(): number;
+  close(): Promise<void>;
+}
