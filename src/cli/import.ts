@@ -33,6 +33,8 @@ Timestamps in CSV may be ISO-8601, epoch seconds or epoch milliseconds.`;
 interface Row {
   line: number;
   raw: unknown;
+  /** bytes of the line (NDJSON) or record (CSV) the event came from */
+  bytes: number;
 }
 
 function contentId(text: string): string {
@@ -74,7 +76,7 @@ async function* ndjsonRows(file: string): AsyncGenerator<Row> {
     if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
       (raw as Record<string, unknown>).messageId = contentId(text);
     }
-    yield { line, raw };
+    yield { line, raw, bytes: Buffer.byteLength(text) };
   }
 }
 
@@ -90,7 +92,7 @@ async function* csvRows(file: string, delimiter: string, mapping: Map<string, st
       setPath(e, field, field === 'timestamp' ? csvTime(v) : v);
     }
     e.messageId ??= contentId(JSON.stringify(record));
-    yield { line, raw: e };
+    yield { line, raw: e, bytes: Buffer.byteLength(JSON.stringify(e)) };
   }
 }
 
@@ -138,7 +140,8 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   const total = statSync(file).size;
   const config = loadConfig();
-  const opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }), [], false);
+  // events are loaded (not models): repeats of what the data dir holds are recognised
+  const opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }));
   const { engine } = opened;
   const wsId = values.workspace ?? DEFAULT_WORKSPACE;
   const ws = engine.workspaces.get(wsId);
@@ -155,7 +158,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   const flush = async (chunk: Row[]) => {
     let events: StoredEvent[];
     try {
-      events = engine.ingestor.validate({ events: chunk.map((r) => r.raw) });
+      events = engine.ingestor.validate({ events: chunk.map((r) => r.raw), maxEventBytes: Math.max(...chunk.map((r) => r.bytes)) });
     } catch (e) {
       if (!isKairosError(e)) throw e;
       const bad = new Set<number>();
@@ -171,7 +174,7 @@ export async function importCommand(argv: string[]): Promise<number> {
       }
       events = engine.ingestor.validate({ events: chunk.filter((_, i) => !bad.has(i)).map((r) => r.raw) });
     }
-    const r = await engine.ingestor.ingestValid(ws, events, { apply: false });
+    const r = await engine.ingestor.ingestValid(ws, events);
     counts.stored += r.stored;
     counts.duplicates += r.duplicates;
     counts.suppressed += r.suppressed;
@@ -179,23 +182,34 @@ export async function importCommand(argv: string[]): Promise<number> {
   };
   try {
     let chunk: Row[] = [];
+    // one chunk commits while the next is read and validated
+    let previous: Promise<void> = Promise.resolve();
     for await (const row of rows) {
       chunk.push(row);
       counts.read++;
       if (chunk.length >= chunkSize) {
-        await flush(chunk);
+        const current = flush(chunk);
+        await previous;
+        previous = current;
         chunk = [];
         if (failed) break;
         progress.update(counts.read, `(${Math.round(counts.read / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en')}/s)`);
       }
     }
+    await previous;
     if (!failed && chunk.length) await flush(chunk);
   } finally {
     await opened.close();
   }
   const seconds = (Date.now() - started) / 1000;
   progress.finish(counts.read);
-  console.log(JSON.stringify({ file, format, bytes: total, ...counts, seconds, eventsPerSecond: Math.round(counts.read / Math.max(seconds, 0.001)) }));
+  console.log(
+    JSON.stringify({
+      file, format, bytes: total, ...counts, seconds,
+      eventsPerSecond: Math.round(counts.read / Math.max(seconds, 0.001)),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    }),
+  );
   if (failed) console.error('stopped at an invalid chunk: fix the lines above, or pass --skip-invalid; rerunning is safe');
   return failed ? 1 : 0;
 }

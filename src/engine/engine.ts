@@ -37,7 +37,7 @@ export interface EngineOptions {
   store: Store;
   logger: Logger;
   extensions?: WorkspaceExtension[];
-  /** false for offline tools (import, keys): load catalog and keys, not events and models */
+  /** false for offline tools that need no events (keys): load catalog and keys only */
   serving?: boolean;
 }
 
@@ -87,7 +87,10 @@ export class Engine {
     for await (const [itemId, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(itemId, item.properties, item.firstSeen);
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
     if (this.serving) {
-      for await (const [, e] of this.store.scan<StoredEvent>(rec.id, 'events')) ws.apply(e);
+      for await (const [seg, events] of this.store.scan<StoredEvent[]>(rec.id, 'events')) {
+        ws.noteSegment(seg);
+        for (const e of events) ws.apply(e, seg);
+      }
       ws.flush();
     }
     this.workspaces.set(rec.id, ws);

@@ -50,11 +50,12 @@ function consentPrefs(e: StoredEvent): Record<string, boolean> | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
-export function summarize(e: StoredEvent): EventSummary & { consent?: Record<string, boolean> } {
+export function summarize(e: StoredEvent, seg: string): EventSummary & { consent?: Record<string, boolean> } {
   const personalization = personalizationPreference(e);
   const consent = consentPrefs(e);
   return {
     messageId: e.messageId,
+    seg,
     t: e.timestamp,
     type: e.type,
     ...(e.userId !== undefined ? { userId: e.userId } : {}),
@@ -71,8 +72,13 @@ export class Workspace {
   readonly catalog = new Catalog();
   private readonly timelines = new Map<string, Timeline>();
   private readonly views = new Map<string, PersonView>();
-  private readonly contributions = new Map<string, Map<string, Contribution>>();
-  private readonly dirty = new Set<string>();
+  /** per person, the sessions the models currently hold, oldest first */
+  private readonly contributions = new Map<string, Contribution[]>();
+  /** people whose contribution must be recomputed, with the earliest event time that changed */
+  private readonly dirty = new Map<string, number>();
+  /** messageIds of stored events: a repeat is acknowledged and ignored */
+  private readonly messageIds = new Set<string>();
+  private nextSegment = 0;
   private readonly models: SessionModel[] = [];
   modelUpdatedAt = Date.now();
 
@@ -87,20 +93,44 @@ export class Workspace {
 
   addModel(m: SessionModel): void {
     this.models.push(m);
-    for (const contrib of this.contributions.values()) for (const c of contrib.values()) m.addSession(c.record);
+    if (this.models.length === 1) {
+      // without models nothing was contributed yet: everyone's sessions are new to the first one
+      for (const root of this.timelines.keys()) this.dirty.set(root, -Infinity);
+      this.flush();
+    } else {
+      for (const contrib of this.contributions.values()) for (const c of contrib) m.addSession(c.record);
+    }
+  }
+
+  hasMessage(messageId: string): boolean {
+    return this.messageIds.has(messageId);
+  }
+
+  /** Key for the next stored segment; keys sort in commit order. */
+  allocateSegment(): string {
+    return String(this.nextSegment++).padStart(12, '0');
+  }
+
+  /** Tells the workspace a segment exists (at load), so new keys sort after it. */
+  noteSegment(key: string): void {
+    this.nextSegment = Math.max(this.nextSegment, Number(key) + 1);
   }
 
   /**
-   * Applies a durable event to identities and timelines. Returns false if the person already had
-   * it (a repeat). Models catch up on flush(), once per request or once after a bulk load.
+   * Applies a durable event (stored in segment `seg`) to identities and timelines. Returns false
+   * if it was a repeat. Models catch up on flush(), once per request or once after a bulk load.
    */
-  apply(e: StoredEvent): boolean {
+  apply(e: StoredEvent, seg: string): boolean {
+    if (this.messageIds.has(e.messageId)) return false;
     const ids = idsOf(e);
     let root = this.identity.add(ids[0]!);
-    for (const other of ids.slice(1)) root = this.link(root, other);
+    for (let i = 1; i < ids.length; i++) root = this.link(root, ids[i]!);
     const timeline = this.timelineOf(root);
-    if (timeline.insert(summarize(e)) < 0) return false;
-    this.touch(root);
+    const summary = summarize(e, seg);
+    if (timeline.insert(summary) < 0) return false;
+    this.messageIds.add(e.messageId);
+    // an event stating a consent preference can change what is usable anywhere in the timeline
+    this.touch(root, summary.personalization === undefined ? summary.t : -Infinity);
     return true;
   }
 
@@ -114,7 +144,8 @@ export class Workspace {
     }
     this.withdraw(absorbed);
     this.views.delete(absorbed);
-    this.touch(merged);
+    this.dirty.delete(absorbed);
+    this.touch(merged, -Infinity);
     return merged;
   }
 
@@ -127,37 +158,63 @@ export class Workspace {
     return t;
   }
 
-  private touch(root: string): void {
+  private touch(root: string, from: number): void {
     this.views.delete(root);
-    this.dirty.add(root);
+    this.dirty.set(root, Math.min(from, this.dirty.get(root) ?? Infinity));
   }
 
   /** Recomputes model contributions of every changed person. */
   flush(): void {
     if (this.dirty.size === 0) return;
-    for (const root of this.dirty) this.contribute(root);
+    if (this.models.length > 0) for (const [root, from] of this.dirty) this.contribute(root, from);
     this.dirty.clear();
     this.modelUpdatedAt = Date.now();
   }
 
-  private contribute(root: string): void {
+  /**
+   * Brings the models in line with a person's current sessions. Sessions that ended well before the
+   * earliest changed time cannot have changed, so an appended event costs one session, not a
+   * person's whole history.
+   */
+  private contribute(root: string, from: number): void {
     const view = this.viewOf(root);
-    const old = this.contributions.get(root) ?? new Map<string, Contribution>();
-    const next = new Map<string, Contribution>();
+    const old = this.contributions.get(root) ?? [];
+    const gap = this.tuning.sessionGapMinutes * 60_000;
+    // keep the prefix of sessions that end before anything changed
+    let keep = 0;
+    if (view && from !== -Infinity) while (keep < old.length && old[keep]!.record.end < from - gap) keep++;
+    const kept = old.slice(0, keep);
+    const fresh: Contribution[] = [];
     if (view) {
-      for (const s of sessionize(view.usable, this.tuning.sessionGapMinutes * 60_000)) {
-        const record = sessionRecord(s, this.tuning.interactionWeights);
-        if (record) next.set(record.key, { record, signature: sessionSignature(record) });
+      // sessions after the kept ones start at the first event past the last kept session's end
+      const usable = view.usable;
+      let lo = 0;
+      if (keep > 0) {
+        const end = kept[keep - 1]!.record.end;
+        let hi = usable.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (usable[mid]!.t <= end) lo = mid + 1;
+          else hi = mid;
+        }
+      }
+      for (const session of sessionize(lo === 0 ? usable : usable.slice(lo), gap)) {
+        const record = sessionRecord(session, this.tuning.interactionWeights);
+        if (record) fresh.push({ record, signature: sessionSignature(record) });
       }
     }
-    for (const [key, c] of old) {
-      if (next.get(key)?.signature !== c.signature) for (const m of this.models) m.removeSession(c.record);
+    const before = new Map(old.slice(keep).map((c) => [c.record.key, c]));
+    const after = new Set<string>();
+    for (const c of fresh) {
+      after.add(c.record.key);
+      const prev = before.get(c.record.key);
+      if (prev?.signature === c.signature) continue;
+      if (prev) for (const m of this.models) m.removeSession(prev.record);
+      for (const m of this.models) m.addSession(c.record);
     }
-    for (const [key, c] of next) {
-      if (old.get(key)?.signature !== c.signature) for (const m of this.models) m.addSession(c.record);
-      else next.set(key, old.get(key)!);
-    }
-    if (next.size) this.contributions.set(root, next);
+    for (const [key, c] of before) if (!after.has(key)) for (const m of this.models) m.removeSession(c.record);
+    const next = kept.concat(fresh.map((c) => before.get(c.record.key)?.signature === c.signature ? before.get(c.record.key)! : c));
+    if (next.length) this.contributions.set(root, next);
     else this.contributions.delete(root);
   }
 
@@ -165,7 +222,7 @@ export class Workspace {
   private withdraw(root: string): void {
     const old = this.contributions.get(root);
     if (!old) return;
-    for (const c of old.values()) for (const m of this.models) m.removeSession(c.record);
+    for (const c of old) for (const m of this.models) m.removeSession(c.record);
     this.contributions.delete(root);
   }
 

@@ -15,6 +15,8 @@ export interface ConsentView {
 }
 
 export function consentView(events: readonly EventSummary[]): ConsentView {
+  // the common case, nobody ever stated a preference: everything is usable, no copy needed
+  if (!events.some((e) => e.personalization !== undefined)) return { usable: events as EventSummary[] };
   let state: boolean | undefined;
   const usable: EventSummary[] = [];
   for (const e of events) {

@@ -8,6 +8,8 @@ import type { Interaction } from '../ingest/interactions.ts';
 
 export interface EventSummary {
   messageId: string;
+  /** key of the stored segment that holds the full event (for export and erasure) */
+  seg: string;
   /** event time, ms since epoch */
   t: number;
   type: EventType;

@@ -102,6 +102,8 @@ export function exceedsDepth(value: unknown, max: number): boolean {
 
 export interface NormaliseInput {
   raw: unknown;
+  /** true when the bytes the event arrived in are known to be under the limit (no need to measure) */
+  smallEnough?: boolean;
   /** type implied by the endpoint (single-event endpoints) */
   impliedType?: EventType;
   /** batch-level defaults */
@@ -128,7 +130,7 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, details: [at('/', 'event must be a JSON object')] };
   // depth first: serialising hostile nesting to measure it would overflow the stack
   if (exceedsDepth(raw, MAX_DEPTH)) return { ok: false, details: [at('/', `event nests deeper than ${MAX_DEPTH} levels`)] };
-  if (Buffer.byteLength(JSON.stringify(raw)) > MAX_EVENT_BYTES) {
+  if (!input.smallEnough && Buffer.byteLength(JSON.stringify(raw)) > MAX_EVENT_BYTES) {
     return { ok: false, tooLarge: true, details: [at('/', `event is larger than ${MAX_EVENT_BYTES} bytes`)] };
   }
   if (!checkWireEvent(raw)) return { ok: false, details: ajvDetails(checkWireEvent.errors, index) };

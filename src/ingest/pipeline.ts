@@ -3,11 +3,10 @@
  * validate everything → drop repeats and suppressed ids → one durable commit → apply to memory.
  * A request is all or nothing: any invalid event and nothing is stored.
  */
-import { createHash } from 'node:crypto';
 import { KairosError, type ErrorDetail } from '../errors.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
-import { idsOf, normaliseEvent, type EventType, type StoredEvent } from './event.ts';
+import { MAX_EVENT_BYTES, idsOf, normaliseEvent, type EventType, type StoredEvent } from './event.ts';
 import { productMentions } from './interactions.ts';
 
 export interface IngestRequest {
@@ -16,6 +15,8 @@ export interface IngestRequest {
   batchContext?: Record<string, unknown>;
   batchSentAt?: string;
   receivedAt?: number;
+  /** bytes the largest event can have arrived in (the body size for HTTP): at most 32 KB spares measuring each */
+  maxEventBytes?: number;
 }
 
 export interface IngestResult {
@@ -25,8 +26,8 @@ export interface IngestResult {
   itemsCreated: number;
 }
 
-export const dedupeKey = (messageId: string): string => createHash('sha256').update(messageId).digest('base64url').slice(0, 22);
-export const eventKey = (e: StoredEvent): string => `${idsOf(e)[0]}\u0000${e.messageId}`;
+/** Large imports are cut into segments of at most this many events, to bound erasure rewrites. */
+export const MAX_SEGMENT_EVENTS = 512;
 
 export interface ItemRecord {
   properties: Record<string, unknown>;
@@ -43,6 +44,8 @@ export interface IngestHooks {
 export class Ingestor {
   /** messageIds whose commit is under way, per workspace: a concurrent repeat waits for it */
   private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
+  /** catalog items being created by a commit under way, per workspace */
+  private readonly creating = new Map<string, Set<string>>();
 
   constructor(
     private readonly store: Store,
@@ -56,10 +59,12 @@ export class Ingestor {
     const events: StoredEvent[] = [];
     let tooLarge = false;
     const indexed = req.impliedType === undefined;
+    const smallEnough = req.maxEventBytes !== undefined && req.maxEventBytes <= MAX_EVENT_BYTES;
     req.events.forEach((raw, i) => {
       const r = normaliseEvent({
         raw,
         receivedAt,
+        smallEnough,
         ...(req.impliedType ? { impliedType: req.impliedType } : {}),
         ...(req.batchContext ? { batchContext: req.batchContext } : {}),
         ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
@@ -80,11 +85,8 @@ export class Ingestor {
     return this.ingestValid(ws, this.validate(req));
   }
 
-  /**
-   * Stores already-validated events. `apply: false` (offline import) only makes them durable: the
-   * server derives its serving state from the store when it starts.
-   */
-  async ingestValid(ws: Workspace, events: StoredEvent[], { apply = true }: { apply?: boolean } = {}): Promise<IngestResult> {
+  /** Stores already-validated events, then applies them to the workspace's serving state. */
+  async ingestValid(ws: Workspace, events: StoredEvent[]): Promise<IngestResult> {
     const inflight = this.inflightOf(ws.id);
     const fresh: StoredEvent[] = [];
     const waits: Promise<unknown>[] = [];
@@ -105,43 +107,41 @@ export class Ingestor {
       inRequest.add(e.messageId);
       fresh.push(e);
     }
-    // claim the messageIds before the first await, so a concurrent repeat sees them as in flight
-    let settle!: (err?: unknown) => void;
-    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
-    done.catch(() => undefined);
-    for (const e of fresh) inflight.set(e.messageId, done);
-    const toStore: StoredEvent[] = [];
+    const toStore = fresh.filter((e) => !ws.hasMessage(e.messageId));
+    duplicates += fresh.length - toStore.length;
     const newItems = new Map<string, ItemRecord>();
-    try {
-      const seen = await Promise.all(fresh.map((e) => this.store.get(ws.id, 'dedupe', dedupeKey(e.messageId))));
-      fresh.forEach((e, i) => {
-        if (seen[i] === undefined) toStore.push(e);
-      });
-      duplicates += fresh.length - toStore.length;
-
-      const mutations: Mutation[] = [];
-      for (const e of toStore) {
-        mutations.push({ table: 'events', key: eventKey(e), value: e });
-        mutations.push({ table: 'dedupe', key: dedupeKey(e.messageId), value: e.receivedAt });
-        for (const m of productMentions(e)) {
-          if (!ws.catalog.has(m.itemId) && !newItems.has(m.itemId)) newItems.set(m.itemId, { properties: m.properties, firstSeen: e.receivedAt });
-        }
-      }
-      for (const [itemId, rec] of newItems) mutations.push({ table: 'items', key: itemId, value: rec });
-      await this.store.commit(ws.id, mutations);
-      for (const [itemId, rec] of newItems) if (!ws.catalog.has(itemId)) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen);
-      if (apply) {
-        for (const e of toStore) ws.apply(e);
-        ws.flush();
-      }
-      settle();
-    } catch (err) {
-      settle(err);
-      throw err;
-    } finally {
-      for (const e of fresh) if (inflight.get(e.messageId) === done) inflight.delete(e.messageId);
+    const mutations: Mutation[] = [];
+    const segments: Array<[string, StoredEvent[]]> = [];
+    for (let i = 0; i < toStore.length; i += MAX_SEGMENT_EVENTS) {
+      const seg = ws.allocateSegment();
+      const events = toStore.slice(i, i + MAX_SEGMENT_EVENTS);
+      segments.push([seg, events]);
+      mutations.push({ table: 'events', key: seg, value: events });
     }
-    if (apply) this.hooks.afterApply?.(ws, toStore);
+    let creating = this.creating.get(ws.id);
+    if (!creating) this.creating.set(ws.id, (creating = new Set()));
+    for (const e of toStore) {
+      for (const m of productMentions(e)) {
+        if (ws.catalog.has(m.itemId) || newItems.has(m.itemId) || creating.has(m.itemId)) continue;
+        newItems.set(m.itemId, { properties: m.properties, firstSeen: e.receivedAt });
+      }
+    }
+    for (const itemId of newItems.keys()) creating.add(itemId);
+    for (const [itemId, rec] of newItems) mutations.push({ table: 'items', key: itemId, value: rec });
+
+    const commit = this.store.commit(ws.id, mutations);
+    // a concurrent repeat of these events waits for this commit instead of storing them again
+    for (const e of toStore) inflight.set(e.messageId, commit);
+    try {
+      await commit;
+    } finally {
+      for (const e of toStore) if (inflight.get(e.messageId) === commit) inflight.delete(e.messageId);
+      for (const itemId of newItems.keys()) creating.delete(itemId);
+    }
+    for (const [itemId, rec] of newItems) if (!ws.catalog.has(itemId)) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen);
+    for (const [seg, events] of segments) for (const e of events) ws.apply(e, seg);
+    ws.flush();
+    this.hooks.afterApply?.(ws, toStore);
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all(waits);
     return { stored: toStore.length, duplicates, suppressed, itemsCreated: newItems.size };

@@ -24,6 +24,10 @@ declare module 'fastify' {
     /** decompressed body limit of the route, bytes */
     maxBody?: number;
   }
+  interface FastifyRequest {
+    /** size of the body after decompression */
+    bodyBytes: number;
+  }
 }
 
 export interface AppContext {
@@ -80,12 +84,15 @@ export function buildApp(engine: Engine, logger: Logger, routes: readonly RouteR
   });
   const ctx: AppContext = { engine, metrics, ready: { value: true } };
 
+  app.decorateRequest('bodyBytes', 0);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req: FastifyRequest, body: Buffer, done) => {
     try {
       const limit = req.routeOptions.config.maxBody ?? MAX_API_BODY_BYTES;
       const encoding = req.headers['content-encoding'];
-      done(null, parseJsonBody(body, Array.isArray(encoding) ? encoding[0] : encoding, limit));
+      const parsed = parseJsonBody(body, Array.isArray(encoding) ? encoding[0] : encoding, limit);
+      req.bodyBytes = parsed.bytes;
+      done(null, parsed.value);
     } catch (e) {
       done(e as Error, undefined);
     }

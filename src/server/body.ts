@@ -30,7 +30,7 @@ function inflate(body: Buffer, encoding: string, limit: number): Buffer {
 }
 
 /** Decodes and parses a JSON body; `limit` applies to the decompressed bytes. */
-export function parseJsonBody(raw: Buffer, contentEncoding: string | undefined, limit: number): unknown {
+export function parseJsonBody(raw: Buffer, contentEncoding: string | undefined, limit: number): { value: unknown; bytes: number } {
   const encoding = (contentEncoding ?? '').trim().toLowerCase();
   if (encoding && !['identity', 'gzip', 'x-gzip', 'deflate', 'br'].includes(encoding)) {
     throw new KairosError('KAIROS_ERR_UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding "${encoding}"`);
@@ -39,7 +39,7 @@ export function parseJsonBody(raw: Buffer, contentEncoding: string | undefined, 
   if (body.length > limit) throw new KairosError('KAIROS_ERR_TOO_LARGE', `the body is larger than ${limit} bytes`);
   if (body.length === 0) throw new KairosError('KAIROS_ERR_BAD_JSON', 'the body is empty');
   try {
-    return secureJson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+    return { value: secureJson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' }), bytes: body.length };
   } catch (e) {
     if (/forbidden prototype property/i.test((e as Error).message)) {
       throw new KairosError('KAIROS_ERR_VALIDATION', 'the body contains a forbidden key (__proto__ or constructor.prototype)', [

@@ -7,10 +7,12 @@
 
 /** Tables, each an ordered map from string keys to JSON-like values. */
 export const TABLES = [
-  /** stored events, key `${id}\0${messageId}` (id = the userId, else anonymousId, the event is filed under) */
+  /**
+   * stored events in segments: key = zero-padded commit sequence, value = the events one commit made
+   * durable. Appends are sequential (dense pages, one put per request); erasure rewrites only the
+   * segments that hold the person's events.
+   */
   'events',
-  /** messageId dedupe marks, key = hash of the messageId, value = first receipt time */
-  'dedupe',
   /** catalog items, key = itemId */
   'items',
   /** API keys, key = key id, value = { hash, scopes, name, createdAt } */

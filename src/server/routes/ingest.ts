@@ -45,7 +45,7 @@ export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): voi
   for (const type of EVENT_TYPES) {
     app.post(`/v1/${type}`, opts, async (req) => {
       const ws = workspaceOf(ctx, req, req.body);
-      return reply(ws, ctx.engine.ingest(ws, { events: [req.body], impliedType: type }));
+      return reply(ws, ctx.engine.ingest(ws, { events: [req.body], impliedType: type, maxEventBytes: req.bodyBytes }));
     });
   }
   for (const path of ['/v1/batch', '/v1/import']) {
@@ -54,7 +54,7 @@ export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): voi
       const checked = checkBatch(req.body);
       if (!checked.ok) throw new KairosError('KAIROS_ERR_VALIDATION', 'the body must be {"batch": [events…]}', checked.details);
       const { batch, context, sentAt } = checked.batch;
-      return reply(ws, ctx.engine.ingest(ws, { events: batch, ...(context ? { batchContext: context } : {}), ...(sentAt ? { batchSentAt: sentAt } : {}) }));
+      return reply(ws, ctx.engine.ingest(ws, { events: batch, maxEventBytes: req.bodyBytes, ...(context ? { batchContext: context } : {}), ...(sentAt ? { batchSentAt: sentAt } : {}) }));
     });
   }
 }

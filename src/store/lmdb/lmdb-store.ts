@@ -27,7 +27,8 @@ function dirBytes(dir: string): number {
 function openEnv(path: string): { root: RootDatabase<unknown, string>; tables: Tables } {
   mkdirSync(path, { recursive: true });
   const root = open<unknown, string>({ path, maxDbs: TABLES.length + 4, overlappingSync: true, noMemInit: false });
-  const tables = Object.fromEntries(TABLES.map((t) => [t, root.openDB<unknown, string>({ name: t })])) as Tables;
+  // event segments are large and repetitive: LZ4 (off the main thread) shrinks them several-fold
+  const tables = Object.fromEntries(TABLES.map((t) => [t, root.openDB<unknown, string>({ name: t, ...(t === 'events' ? { compression: true } : {}) })])) as Tables;
   return { root, tables };
 }
 
@@ -65,13 +66,14 @@ export class LmdbStore implements Store {
     if (this.closed) throw new Error('store is closed');
     const { tables, root } = this;
     const head = ws + SEP;
+    // Writes issued in one event turn land in one LMDB transaction (lmdb-js event-turn batching):
+    // that makes this commit atomic and lets concurrent requests share a transaction and an fsync.
+    let last: Promise<boolean> | undefined;
+    for (const m of mutations) {
+      last = m.value === undefined ? tables[m.table].remove(head + m.key) : tables[m.table].put(head + m.key, m.value);
+    }
     const done = (async () => {
-      await root.transaction(() => {
-        for (const m of mutations) {
-          if (m.value === undefined) tables[m.table].remove(head + m.key);
-          else tables[m.table].put(head + m.key, m.value);
-        }
-      });
+      await last;
       await root.flushed;
     })();
     this.inflight.add(done);
