@@ -1,0 +1,134 @@
+/**
+ * Real servers for tests: in-process on port 0 (fast), or as a child process running `kairos serve`
+ * exactly as `npm start` does (for crash and restart tests).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { loadConfig } from '../../src/config.ts';
+import { capabilities } from '../../src/capabilities.ts';
+import { openEngine, type OpenedEngine } from '../../src/engine/open.ts';
+import { buildApp } from '../../src/server/app.ts';
+
+export const WRITE_KEY = 'wk_test_write_key';
+export const ADMIN_KEY = 'ak_test_admin_key';
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export const tempDir = (prefix = 'kairos-test-'): string => mkdtempSync(join(tmpdir(), prefix));
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  opened: OpenedEngine;
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config = loadConfig({ KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'silent', PORT: '0', ...opts.env });
+  const logger = pino({ level: 'silent' });
+  const caps = capabilities(config);
+  const opened = await openEngine(config, logger, caps.extensions);
+  const { app } = buildApp(opened.engine, logger, caps.routes);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    opened,
+    async close() {
+      await app.close();
+      await caps.stop?.();
+      await opened.close();
+    },
+  };
+}
+
+export interface ChildServer {
+  url: string;
+  dataDir: string;
+  child: ChildProcess;
+  output(): string;
+  kill9(): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+/** Runs `node bin/kairos.mjs serve` as `npm start` would, in its own process group. */
+export async function startChild(dataDir = tempDir(), env: Record<string, string> = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const url = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`server did not start: ${out}`)), 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      rej(new Error(`server exited with ${code}: ${out}`));
+    });
+  });
+  return {
+    url,
+    dataDir,
+    child,
+    output: () => out,
+    async kill9() {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      await exited;
+    },
+    async stop() {
+      process.kill(-child.pid!, 'SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export const removeDir = (dir: string): void => rmSync(dir, { recursive: true, force: true });
+
+const basic = 'Basic ' + Buffer.from(`${WRITE_KEY}:`).toString('base64');
+
+export async function track(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const r = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: basic, ...headers }, body: JSON.stringify(body) });
+  const text = await r.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, json };
+}
+
+export async function api(url: string, method: string, path: string, body?: unknown, key = ADMIN_KEY): Promise<{ status: number; json: any; text: string }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, json, text };
+}
