@@ -4,11 +4,10 @@
  */
 import type { Config } from './config.ts';
 import type { WorkspaceExtension } from './engine/engine.ts';
-import type { RouteRegistrar } from './server/app.ts';
+import type { AppExtras } from './server/app.ts';
 
-export interface Capabilities {
+export interface Capabilities extends AppExtras {
   extensions: WorkspaceExtension[];
-  routes: RouteRegistrar[];
   stop?: () => Promise<void>;
 }
 

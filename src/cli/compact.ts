@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
+import { compactStore } from '../engine/engine.ts';
 import { lockDataDir } from '../store/lock.ts';
 import { LmdbStore } from '../store/lmdb/lmdb-store.ts';
 
@@ -15,7 +16,7 @@ export async function compactCommand(argv: string[]): Promise<number> {
   const release = lockDataDir(config.dataDir);
   try {
     const store = new LmdbStore(join(config.dataDir, 'store'));
-    const report = await store.compact();
+    const report = await compactStore(store);
     await store.close();
     console.log(JSON.stringify({ compacted: true, ...report }));
     return 0;

@@ -10,7 +10,7 @@ export async function serve(): Promise<void> {
   const caps = capabilities(config);
   const opened = await openEngine(config, logger, caps.extensions);
   const { engine } = opened;
-  const { app, ctx } = buildApp(engine, logger, caps.routes);
+  const { app, ctx } = buildApp(engine, logger, caps);
   if (engine.generatedSecrets.writeKey) console.log(`write key of the default workspace (shown once): ${engine.generatedSecrets.writeKey}`);
   if (engine.generatedSecrets.adminKey) console.log(`admin API key (shown once): ${engine.generatedSecrets.adminKey}`);
 

@@ -9,12 +9,20 @@ import { KairosError } from '../errors.ts';
 import { grants, hashSecret, newKeyId, newSecret, publicKey, sameHash, type KeyRecord, type Scope } from '../auth/keys.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import { Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
-import { INSTANCE, type Store } from '../store/types.ts';
+import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
 import { Workspace } from './workspace.ts';
+import { Tombstones } from '../privacy/tombstones.ts';
 
 export const DEFAULT_WORKSPACE = 'default';
 const PRIMARY_WRITE = 'primary-write';
 const PRIMARY_ADMIN = 'primary-admin';
+const COMPACTION_DUE = 'compaction-due';
+
+/** Rewrites the store (see Store.compact) and clears the record that a compaction is due. */
+export async function compactStore(store: Store): Promise<CompactionReport> {
+  await store.commit(INSTANCE, [{ table: 'meta', key: COMPACTION_DUE }]);
+  return store.compact();
+}
 
 export interface WorkspaceRecord {
   id: string;
@@ -47,6 +55,8 @@ export class Engine {
   /** secrets printed once on first start, when they were generated */
   readonly generatedSecrets: { writeKey?: string; adminKey?: string } = {};
   private readonly keysByHash = new Map<string, Principal>();
+  /** suppressed (erased) ids per workspace */
+  readonly tombstones = new Map<string, Tombstones>();
   readonly config: Config;
   readonly store: Store;
   readonly logger: Logger;
@@ -59,7 +69,7 @@ export class Engine {
     this.logger = o.logger;
     this.extensions = o.extensions ?? [];
     this.serving = o.serving ?? true;
-    this.ingestor = new Ingestor(this.store, { isSuppressed: () => false });
+    this.ingestor = new Ingestor(this.store, { isSuppressed: (ws, id) => this.tombstones.get(ws.id)?.has(id) === true });
   }
 
   static async open(o: EngineOptions): Promise<Engine> {
@@ -77,12 +87,14 @@ export class Engine {
     }
     if (records === 0) await this.createWorkspaceRecord(DEFAULT_WORKSPACE, DEFAULT_WORKSPACE);
     await this.ensurePrimaryKeys();
+    if (this.serving && (await this.store.get(INSTANCE, 'meta', COMPACTION_DUE))) this.armCompaction();
     const stats = [...this.workspaces.values()].map((w) => ({ id: w.id, ...w.stats() }));
     this.logger.info({ workspaces: stats, ms: Date.now() - started }, 'state loaded');
   }
 
   private async loadWorkspace(rec: WorkspaceRecord): Promise<Workspace> {
     const ws = new Workspace(rec.id, this.config.tuning);
+    this.tombstones.set(rec.id, await Tombstones.load(this.store, rec.id));
     for (const ext of this.extensions) ext.attach(ws);
     for await (const [itemId, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(itemId, item.properties, item.firstSeen);
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
@@ -204,7 +216,34 @@ export class Engine {
     return p.ws.id === DEFAULT_WORKSPACE && grants(p.key.scopes, 'admin');
   }
 
+  // --- compaction ------------------------------------------------------------------------------
+
+  private compactTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * After an erasure: compact within the configured interval, so deleted bytes leave the disk. The
+   * need is recorded durably, so a restart before the timer fires still compacts.
+   */
+  async scheduleCompaction(): Promise<void> {
+    await this.store.commit(INSTANCE, [{ table: 'meta', key: COMPACTION_DUE, value: new Date().toISOString() }]);
+    this.armCompaction();
+  }
+
+  private armCompaction(): void {
+    if (this.config.autoCompactSeconds === 0 || this.compactTimer) return;
+    this.compactTimer = setTimeout(() => {
+      this.compactTimer = undefined;
+      this.compact().catch((err: unknown) => this.logger.error({ err }, 'automatic compaction failed'));
+    }, this.config.autoCompactSeconds * 1000);
+    this.compactTimer.unref();
+  }
+
+  async compact(): Promise<void> {
+    this.logger.info(await compactStore(this.store), 'store compacted');
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.compactTimer);
     await this.store.close();
   }
 }

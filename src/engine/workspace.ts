@@ -80,6 +80,7 @@ export class Workspace {
   private readonly messageIds = new Set<string>();
   private nextSegment = 0;
   private readonly models: SessionModel[] = [];
+  private readonly forgetListeners: Array<(ids: readonly string[]) => void> = [];
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -216,6 +217,28 @@ export class Workspace {
     const next = kept.concat(fresh.map((c) => before.get(c.record.key)?.signature === c.signature ? before.get(c.record.key)! : c));
     if (next.length) this.contributions.set(root, next);
     else this.contributions.delete(root);
+  }
+
+  /** Per-person state kept by extensions (impressions, assignments…) must go when a person is erased. */
+  onForget(listener: (ids: readonly string[]) => void): void {
+    this.forgetListeners.push(listener);
+  }
+
+  /**
+   * Forgets a person entirely (erasure): identities, timeline, their messageIds, and their share of
+   * every model, effective for the very next request. Returns what was held.
+   */
+  forget(root: string): { ids: string[]; events: EventSummary[] } {
+    const events = this.timelines.get(root)?.events ?? [];
+    this.withdraw(root);
+    this.timelines.delete(root);
+    this.views.delete(root);
+    this.dirty.delete(root);
+    for (const e of events) this.messageIds.delete(e.messageId);
+    const ids = this.identity.removeComponent(root);
+    for (const l of this.forgetListeners) l(ids);
+    this.modelUpdatedAt = Date.now();
+    return { ids, events };
   }
 
   /** removes a person's whole contribution from the models */

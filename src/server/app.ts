@@ -9,6 +9,7 @@ import { KairosError, isKairosError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import { MAX_REQUEST_BYTES } from '../ingest/event.ts';
 import { parseJsonBody } from './body.ts';
+import type { ExportSource } from '../privacy/export.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { registerIngestRoutes } from './routes/ingest.ts';
 import { registerItemRoutes } from './routes/items.ts';
@@ -32,6 +33,8 @@ declare module 'fastify' {
 
 export interface AppContext {
   engine: Engine;
+  /** per-person records extensions add to exports (impressions, assignments…) */
+  exportSources: readonly ExportSource[];
   metrics: Metrics;
   /** false while starting or shutting down: /readyz answers 503 */
   ready: { value: boolean };
@@ -63,8 +66,13 @@ function fastifyErrorToKairos(err: FastifyError): KairosError {
   }
 }
 
-/** `routes`: the route modules of capabilities beyond the core (recommendations, decisions, privacy). */
-export function buildApp(engine: Engine, logger: Logger, routes: readonly RouteRegistrar[] = []): { app: FastifyInstance; ctx: AppContext } {
+export interface AppExtras {
+  /** route modules of capabilities beyond the core (recommendations, decisions, experiments) */
+  routes?: readonly RouteRegistrar[];
+  exportSources?: readonly ExportSource[];
+}
+
+export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {}): { app: FastifyInstance; ctx: AppContext } {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     disableRequestLogging: true,
@@ -82,7 +90,7 @@ export function buildApp(engine: Engine, logger: Logger, routes: readonly RouteR
       return newest ? (Date.now() - newest) / 1000 : 0;
     },
   });
-  const ctx: AppContext = { engine, metrics, ready: { value: true } };
+  const ctx: AppContext = { engine, metrics, ready: { value: true }, exportSources: extras.exportSources ?? [] };
 
   app.decorateRequest('bodyBytes', 0);
   app.removeAllContentTypeParsers();
@@ -117,7 +125,7 @@ export function buildApp(engine: Engine, logger: Logger, routes: readonly RouteR
     );
   });
 
-  const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...routes];
+  const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...(extras.routes ?? [])];
   for (const r of ctxRoutes) r(app, ctx);
   return { app, ctx };
 }

@@ -31,7 +31,7 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
   const logger = pino({ level: 'silent' });
   const caps = capabilities(config);
   const opened = await openEngine(config, logger, caps.extensions);
-  const { app } = buildApp(opened.engine, logger, caps.routes);
+  const { app } = buildApp(opened.engine, logger, caps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -26,7 +26,7 @@ function dirBytes(dir: string): number {
 
 function openEnv(path: string): { root: RootDatabase<unknown, string>; tables: Tables } {
   mkdirSync(path, { recursive: true });
-  const root = open<unknown, string>({ path, maxDbs: TABLES.length + 4, overlappingSync: true, noMemInit: false });
+  const root = open<unknown, string>({ path, noSubdir: false, maxDbs: TABLES.length + 4, overlappingSync: true, noMemInit: false });
   // event segments are large and repetitive: LZ4 (off the main thread) shrinks them several-fold
   const tables = Object.fromEntries(TABLES.map((t) => [t, root.openDB<unknown, string>({ name: t, ...(t === 'events' ? { compression: true } : {}) })])) as Tables;
   return { root, tables };

@@ -1,0 +1,207 @@
+/**
+ * Item co-visitation: items seen close together in the same session ("viewed together") and items
+ * bought in the same session ("bought together"), both decayed over time. Serving looks up the
+ * strongest neighbours of the person's recent items.
+ */
+import { DecayClock } from '../decay.ts';
+import type { InteractionKind } from '../../ingest/interactions.ts';
+import type { ItemIds } from '../item-ids.ts';
+import { recentInterest } from '../query-items.ts';
+import { TopK } from '../top-k.ts';
+import type { Candidate, CandidateGenerator, RecommendQuery, SessionItem, SessionModel, SessionRecord } from '../types.ts';
+import { PairCounts } from './pair-counts.ts';
+import { ScoreBoard } from './score-board.ts';
+
+const DAY_MS = 86_400_000;
+const VIEW_KINDS: ReadonlySet<InteractionKind> = new Set<InteractionKind>(['view', 'click', 'add', 'wishlist']);
+
+export interface CovisitOptions {
+  /** half-life of co-visitation weights, in days */
+  halfLifeDays: number;
+  /** a view is paired with this many neighbouring positions on each side */
+  window: number;
+  /** distinct purchased items of one session considered for bought-together (bounds the pair count of huge orders) */
+  maxBasket: number;
+  /** strongest neighbours of an anchor used at query time */
+  neighboursPerItem: number;
+  /** recent items of the query used as anchors */
+  maxAnchors: number;
+  /** the n-th most recent anchor (0 = most recent) weighs anchorDecay^n */
+  anchorDecay: number;
+  /** weight of bought-together relative to viewed-together */
+  boughtTogetherWeight: number;
+  /**
+   * added to an anchor's strongest neighbour weight before dividing by it, in units of one fresh
+   * view-view pair: an anchor seen together with others only once or twice should not speak as
+   * loudly as one with a long record
+   */
+  shrinkage: number;
+}
+
+export const DEFAULT_COVISIT_OPTIONS: CovisitOptions = {
+  halfLifeDays: 14,
+  window: 3,
+  maxBasket: 30,
+  neighboursPerItem: 50,
+  maxAnchors: 10,
+  anchorDecay: 0.75,
+  boughtTogetherWeight: 1,
+  shrinkage: 1,
+};
+
+export type CovisitKind = 'viewed' | 'bought';
+
+interface NeighbourList {
+  handles: number[];
+  stored: number[];
+}
+
+/** one matrix with its cache of each item's strongest neighbours */
+class CovisitMatrix {
+  readonly pairs: PairCounts;
+  private readonly topCache = new Map<number, NeighbourList>();
+
+  constructor(
+    halfLifeMs: number,
+    private readonly ids: ItemIds,
+    private readonly keep: number,
+  ) {
+    const clock = new DecayClock(halfLifeMs);
+    this.pairs = new PairCounts(clock);
+    this.pairs.onChange((item) => this.topCache.delete(item));
+    clock.onRebase(() => this.topCache.clear());
+  }
+
+  strongest(item: number): NeighbourList {
+    let list = this.topCache.get(item);
+    if (!list) {
+      const best = new TopK(this.keep, this.ids.compare);
+      this.pairs.forEachNeighbour(item, (n, stored) => best.push(n, stored));
+      const { handles, scores } = best.drain();
+      list = { handles, stored: scores };
+      this.topCache.set(item, list);
+    }
+    return list;
+  }
+}
+
+interface Pair {
+  a: string;
+  b: string;
+  weight: number;
+  t: number;
+}
+
+export class CovisitModel implements SessionModel, CandidateGenerator {
+  readonly name = 'covisit';
+  private readonly o: CovisitOptions;
+  private readonly viewed: CovisitMatrix;
+  private readonly bought: CovisitMatrix;
+  private readonly board: ScoreBoard;
+
+  constructor(
+    private readonly ids: ItemIds,
+    options: Partial<CovisitOptions> = {},
+  ) {
+    this.o = { ...DEFAULT_COVISIT_OPTIONS, ...options };
+    const halfLifeMs = this.o.halfLifeDays * DAY_MS;
+    this.viewed = new CovisitMatrix(halfLifeMs, ids, this.o.neighboursPerItem);
+    this.bought = new CovisitMatrix(halfLifeMs, ids, this.o.neighboursPerItem);
+    this.board = new ScoreBoard(ids);
+  }
+
+  addSession(s: SessionRecord): void {
+    this.apply(s, (m, p) => m.add(this.ids.intern(p.a), this.ids.intern(p.b), p.weight, p.t));
+  }
+
+  removeSession(s: SessionRecord): void {
+    this.apply(s, (m, p) => {
+      const a = this.ids.find(p.a);
+      const b = this.ids.find(p.b);
+      if (a !== undefined && b !== undefined) m.subtract(a, b, p.weight, p.t);
+    });
+  }
+
+  private apply(s: SessionRecord, visit: (m: PairCounts, p: Pair) => void): void {
+    for (const p of viewPairs(s.items, this.o.window)) visit(this.viewed.pairs, p);
+    for (const p of basketPairs(s.items, this.o.maxBasket)) visit(this.bought.pairs, p);
+  }
+
+  generate(q: RecommendQuery, limit: number): Candidate[] {
+    const anchors: number[] = [];
+    for (const id of recentInterest(q, this.o.maxAnchors)) {
+      const h = this.ids.find(id);
+      if (h !== undefined) anchors.push(h);
+    }
+    if (anchors.length === 0 || limit <= 0) return [];
+    this.board.begin();
+    for (const a of anchors) this.board.exclude(a);
+    const matrices = [
+      { m: this.viewed, weight: 1, tag: 0 },
+      { m: this.bought, weight: this.o.boughtTogetherWeight, tag: 1 },
+    ];
+    let anchorWeight = 1;
+    for (const a of anchors) {
+      for (const { m, weight, tag } of matrices) {
+        if (weight <= 0) continue;
+        const list = m.strongest(a);
+        if (list.handles.length === 0) continue;
+        const prior = this.o.shrinkage / m.pairs.clock.factorAt(q.now);
+        const norm = list.stored[0]! + (Number.isFinite(prior) ? prior : 0);
+        for (let k = 0; k < list.handles.length; k++) this.board.add(list.handles[k]!, (anchorWeight * weight * list.stored[k]!) / norm, a, tag);
+      }
+      anchorWeight *= this.o.anchorDecay;
+    }
+    return this.board.top(limit, (tag) => (tag === 0 ? 'viewed_together' : 'bought_together'));
+  }
+
+  /** the strongest neighbours of an item with their decayed weight at `now` (for inspection and tests) */
+  neighbours(itemId: string, kind: CovisitKind, now: number): Array<{ itemId: string; weight: number }> {
+    const h = this.ids.find(itemId);
+    if (h === undefined) return [];
+    const m = kind === 'viewed' ? this.viewed : this.bought;
+    const factor = m.pairs.clock.factorAt(now);
+    const list = m.strongest(h);
+    return list.handles.map((n, k) => ({ itemId: this.ids.idOf(n), weight: list.stored[k]! * factor }));
+  }
+
+  /** number of distinct item pairs held, per matrix */
+  pairCount(kind: CovisitKind): number {
+    return (kind === 'viewed' ? this.viewed : this.bought).pairs.pairCount;
+  }
+}
+
+/** view-like interactions paired with their neighbours within `window` positions, closer pairs weighing more */
+function viewPairs(items: readonly SessionItem[], window: number): Pair[] {
+  const seq = items.filter((i) => i.weight > 0 && VIEW_KINDS.has(i.kind));
+  const out: Pair[] = [];
+  for (let i = 0; i < seq.length; i++) {
+    const x = seq[i]!;
+    for (let j = i + 1; j < seq.length && j - i <= window; j++) {
+      const y = seq[j]!;
+      if (x.itemId === y.itemId) continue;
+      out.push({ a: x.itemId, b: y.itemId, weight: Math.sqrt(x.weight * y.weight) / (j - i), t: Math.max(x.t, y.t) });
+    }
+  }
+  return out;
+}
+
+/** every pair of distinct items purchased in the session */
+function basketPairs(items: readonly SessionItem[], maxBasket: number): Pair[] {
+  const firstPurchase = new Map<string, SessionItem>();
+  for (const i of items) {
+    if (i.kind !== 'purchase' || !(i.weight > 0) || firstPurchase.has(i.itemId)) continue;
+    if (firstPurchase.size >= maxBasket) break;
+    firstPurchase.set(i.itemId, i);
+  }
+  const basket = [...firstPurchase.values()];
+  const out: Pair[] = [];
+  for (let i = 0; i < basket.length; i++) {
+    for (let j = i + 1; j < basket.length; j++) {
+      const x = basket[i]!;
+      const y = basket[j]!;
+      out.push({ a: x.itemId, b: y.itemId, weight: Math.sqrt(x.weight * y.weight), t: Math.max(x.t, y.t) });
+    }
+  }
+  return out;
+}
