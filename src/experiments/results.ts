@@ -1,0 +1,112 @@
+/**
+ * The results of an experiment (`GET /v1/experiments/{id}/results`), computed from per-variant
+ * counters: exposed people, converted people per metric and, for revenue metrics, Σ and Σ² of
+ * revenue per exposed person. Lift and p-values compare each variant with the control (the first
+ * variant unless told otherwise; "holdout" may be named to measure total uplift).
+ */
+import { HOLDOUT_VARIANT } from './experiment.ts';
+import {
+  alwaysValidPValue,
+  conversionRate,
+  relativeLift,
+  sampleMean,
+  sampleRatioMismatch,
+  type Interval,
+  type MeanEstimate,
+  type SampleRatioCheck,
+} from './stats.ts';
+
+export interface MetricTotals {
+  /** exposed people who sent the metric's event after exposure */
+  conversions: number;
+  /** per exposed person's revenue total: Σx and Σx² over people (non-buyers add 0) */
+  revenue?: { sum: number; sumSquares: number };
+}
+
+export interface VariantTotals {
+  /** a variant id or "holdout" */
+  variant: string;
+  exposures: number;
+  /** by metric event name */
+  metrics: Readonly<Record<string, MetricTotals>>;
+}
+
+export interface MetricResult {
+  conversions: number;
+  conversionRate: number;
+  revenuePerPerson?: number;
+  /** relative lift vs the control; absent for the control and when the control's value is 0 */
+  lift?: { conversionRate?: Interval; revenuePerPerson?: Interval };
+  /** always-valid p-values vs the control; absent for the control */
+  pValue?: { conversionRate: number; revenuePerPerson?: number };
+}
+
+export interface VariantResult {
+  variant: string;
+  exposures: number;
+  metrics: Record<string, MetricResult>;
+}
+
+export interface ExperimentResults {
+  control: string;
+  variants: VariantResult[];
+  sampleRatio: SampleRatioCheck;
+}
+
+export interface ResultsInput {
+  totals: readonly VariantTotals[];
+  /** expected share of exposures per variant and "holdout" (assign.ts `expectedShares`) */
+  expectedShares: Readonly<Record<string, number>>;
+  /** default: the first non-holdout variant of `totals` */
+  control?: string;
+  /** the results of the previous look, whose p-values the always-valid ones may not exceed */
+  previous?: ExperimentResults;
+  /** mixing effect size φ of the sequential test (stats.ts) */
+  effectSize?: number;
+}
+
+function estimatesOf(v: VariantTotals, metric: string): { rate: MeanEstimate; revenue?: MeanEstimate } {
+  const m = v.metrics[metric];
+  const rate = conversionRate(v.exposures, m?.conversions ?? 0);
+  return m?.revenue ? { rate, revenue: sampleMean(v.exposures, m.revenue.sum, m.revenue.sumSquares) } : { rate };
+}
+
+export function experimentResults(input: ResultsInput): ExperimentResults {
+  const control = input.control ?? input.totals.find((t) => t.variant !== HOLDOUT_VARIANT)?.variant;
+  const controlTotals = input.totals.find((t) => t.variant === control);
+  if (control === undefined || controlTotals === undefined) throw new RangeError('the results need the control variant’s totals');
+  const metrics = [...new Set(input.totals.flatMap((t) => Object.keys(t.metrics)))];
+  const previousOf = (variant: string, metric: string): MetricResult['pValue'] =>
+    input.previous?.variants.find((v) => v.variant === variant)?.metrics[metric]?.pValue;
+
+  const variants = input.totals.map((v): VariantResult => {
+    const results: Record<string, MetricResult> = {};
+    for (const metric of metrics) {
+      const own = estimatesOf(v, metric);
+      const result: MetricResult = {
+        conversions: v.metrics[metric]?.conversions ?? 0,
+        conversionRate: own.rate.mean,
+        ...(own.revenue ? { revenuePerPerson: own.revenue.mean } : {}),
+      };
+      if (v.variant !== control) {
+        const base = estimatesOf(controlTotals, metric);
+        const prior = previousOf(v.variant, metric);
+        const rateLift = relativeLift(own.rate, base.rate);
+        const revenueLift = own.revenue && base.revenue ? relativeLift(own.revenue, base.revenue) : undefined;
+        if (rateLift || revenueLift) result.lift = { ...(rateLift ? { conversionRate: rateLift } : {}), ...(revenueLift ? { revenuePerPerson: revenueLift } : {}) };
+        const options = (previous: number | undefined) => ({ ...(previous !== undefined ? { previous } : {}), ...(input.effectSize !== undefined ? { effectSize: input.effectSize } : {}) });
+        result.pValue = {
+          conversionRate: alwaysValidPValue(own.rate, base.rate, options(prior?.conversionRate)),
+          ...(own.revenue && base.revenue ? { revenuePerPerson: alwaysValidPValue(own.revenue, base.revenue, options(prior?.revenuePerPerson)) } : {}),
+        };
+      }
+      results[metric] = result;
+    }
+    return { variant: v.variant, exposures: v.exposures, metrics: results };
+  });
+
+  // compared among the buckets reported, so leaving the holdout out of `totals` does not look like a mismatch
+  const observed = Object.fromEntries(input.totals.map((t) => [t.variant, t.exposures]));
+  const expected = Object.fromEntries(input.totals.map((t) => [t.variant, input.expectedShares[t.variant] ?? 0]));
+  return { control, variants, sampleRatio: sampleRatioMismatch(observed, expected) };
+}
