@@ -5,6 +5,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_INTERACTION_WEIGHTS, type InteractionKind } from './ingest/interactions.ts';
+import { DEFAULT_PRIVACY_POLICY, parsePolicy, type PrivacyPolicy } from './privacy/policy.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -31,6 +32,10 @@ export interface Config {
   tuning: TuningConfig;
   /** run compaction automatically when this many seconds passed since an erasure (0 = never) */
   autoCompactSeconds: number;
+  /** requests per second allowed per key (API and write keys), bursts of twice that; 0 = unlimited */
+  rateLimitPerSecond: number;
+  /** data minimisation and retention (the config file's "privacy" key) */
+  privacy: PrivacyPolicy;
 }
 
 export const DEFAULT_TUNING: TuningConfig = {
@@ -94,7 +99,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const defaultFile = resolve(dataDir, 'kairos.config.json');
   const configFile = env.KAIROS_CONFIG ? resolve(env.KAIROS_CONFIG) : existsSync(defaultFile) ? defaultFile : undefined;
   let tuning = DEFAULT_TUNING;
-  if (configFile) tuning = mergeTuning(tuning, readConfigFile(configFile).tuning, configFile);
+  let privacy = DEFAULT_PRIVACY_POLICY;
+  if (configFile) {
+    const file = readConfigFile(configFile);
+    tuning = mergeTuning(tuning, file.tuning, configFile);
+    try {
+      privacy = parsePolicy(file.privacy, configFile);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
   return {
     port: intFrom('PORT', env.PORT, 8080, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -105,5 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     configFile,
     tuning,
     autoCompactSeconds: intFrom('KAIROS_AUTO_COMPACT_SECONDS', env.KAIROS_AUTO_COMPACT_SECONDS, 3600, 0, 365 * 86400),
+    rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
+    privacy,
   };
 }

@@ -29,6 +29,9 @@ export interface ErrorDetail {
 
 export class KairosError extends Error {
   readonly status: number;
+  /** seconds a client should wait before retrying (429) */
+  retryAfter?: number;
+
   constructor(
     readonly code: ErrorCode,
     message: string = ERRORS[code].message,

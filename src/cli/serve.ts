@@ -3,6 +3,7 @@ import { loadConfig } from '../config.ts';
 import { openEngine, createLogger } from '../engine/open.ts';
 import { buildApp } from '../server/app.ts';
 import { capabilities } from '../capabilities.ts';
+import { sweepRetention } from '../privacy/retention.ts';
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
@@ -13,6 +14,11 @@ export async function serve(): Promise<void> {
   const { app, ctx } = buildApp(engine, logger, caps);
   if (engine.generatedSecrets.writeKey) console.log(`write key of the default workspace (shown once): ${engine.generatedSecrets.writeKey}`);
   if (engine.generatedSecrets.adminKey) console.log(`admin API key (shown once): ${engine.generatedSecrets.adminKey}`);
+
+  // retention runs at start and hourly; a failure is logged and retried at the next round
+  const sweep = () => sweepRetention(engine).catch((err: unknown) => logger.error({ err }, 'retention sweep failed'));
+  void sweep();
+  setInterval(sweep, 3_600_000).unref();
 
   let stopping = false;
   const stop = async (signal: string) => {

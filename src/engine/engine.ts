@@ -12,6 +12,8 @@ import { Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from
 import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
 import { Workspace } from './workspace.ts';
 import { Tombstones } from '../privacy/tombstones.ts';
+import { PolicyApplier } from '../privacy/policy.ts';
+import { RateLimiter } from '../auth/rate-limit.ts';
 
 export const DEFAULT_WORKSPACE = 'default';
 const PRIMARY_WRITE = 'primary-write';
@@ -37,7 +39,8 @@ export interface Principal {
 
 /** Lets later capabilities (recommendations, decisions, privacy) attach to each workspace. */
 export interface WorkspaceExtension {
-  attach(ws: Workspace): void;
+  /** called before the workspace's events are loaded, so models are built in one pass */
+  attach(ws: Workspace, store: Store): Promise<void> | void;
 }
 
 export interface EngineOptions {
@@ -55,6 +58,7 @@ export class Engine {
   /** secrets printed once on first start, when they were generated */
   readonly generatedSecrets: { writeKey?: string; adminKey?: string } = {};
   private readonly keysByHash = new Map<string, Principal>();
+  private readonly limiter: RateLimiter;
   /** suppressed (erased) ids per workspace */
   readonly tombstones = new Map<string, Tombstones>();
   readonly config: Config;
@@ -69,7 +73,12 @@ export class Engine {
     this.logger = o.logger;
     this.extensions = o.extensions ?? [];
     this.serving = o.serving ?? true;
-    this.ingestor = new Ingestor(this.store, { isSuppressed: (ws, id) => this.tombstones.get(ws.id)?.has(id) === true });
+    this.limiter = new RateLimiter(this.config.rateLimitPerSecond);
+    const policy = new PolicyApplier(this.config.privacy);
+    this.ingestor = new Ingestor(this.store, {
+      isSuppressed: (ws, id) => this.tombstones.get(ws.id)?.has(id) === true,
+      minimise: (e) => policy.apply(e),
+    });
   }
 
   static async open(o: EngineOptions): Promise<Engine> {
@@ -95,7 +104,7 @@ export class Engine {
   private async loadWorkspace(rec: WorkspaceRecord): Promise<Workspace> {
     const ws = new Workspace(rec.id, this.config.tuning);
     this.tombstones.set(rec.id, await Tombstones.load(this.store, rec.id));
-    for (const ext of this.extensions) ext.attach(ws);
+    for (const ext of this.extensions) await ext.attach(ws, this.store);
     for await (const [itemId, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(itemId, item.properties, item.firstSeen);
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
     if (this.serving) {
@@ -143,10 +152,25 @@ export class Engine {
     return p && sameHash(p.key.hash, hash) ? p : undefined;
   }
 
-  /** the workspace a write key belongs to */
+  private throttle(p: Principal): void {
+    const wait = this.limiter.take(`${p.ws.id}\u0000${p.key.id}`);
+    if (wait === undefined) return;
+    const e = new KairosError('KAIROS_ERR_RATE_LIMITED', `rate limit of this key exceeded; retry in ${wait}s`);
+    e.retryAfter = wait;
+    throw e;
+  }
+
+  /** whether a write key exists, without counting a request against its rate limit */
+  isWriteKey(secret: string): boolean {
+    return this.lookup(secret)?.key.kind === 'write';
+  }
+
+  /** the workspace a write key belongs to (counts the request against the key's rate limit) */
   authenticateWriteKey(secret: string): Workspace | undefined {
     const p = this.lookup(secret);
-    return p?.key.kind === 'write' ? p.ws : undefined;
+    if (p?.key.kind !== 'write') return undefined;
+    this.throttle(p);
+    return p.ws;
   }
 
   /** an API key with the needed scope; throws 401/403 as the contract says */
@@ -154,6 +178,7 @@ export class Engine {
     const p = secret ? this.lookup(secret) : undefined;
     if (!p || p.key.kind !== 'api') throw new KairosError('KAIROS_ERR_AUTH', 'a valid API key is required (Authorization: Bearer <key>)');
     if (!grants(p.key.scopes, needed)) throw new KairosError('KAIROS_ERR_FORBIDDEN', `this key lacks the "${needed}" scope`);
+    this.throttle(p);
     return p;
   }
 

@@ -17,6 +17,7 @@ import { Timeline, type EventSummary } from '../identity/timeline.ts';
 import { idsOf, personalizationPreference, type StoredEvent } from '../ingest/event.ts';
 import { interactionsOf } from '../ingest/interactions.ts';
 import type { SessionItem, SessionModel, SessionRecord } from '../recommend/types.ts';
+import type { Mutation } from '../store/types.ts';
 
 export interface Profile {
   userId: string | null;
@@ -81,6 +82,8 @@ export class Workspace {
   private nextSegment = 0;
   private readonly models: SessionModel[] = [];
   private readonly forgetListeners: Array<(ids: readonly string[]) => void> = [];
+  private readonly erasureHooks: Array<(ids: readonly string[]) => Mutation[]> = [];
+  private readonly appliedListeners: Array<(events: readonly StoredEvent[]) => void> = [];
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -219,9 +222,19 @@ export class Workspace {
     else this.contributions.delete(root);
   }
 
-  /** Per-person state kept by extensions (impressions, assignments…) must go when a person is erased. */
-  onForget(listener: (ids: readonly string[]) => void): void {
+  /**
+   * Per-person state kept by extensions (impressions, assignments…) must go when a person is erased:
+   * `stored` names the store records to delete (in the erasure's own commit), `listener` clears
+   * memory once that commit is durable.
+   */
+  onForget(listener: (ids: readonly string[]) => void, stored?: (ids: readonly string[]) => Mutation[]): void {
     this.forgetListeners.push(listener);
+    if (stored) this.erasureHooks.push(stored);
+  }
+
+  /** store deletions extensions need when the person with these ids is erased */
+  erasureMutations(ids: readonly string[]): Mutation[] {
+    return this.erasureHooks.flatMap((h) => h(ids));
   }
 
   /**
@@ -236,9 +249,48 @@ export class Workspace {
     this.dirty.delete(root);
     for (const e of events) this.messageIds.delete(e.messageId);
     const ids = this.identity.removeComponent(root);
-    for (const l of this.forgetListeners) l(ids);
+    this.forgetIds(ids);
     this.modelUpdatedAt = Date.now();
     return { ids, events };
+  }
+
+  /** events the predicate selects, across every person (read-only: see removeEvents) */
+  findEvents(select: (e: EventSummary) => boolean): EventSummary[] {
+    const out: EventSummary[] = [];
+    for (const t of this.timelines.values()) for (const e of t.events) if (select(e)) out.push(e);
+    return out;
+  }
+
+  /**
+   * Removes events (retention) from timelines and models, once the store no longer holds them.
+   * A person left with no event is forgotten like an erased one.
+   */
+  removeEvents(events: readonly EventSummary[]): void {
+    const gone = new Set(events.map((e) => e.messageId));
+    for (const [root, t] of [...this.timelines]) {
+      if (t.removeWhere((e) => gone.has(e.messageId)).length === 0) continue;
+      if (t.length === 0) this.forget(root);
+      else this.touch(root, -Infinity);
+    }
+    for (const id of gone) this.messageIds.delete(id);
+    this.flush();
+  }
+
+  /**
+   * Extensions that learn from the event stream (rewards, attribution, triggers) hear about every
+   * batch of events once it is durable and applied, before the request is answered.
+   */
+  onApplied(listener: (events: readonly StoredEvent[]) => void): void {
+    this.appliedListeners.push(listener);
+  }
+
+  notifyApplied(events: readonly StoredEvent[]): void {
+    for (const l of this.appliedListeners) l(events);
+  }
+
+  /** tells extensions to drop what they keep about these ids */
+  forgetIds(ids: readonly string[]): void {
+    for (const l of this.forgetListeners) l(ids);
   }
 
   /** removes a person's whole contribution from the models */

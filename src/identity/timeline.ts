@@ -59,6 +59,13 @@ export class Timeline {
     this.events = out;
   }
 
+  /** removes the events matching `expired`; returns them */
+  removeWhere(expired: (e: EventSummary) => boolean): EventSummary[] {
+    const gone = this.events.filter(expired);
+    if (gone.length) this.events = this.events.filter((e) => !expired(e));
+    return gone;
+  }
+
   get length(): number {
     return this.events.length;
   }

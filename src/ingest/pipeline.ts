@@ -35,10 +35,10 @@ export interface ItemRecord {
 }
 
 export interface IngestHooks {
+  /** data minimisation applied to every valid event before it is stored */
+  minimise?(e: StoredEvent): StoredEvent;
   /** true when the id was erased with suppression: its events are acknowledged and dropped */
   isSuppressed(ws: Workspace, id: string): boolean;
-  /** called after the events are durable and applied */
-  afterApply?(ws: Workspace, events: readonly StoredEvent[]): void;
 }
 
 export class Ingestor {
@@ -70,7 +70,7 @@ export class Ingestor {
         ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
         ...(indexed ? { index: i } : {}),
       });
-      if (r.ok) events.push(r.event);
+      if (r.ok) events.push(this.hooks.minimise ? this.hooks.minimise(r.event) : r.event);
       else {
         details.push(...r.details);
         tooLarge ||= r.tooLarge === true;
@@ -141,7 +141,7 @@ export class Ingestor {
     for (const [itemId, rec] of newItems) if (!ws.catalog.has(itemId)) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen);
     for (const [seg, events] of segments) for (const e of events) ws.apply(e, seg);
     ws.flush();
-    this.hooks.afterApply?.(ws, toStore);
+    if (toStore.length) ws.notifyApplied(toStore);
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all(waits);
     return { stored: toStore.length, duplicates, suppressed, itemsCreated: newItems.size };

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../engine/engine.ts';
 import type { Workspace } from '../engine/workspace.ts';
-import type { StoredEvent } from '../ingest/event.ts';
 import type { Mutation } from '../store/types.ts';
+import { exclusive, segmentRewrites } from './segments.ts';
 
 export interface ErasureReceipt {
   erased: boolean;
@@ -20,30 +20,18 @@ export interface ErasureReceipt {
   at: string;
 }
 
-/** Erasures of one workspace run one at a time: two of them may rewrite the same segment. */
-const queues = new WeakMap<Workspace, Promise<unknown>>();
-
-function serialised<T>(ws: Workspace, task: () => Promise<T>): Promise<T> {
-  const run = (queues.get(ws) ?? Promise.resolve()).then(task, task);
-  queues.set(ws, run.catch(() => undefined));
-  return run;
-}
-
 export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { suppress: boolean; actor: string }): Promise<ErasureReceipt | undefined> {
-  return serialised(ws, async () => {
+  return exclusive(ws, async () => {
     const at = new Date().toISOString();
     const root = ws.rootOf(id);
-    if (root === undefined && !o.suppress) return undefined;
     const ids = root === undefined ? [id] : [...ws.identity.membersOf(root)].sort();
+    // records extensions keep per id (impressions…) exist even for ids that never sent an event
+    const extensionRecords = ws.erasureMutations(ids);
+    if (root === undefined && !o.suppress && extensionRecords.length === 0) return undefined;
     const events = root === undefined ? [] : (ws.viewOf(root)?.events ?? []);
-    const messageIds = new Set(events.map((e) => e.messageId));
-    const segments = [...new Set(events.map((e) => e.seg))].sort();
-    const mutations: Mutation[] = [];
-    for (const seg of segments) {
-      const stored = (await engine.store.get<StoredEvent[]>(ws.id, 'events', seg)) ?? [];
-      const kept = stored.filter((e) => !messageIds.has(e.messageId));
-      mutations.push(kept.length ? { table: 'events', key: seg, value: kept } : { table: 'events', key: seg });
-    }
+    const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, events);
+    const segmentsRewritten = mutations.length;
+    mutations.push(...extensionRecords);
     const tombstones = engine.tombstones.get(ws.id)!;
     if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
     mutations.push({
@@ -55,7 +43,8 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
     await engine.store.commit(ws.id, mutations);
     if (o.suppress) tombstones.remember(ids);
     if (root !== undefined) ws.forget(root);
+    else ws.forgetIds(ids);
     await engine.scheduleCompaction();
-    return { erased: root !== undefined, ids, events: events.length, segmentsRewritten: segments.length, suppressed: o.suppress, at };
+    return { erased: root !== undefined, ids, events: events.length, segmentsRewritten, suppressed: o.suppress, at };
   });
 }

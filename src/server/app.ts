@@ -110,7 +110,7 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     const k = isKairosError(err) ? err : fastifyErrorToKairos(err);
     if (k.status >= 500) req.log.error({ err }, 'request failed');
     if (req.routeOptions.config.maxBody === MAX_REQUEST_BYTES) metrics.eventsRejected.inc({ reason: k.code });
-    if (k.code === 'KAIROS_ERR_RATE_LIMITED') reply.header('retry-after', '1');
+    if (k.code === 'KAIROS_ERR_RATE_LIMITED') reply.header('retry-after', String(k.retryAfter ?? 1));
     return reply.status(k.status).send(k.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {

@@ -39,7 +39,7 @@ export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): voi
     const path = req.url.slice(4).split('?')[0]!;
     if (!(EVENT_TYPES as readonly string[]).includes(path) && path !== 'batch' && path !== 'import') return;
     const user = basicUser(req);
-    if (user !== undefined && !ctx.engine.authenticateWriteKey(user)) throw new KairosError('KAIROS_ERR_AUTH', 'invalid write key');
+    if (user !== undefined && !ctx.engine.isWriteKey(user)) throw new KairosError('KAIROS_ERR_AUTH', 'invalid write key');
   });
 
   for (const type of EVENT_TYPES) {

@@ -1,0 +1,30 @@
+/**
+ * Retention: events older than their type's configured TTL leave the store, the timelines and every
+ * model, exactly as erased events do. Runs at start and then periodically.
+ */
+import type { Engine } from '../engine/engine.ts';
+import type { EventType } from '../ingest/event.ts';
+import { exclusive, segmentRewrites } from './segments.ts';
+
+const DAY = 86_400_000;
+
+export async function sweepRetention(engine: Engine, now = Date.now()): Promise<number> {
+  const ttl = engine.config.privacy.retentionDays;
+  if (Object.keys(ttl).length === 0) return 0;
+  const cutoff = (type: EventType): number => (ttl[type] === undefined ? -Infinity : now - ttl[type]! * DAY);
+  let removed = 0;
+  for (const ws of engine.workspaces.values()) {
+    removed += await exclusive(ws, async () => {
+      const expired = ws.findEvents((e) => e.t < cutoff(e.type));
+      if (expired.length === 0) return 0;
+      await engine.store.commit(ws.id, await segmentRewrites(engine.store, ws.id, expired));
+      ws.removeEvents(expired);
+      return expired.length;
+    });
+  }
+  if (removed > 0) {
+    engine.logger.info({ removed }, 'retention: expired events removed');
+    await engine.scheduleCompaction();
+  }
+  return removed;
+}
