@@ -1,9 +1,12 @@
 /** The in-memory catalog of one workspace: the serving copy of the `items` table. */
 import type { CatalogListener, CatalogView } from '../recommend/types.ts';
 import { itemFromProperties, type Item } from './item.ts';
+import type { ItemRecord } from './item-record.ts';
 
 export class Catalog implements CatalogView {
   private readonly items = new Map<string, Item>();
+  /** provenance of event-made items (see item-record.ts) */
+  private readonly provenance = new Map<string, Pick<ItemRecord, 'source' | 'setBy'>>();
   private readonly listeners: CatalogListener[] = [];
   private newestCache: Item[] | undefined;
 
@@ -33,10 +36,18 @@ export class Catalog implements CatalogView {
     return this.newestCache;
   }
 
-  upsert(itemId: string, properties: Record<string, unknown>, now: number): Item {
-    const prev = this.items.get(itemId);
-    const item = itemFromProperties(itemId, properties, prev?.createdAt ?? now);
+  /** the stored form of an item, as the ingestion pipeline merges mentions into it */
+  record(itemId: string): ItemRecord | undefined {
+    const item = this.items.get(itemId);
+    if (!item) return undefined;
+    return { properties: item.properties, firstSeen: item.createdAt, ...this.provenance.get(itemId) };
+  }
+
+  upsert(itemId: string, properties: Record<string, unknown>, firstSeen: number, provenance?: Pick<ItemRecord, 'source' | 'setBy'>): Item {
+    const item = itemFromProperties(itemId, properties, firstSeen);
     this.items.set(itemId, item);
+    if (provenance?.source === 'events') this.provenance.set(itemId, { source: provenance.source, ...(provenance.setBy ? { setBy: provenance.setBy } : {}) });
+    else this.provenance.delete(itemId);
     this.newestCache = undefined;
     for (const l of this.listeners) l.upsertItem(item);
     return item;
@@ -44,6 +55,7 @@ export class Catalog implements CatalogView {
 
   remove(itemId: string): boolean {
     if (!this.items.delete(itemId)) return false;
+    this.provenance.delete(itemId);
     this.newestCache = undefined;
     for (const l of this.listeners) l.removeItem(itemId);
     return true;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** Catalog items: the known properties of CONTRACT §5, parsed once so rules and models need not guess. */
 export interface Item {
   itemId: string;
@@ -12,6 +14,26 @@ export interface Item {
   createdAt: number;
   /** every property as given, known ones included */
   properties: Record<string, unknown>;
+}
+
+const MAX_TIME = 8.64e15;
+
+/** Item ids have at most this many characters (code points), in the API and in events. */
+export const MAX_ITEM_ID_CHARS = 512;
+
+export function itemIdProblem(itemId: string): string | undefined {
+  if (itemId.length === 0) return 'item id must not be empty';
+  let chars = 0;
+  for (const _ of itemId) if (++chars > MAX_ITEM_ID_CHARS) return `item id must be at most ${MAX_ITEM_ID_CHARS} characters`;
+  return undefined;
+}
+
+/**
+ * The store key of an item. Ids that could exceed a store's key size (512 four-byte characters are
+ * 2 KB) are keyed by their SHA-256 instead; the record always carries the id itself.
+ */
+export function itemStoreKey(itemId: string): string {
+  return Buffer.byteLength(itemId, 'utf8') <= 512 ? itemId : `\u{10FFFF}sha256:${createHash('sha256').update(itemId).digest('hex')}`;
 }
 
 export function parseCategoryPath(v: unknown): string[] {
@@ -36,7 +58,8 @@ export function itemFromProperties(itemId: string, properties: Record<string, un
     tags,
     ...(finite(properties.price) !== undefined ? { price: finite(properties.price) } : {}),
     available: properties.available !== false,
-    createdAt: createdAt !== undefined && Number.isFinite(createdAt) ? createdAt : firstSeen,
+    // outside ±8.64e15 ms a Date cannot represent the time: treat it as not given
+    createdAt: createdAt !== undefined && Math.abs(createdAt) <= MAX_TIME ? createdAt : firstSeen,
     properties,
   };
 }

@@ -71,7 +71,7 @@ async function* ndjsonRows(file: string): AsyncGenerator<Row> {
     try {
       raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
     } catch (e) {
-      raw = { __invalid: `line ${line} is not valid JSON: ${(e as Error).message}` };
+      raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
     }
     if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
       (raw as Record<string, unknown>).messageId = contentId(text);
@@ -155,25 +155,34 @@ export async function importCommand(argv: string[]): Promise<number> {
   const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, suppressed: 0, itemsCreated: 0 };
   const started = Date.now();
   let failed = false;
-  const flush = async (chunk: Row[]) => {
+  const flush = async (rowsOfChunk: Row[]) => {
+    let chunk = rowsOfChunk;
+    // lines that are not JSON are reported as such; the rest of the chunk is still validated
+    const unparsable = chunk.filter((r) => typeof r.raw === 'object' && r.raw !== null && '__invalid' in r.raw);
+    if (unparsable.length) {
+      for (const r of unparsable.slice(0, 20)) console.error((r.raw as { __invalid: string }).__invalid);
+      counts.invalid += unparsable.length;
+      chunk = chunk.filter((r) => !unparsable.includes(r));
+      if (!values['skip-invalid']) failed = true;
+    }
     let events: StoredEvent[];
     try {
       events = engine.ingestor.validate({ events: chunk.map((r) => r.raw), maxEventBytes: Math.max(...chunk.map((r) => r.bytes)) });
     } catch (e) {
       if (!isKairosError(e)) throw e;
       const bad = new Set<number>();
+      let shown = 0;
       for (const d of e.details ?? []) {
         if (d.index === undefined) continue;
-        if (bad.size < 20 || values['skip-invalid']) bad.add(d.index);
-        if (bad.size <= 20) console.error(`line ${chunk[d.index]?.line}: ${d.field} ${d.message}`);
+        bad.add(d.index);
+        if (shown++ < 20) console.error(`line ${chunk[d.index]?.line}: ${d.field} ${d.message}`);
       }
       counts.invalid += bad.size;
-      if (!values['skip-invalid']) {
-        failed = true;
-        return;
-      }
+      if (!values['skip-invalid']) failed = true;
+      if (failed) return;
       events = engine.ingestor.validate({ events: chunk.filter((_, i) => !bad.has(i)).map((r) => r.raw) });
     }
+    if (failed) return;
     const r = await engine.ingestor.ingestValid(ws, events);
     counts.stored += r.stored;
     counts.duplicates += r.duplicates;

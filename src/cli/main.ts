@@ -1,5 +1,4 @@
 /** `npx kairos <command>`: the command-line adapter. */
-import { serve } from './serve.ts';
 
 const USAGE = `usage: kairos <command> [options]
 
@@ -15,7 +14,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      await serve();
+      await (await import('./serve.ts')).serve();
       return -1;
     case 'import':
       return (await import('./import.ts')).importCommand(rest);

@@ -10,6 +10,7 @@ import { grants, hashSecret, newKeyId, newSecret, publicKey, sameHash, type KeyR
 import type { StoredEvent } from '../ingest/event.ts';
 import { Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
 import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
+import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
 import { Workspace } from './workspace.ts';
 import { Tombstones } from '../privacy/tombstones.ts';
 import { PolicyApplier } from '../privacy/policy.ts';
@@ -105,7 +106,7 @@ export class Engine {
     const ws = new Workspace(rec.id, this.config.tuning);
     this.tombstones.set(rec.id, await Tombstones.load(this.store, rec.id));
     for (const ext of this.extensions) await ext.attach(ws, this.store);
-    for await (const [itemId, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(itemId, item.properties, item.firstSeen);
+    for await (const [key, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(item.itemId ?? key, item.properties, item.firstSeen, item);
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
     if (this.serving) {
       for await (const [seg, events] of this.store.scan<StoredEvent[]>(rec.id, 'events')) {
@@ -189,18 +190,23 @@ export class Engine {
   // --- catalog -------------------------------------------------------------------------------
 
   async upsertItems(ws: Workspace, items: ReadonlyArray<{ itemId: string; properties: Record<string, unknown> }>): Promise<void> {
+    const problems = items.flatMap(({ itemId }, index) => {
+      const problem = itemIdProblem(itemId);
+      return problem ? [{ index, field: '/itemId', message: problem }] : [];
+    });
+    if (problems.length) throw new KairosError('KAIROS_ERR_VALIDATION', 'invalid item id', problems);
     const now = Date.now();
     const records = items.map(({ itemId, properties }) => {
       const prev = ws.catalog.get(itemId);
-      return { itemId, rec: { properties, firstSeen: prev?.createdAt ?? now } satisfies ItemRecord };
+      return { itemId, rec: { itemId, properties, firstSeen: prev?.createdAt ?? now, source: 'api' } satisfies ItemRecord };
     });
-    await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemId, value: rec })));
-    for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen);
+    await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemStoreKey(itemId), value: rec })));
+    for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
   }
 
   async deleteItem(ws: Workspace, itemId: string): Promise<boolean> {
     if (!ws.catalog.has(itemId)) return false;
-    await this.store.commit(ws.id, [{ table: 'items', key: itemId }]);
+    await this.store.commit(ws.id, [{ table: 'items', key: itemStoreKey(itemId) }]);
     return ws.catalog.remove(itemId);
   }
 

@@ -52,20 +52,18 @@ function consentPrefs(e: StoredEvent): Record<string, boolean> | undefined {
 }
 
 export function summarize(e: StoredEvent, seg: string): EventSummary & { consent?: Record<string, boolean> } {
-  const personalization = personalizationPreference(e);
-  const consent = consentPrefs(e);
-  return {
-    messageId: e.messageId,
-    seg,
-    t: e.timestamp,
-    type: e.type,
-    ...(e.userId !== undefined ? { userId: e.userId } : {}),
-    ...(e.anonymousId !== undefined ? { anonymousId: e.anonymousId } : {}),
-    interactions: interactionsOf(e),
-    ...(personalization !== undefined ? { personalization } : {}),
-    ...(e.type === 'identify' && e.traits ? { traits: e.traits } : {}),
-    ...(consent ? { consent } : {}),
-  };
+  // built field by field (not by spreading): this runs for every event at ingest and at start
+  const s: EventSummary & { consent?: Record<string, boolean> } = { messageId: e.messageId, seg, t: e.timestamp, type: e.type, interactions: interactionsOf(e) };
+  if (e.userId !== undefined) s.userId = e.userId;
+  if (e.anonymousId !== undefined) s.anonymousId = e.anonymousId;
+  if (e.context?.consent !== undefined) {
+    const personalization = personalizationPreference(e);
+    if (personalization !== undefined) s.personalization = personalization;
+    const consent = consentPrefs(e);
+    if (consent) s.consent = consent;
+  }
+  if (e.type === 'identify' && e.traits) s.traits = e.traits;
+  return s;
 }
 
 export class Workspace {

@@ -41,7 +41,8 @@ export class Timeline {
       else hi = mid;
     }
     if (lo < list.length && list[lo]!.messageId === e.messageId) return -1;
-    list.splice(lo, 0, e);
+    if (lo === list.length) list.push(e);
+    else list.splice(lo, 0, e);
     return lo;
   }
 

@@ -14,6 +14,8 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export const MAX_EVENT_BYTES = 32 * 1024;
 /** Segment's per-request limit, after decompression. */
 export const MAX_REQUEST_BYTES = 500 * 1024;
+/** A batch-level context is merged into every event of the batch. */
+export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
 /** Deeper objects are refused: no legitimate event nests this far, and deep input is a DoS vector. */
 export const MAX_DEPTH = 32;
 const MAX_ID_LENGTH = 512;
@@ -192,8 +194,15 @@ export interface WireBatch {
   sentAt?: string;
 }
 
-export function checkBatch(body: unknown): { ok: true; batch: WireBatch } | { ok: false; details: ErrorDetail[] } {
+export function checkBatch(body: unknown): { ok: true; batch: WireBatch } | { ok: false; details: ErrorDetail[]; tooLarge?: boolean } {
   if (!checkWireBatch(body)) return { ok: false, details: ajvDetails(checkWireBatch.errors, undefined) };
+  // the batch context becomes part of every event: it obeys the events' nesting limit (checked once here)
+  const context = (body as WireBatch).context;
+  if (context && exceedsDepth(context, MAX_DEPTH - 1)) return { ok: false, details: [{ field: '/context', message: `the batch context nests deeper than ${MAX_DEPTH} levels` }] };
+  // …and, copied into each event, it must not multiply a request's size by its number of events
+  if (context && Buffer.byteLength(JSON.stringify(context)) > MAX_BATCH_CONTEXT_BYTES) {
+    return { ok: false, tooLarge: true, details: [{ field: '/context', message: `the batch context is larger than ${MAX_BATCH_CONTEXT_BYTES} bytes` }] };
+  }
   return { ok: true, batch: body as WireBatch };
 }
 

@@ -78,35 +78,36 @@ export function interactionKindOf(event: StoredEvent): InteractionKind | undefin
   return event.type === 'track' && event.event !== undefined ? EVENT_KIND[event.event] : undefined;
 }
 
+/** Built field by field (not by spreading): this runs for every event at ingest and at start. */
+function interaction(event: StoredEvent, kind: InteractionKind, itemId?: string, value?: number, recommendationId?: string, decisionId?: string): Interaction {
+  const x: Interaction = { t: event.timestamp, kind, messageId: event.messageId };
+  if (itemId !== undefined) x.itemId = itemId;
+  if (value !== undefined) x.value = value;
+  if (recommendationId !== undefined) x.recommendationId = recommendationId;
+  if (decisionId !== undefined) x.decisionId = decisionId;
+  return x;
+}
+
 /** Interactions carried by one event, in a fixed order (one per product for orders and lists). */
 export function interactionsOf(event: StoredEvent): Interaction[] {
   const kind = interactionKindOf(event);
   if (!kind) return [];
   const props: Props = event.properties ?? {};
-  const base = {
-    t: event.timestamp,
-    kind,
-    messageId: event.messageId,
-    ...(str(props.recommendation_id) ? { recommendationId: str(props.recommendation_id) } : {}),
-    ...(str(props.decision_id) ? { decisionId: str(props.decision_id) } : {}),
-  };
+  const recommendationId = str(props.recommendation_id);
+  const decisionId = str(props.decision_id);
   if (kind === 'purchase' || kind === 'list_view') {
-    const products = productsOf(props);
     const out: Interaction[] = [];
-    for (const p of products) {
+    for (const p of productsOf(props)) {
       const itemId = productId(p);
       if (!itemId) continue;
       const price = num(p.price);
-      const qty = num(p.quantity) ?? 1;
-      out.push({ ...base, itemId, ...(kind === 'purchase' && price !== undefined ? { value: price * qty } : {}) });
+      out.push(interaction(event, kind, itemId, kind === 'purchase' && price !== undefined ? price * (num(p.quantity) ?? 1) : undefined, recommendationId, decisionId));
     }
     if (out.length > 0) return out;
-    const revenue = num(props.revenue) ?? num(props.total);
-    return [{ ...base, ...(kind === 'purchase' && revenue !== undefined ? { value: revenue } : {}) }];
+    return [interaction(event, kind, undefined, kind === 'purchase' ? (num(props.revenue) ?? num(props.total)) : undefined, recommendationId, decisionId)];
   }
-  const itemId = productId(props);
   const price = num(props.price);
-  return [{ ...base, ...(itemId ? { itemId } : {}), ...(kind === 'add' && price !== undefined ? { value: price * (num(props.quantity) ?? 1) } : {}) }];
+  return [interaction(event, kind, productId(props), kind === 'add' && price !== undefined ? price * (num(props.quantity) ?? 1) : undefined, recommendationId, decisionId)];
 }
 
 /** Product properties mentioned by an event, for catalog upserts of unknown items. */

@@ -8,6 +8,8 @@ import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
 import { MAX_EVENT_BYTES, idsOf, normaliseEvent, type EventType, type StoredEvent } from './event.ts';
 import { productMentions } from './interactions.ts';
+import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
+import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
 
 export interface IngestRequest {
   events: unknown[];
@@ -29,10 +31,7 @@ export interface IngestResult {
 /** Large imports are cut into segments of at most this many events, to bound erasure rewrites. */
 export const MAX_SEGMENT_EVENTS = 512;
 
-export interface ItemRecord {
-  properties: Record<string, unknown>;
-  firstSeen: number;
-}
+export type { ItemRecord } from '../catalog/item-record.ts';
 
 export interface IngestHooks {
   /** data minimisation applied to every valid event before it is stored */
@@ -44,8 +43,8 @@ export interface IngestHooks {
 export class Ingestor {
   /** messageIds whose commit is under way, per workspace: a concurrent repeat waits for it */
   private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
-  /** catalog items being created by a commit under way, per workspace */
-  private readonly creating = new Map<string, Set<string>>();
+  /** item records being written by commits under way, per workspace: later mentions merge on top */
+  private readonly pendingItems = new Map<string, Map<string, ItemRecord>>();
 
   constructor(
     private readonly store: Store,
@@ -70,11 +69,17 @@ export class Ingestor {
         ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
         ...(indexed ? { index: i } : {}),
       });
-      if (r.ok) events.push(this.hooks.minimise ? this.hooks.minimise(r.event) : r.event);
-      else {
+      if (!r.ok) {
         details.push(...r.details);
         tooLarge ||= r.tooLarge === true;
+        return;
       }
+      const badIds = productMentions(r.event).flatMap((m) => {
+        const problem = itemIdProblem(m.itemId);
+        return problem ? [{ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem }] : [];
+      });
+      if (badIds.length) details.push(...badIds);
+      else events.push(this.hooks.minimise ? this.hooks.minimise(r.event) : r.event);
     });
     if (tooLarge) throw new KairosError('KAIROS_ERR_TOO_LARGE', 'an event is larger than 32 KB', details);
     if (details.length > 0) throw new KairosError('KAIROS_ERR_VALIDATION', `${details.length} problem(s) in the request`, details);
@@ -118,16 +123,19 @@ export class Ingestor {
       segments.push([seg, events]);
       mutations.push({ table: 'events', key: seg, value: events });
     }
-    let creating = this.creating.get(ws.id);
-    if (!creating) this.creating.set(ws.id, (creating = new Set()));
+    let pending = this.pendingItems.get(ws.id);
+    if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
     for (const e of toStore) {
       for (const m of productMentions(e)) {
-        if (ws.catalog.has(m.itemId) || newItems.has(m.itemId) || creating.has(m.itemId)) continue;
-        newItems.set(m.itemId, { properties: m.properties, firstSeen: e.receivedAt });
+        const base = newItems.get(m.itemId) ?? pending.get(m.itemId) ?? ws.catalog.record(m.itemId);
+        const merged = mergeMention(base, m.properties, e.timestamp, e.messageId);
+        if (merged) newItems.set(m.itemId, merged);
       }
     }
-    for (const itemId of newItems.keys()) creating.add(itemId);
-    for (const [itemId, rec] of newItems) mutations.push({ table: 'items', key: itemId, value: rec });
+    for (const [itemId, rec] of newItems) {
+      pending.set(itemId, rec);
+      mutations.push({ table: 'items', key: itemStoreKey(itemId), value: { ...rec, itemId } });
+    }
 
     const commit = this.store.commit(ws.id, mutations);
     // a concurrent repeat of these events waits for this commit instead of storing them again
@@ -136,9 +144,14 @@ export class Ingestor {
       await commit;
     } finally {
       for (const e of toStore) if (inflight.get(e.messageId) === commit) inflight.delete(e.messageId);
-      for (const itemId of newItems.keys()) creating.delete(itemId);
+      for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
     }
-    for (const [itemId, rec] of newItems) if (!ws.catalog.has(itemId)) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen);
+    for (const [itemId, rec] of newItems) {
+      const current = ws.catalog.record(itemId);
+      // an API write that landed meanwhile wins; otherwise keep whichever merge saw more
+      if (current && current.source !== 'events') continue;
+      ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
+    }
     for (const [seg, events] of segments) for (const e of events) ws.apply(e, seg);
     ws.flush();
     if (toStore.length) ws.notifyApplied(toStore);

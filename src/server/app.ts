@@ -79,6 +79,11 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     bodyLimit: MAX_API_BODY_BYTES,
     // hostile clients must not hold connections forever
     requestTimeout: 30_000,
+    // item ids may be 512 characters (ItemId), up to 12 bytes each once percent-encoded
+    maxParamLength: 512 * 12,
+    // strict schemas: unknown fields are refused, not silently dropped, and nothing is coerced
+    // (query strings, which are text by nature, are declared as strings and parsed by the route)
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });

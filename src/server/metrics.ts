@@ -12,7 +12,7 @@ export interface Metrics {
 
 export function createMetrics(gauges: { storeBytes: () => number; modelAgeSeconds: () => number }): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'kairos_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'kairos_' });
   const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
   new Gauge({
     name: 'kairos_store_bytes', help: 'bytes used by the embedded store on disk', registers: [registry],

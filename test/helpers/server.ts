@@ -107,22 +107,16 @@ export const removeDir = (dir: string): void => rmSync(dir, { recursive: true, f
 
 const basic = 'Basic ' + Buffer.from(`${WRITE_KEY}:`).toString('base64');
 
-export async function track(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
-  const r = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: basic, ...headers }, body: JSON.stringify(body) });
-  const text = await r.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: r.status, json };
+export interface Answer {
+  status: number;
+  /** the parsed body, null when it is not JSON */
+  json: any;
+  text: string;
 }
 
-export async function api(url: string, method: string, path: string, body?: unknown, key = ADMIN_KEY): Promise<{ status: number; json: any; text: string }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+/** one HTTP request with a raw body (bytes or text, sent as given) */
+export async function send(url: string, method: string, path: string, body: string | Uint8Array | undefined, headers: Record<string, string>): Promise<Answer> {
+  const r = await fetch(url + path, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await r.text();
   let json: any = null;
   try {
@@ -131,4 +125,14 @@ export async function api(url: string, method: string, path: string, body?: unkn
     /* not JSON */
   }
   return { status: r.status, json, text };
+}
+
+export async function track(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return send(url, 'POST', path, JSON.stringify(body), { 'content-type': 'application/json', authorization: basic, ...headers });
+}
+
+export async function api(url: string, method: string, path: string, body?: unknown, key = ADMIN_KEY): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return send(url, method, path, body === undefined ? undefined : JSON.stringify(body), headers);
 }

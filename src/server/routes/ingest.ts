@@ -52,7 +52,10 @@ export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): voi
     app.post(path, opts, async (req) => {
       const ws = workspaceOf(ctx, req, req.body);
       const checked = checkBatch(req.body);
-      if (!checked.ok) throw new KairosError('KAIROS_ERR_VALIDATION', 'the body must be {"batch": [events…]}', checked.details);
+      if (!checked.ok) {
+        if (checked.tooLarge) throw new KairosError('KAIROS_ERR_TOO_LARGE', 'the batch context is too large', checked.details);
+        throw new KairosError('KAIROS_ERR_VALIDATION', 'the body must be {"batch": [events…]}', checked.details);
+      }
       const { batch, context, sentAt } = checked.batch;
       return reply(ws, ctx.engine.ingest(ws, { events: batch, maxEventBytes: req.bodyBytes, ...(context ? { batchContext: context } : {}), ...(sentAt ? { batchSentAt: sentAt } : {}) }));
     });

@@ -8,7 +8,7 @@ import { exportPerson } from '../../privacy/export.ts';
 import { bearer, type AppContext } from '../app.ts';
 
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) });
-const EraseQuery = Type.Object({ suppress: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+const EraseQuery = Type.Object({ suppress: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false });
 
 export function registerProfileRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { engine } = ctx;
@@ -30,12 +30,12 @@ export function registerProfileRoutes(app: FastifyInstance, ctx: AppContext): vo
     return reply.send(Readable.from(exportPerson(engine, ws, root, Date.now(), ctx.exportSources)));
   });
 
-  app.delete<{ Params: { id: string }; Querystring: { suppress?: boolean } }>(
+  app.delete<{ Params: { id: string }; Querystring: { suppress?: 'true' | 'false' } }>(
     '/v1/profiles/:id',
     { schema: { params: Params, querystring: EraseQuery } },
     async (req) => {
       const { ws, key } = engine.authorize(bearer(req), 'admin');
-      const receipt = await erasePerson(engine, ws, req.params.id, { suppress: req.query.suppress === true, actor: key.id });
+      const receipt = await erasePerson(engine, ws, req.params.id, { suppress: req.query.suppress === 'true', actor: key.id });
       if (!receipt) throw notFound();
       return receipt;
     },

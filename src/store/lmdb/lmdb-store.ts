@@ -11,11 +11,19 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from
 import { join } from 'node:path';
 import { TABLES, type CompactionReport, type Mutation, type Store, type Table } from '../types.ts';
 
-const SEP = '\u0000';
-/** sorts after every key that starts with the same prefix */
-const HIGH = '\u{10FFFF}';
+/**
+ * Keys are raw UTF-8 bytes `workspace 0x00 key` (binary key encoding): they sort by byte order at
+ * every length, and 0xFF, which UTF-8 never contains, closes every prefix range.
+ */
+const SEP = Buffer.from([0]);
+const HIGH = Buffer.from([0xff]);
+/** lmdb-js refuses longer keys */
+export const MAX_KEY_BYTES = 1978;
+const SCAN_CHUNK = 1000;
 
-type Tables = Record<Table, Database<unknown, string>>;
+type Tables = Record<Table, Database<unknown, Buffer>>;
+
+const keyOf = (ws: string, key: string): Buffer => Buffer.concat([Buffer.from(ws, 'utf8'), SEP, Buffer.from(key, 'utf8')]);
 
 function dirBytes(dir: string): number {
   if (!existsSync(dir)) return 0;
@@ -24,17 +32,19 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-function openEnv(path: string): { root: RootDatabase<unknown, string>; tables: Tables } {
+function openEnv(path: string): { root: RootDatabase<unknown, Buffer>; tables: Tables } {
   mkdirSync(path, { recursive: true });
-  const root = open<unknown, string>({ path, noSubdir: false, maxDbs: TABLES.length + 4, overlappingSync: true, noMemInit: false });
+  const root = open<unknown, Buffer>({ path, noSubdir: false, maxDbs: TABLES.length + 4, overlappingSync: true, noMemInit: false, keyEncoding: 'binary' });
   // event segments are large and repetitive: LZ4 (off the main thread) shrinks them several-fold
-  const tables = Object.fromEntries(TABLES.map((t) => [t, root.openDB<unknown, string>({ name: t, ...(t === 'events' ? { compression: true } : {}) })])) as Tables;
+  const tables = Object.fromEntries(
+    TABLES.map((t) => [t, root.openDB<unknown, Buffer>({ name: t, keyEncoding: 'binary', ...(t === 'events' ? { compression: true } : {}) })]),
+  ) as Tables;
   return { root, tables };
 }
 
 export class LmdbStore implements Store {
   readonly kind = 'lmdb';
-  private root: RootDatabase<unknown, string>;
+  private root: RootDatabase<unknown, Buffer>;
   private tables: Tables;
   /** set while a compaction swaps environments; everything else waits for it */
   private compacting: Promise<void> | null = null;
@@ -50,28 +60,45 @@ export class LmdbStore implements Store {
 
   async get<T>(ws: string, table: Table, key: string): Promise<T | undefined> {
     await this.idle();
-    return this.tables[table].get(ws + SEP + key) as T | undefined;
+    return this.tables[table].get(keyOf(ws, key)) as T | undefined;
   }
 
+  /**
+   * Reads in chunks, each read synchronously into memory: no LMDB cursor stays open while the
+   * consumer awaits, so a compaction may swap environments between two chunks (the next chunk then
+   * continues after the last key in the new one).
+   */
   async *scan<T>(ws: string, table: Table, prefix = ''): AsyncIterable<[string, T]> {
-    await this.idle();
-    const head = ws + SEP;
-    const range = this.tables[table].getRange({ start: head + prefix, end: head + prefix + HIGH, snapshot: true });
-    for (const { key, value } of range) yield [key.slice(head.length), value as T];
+    const headBytes = Buffer.byteLength(ws, 'utf8') + 1;
+    const first = keyOf(ws, prefix);
+    const end = Buffer.concat([first, HIGH]);
+    let start = first;
+    for (;;) {
+      while (this.compacting) await this.compacting;
+      const chunk: Array<[Buffer, unknown]> = [];
+      for (const { key, value } of this.tables[table].getRange({ start, end, limit: SCAN_CHUNK })) chunk.push([key, value]);
+      for (const [key, value] of chunk) yield [key.subarray(headBytes).toString('utf8'), value as T];
+      if (chunk.length < SCAN_CHUNK) return;
+      // the smallest key after the last one read
+      start = Buffer.concat([chunk[chunk.length - 1]![0], SEP]);
+    }
   }
 
   async commit(ws: string, mutations: readonly Mutation[]): Promise<void> {
     if (mutations.length === 0) return;
-    await this.idle();
+    while (this.compacting) await this.compacting; // inline: no turn may pass between this check and the writes below
     if (this.closed) throw new Error('store is closed');
     const { tables, root } = this;
-    const head = ws + SEP;
+    // checked before the first write: a refused key must not leave the other writes half-applied
+    const keys = mutations.map((m) => keyOf(ws, m.key));
+    const tooLong = keys.findIndex((k) => k.length > MAX_KEY_BYTES);
+    if (tooLong >= 0) throw new RangeError(`store key of ${keys[tooLong]!.length} bytes exceeds ${MAX_KEY_BYTES} (table ${mutations[tooLong]!.table})`);
     // Writes issued in one event turn land in one LMDB transaction (lmdb-js event-turn batching):
     // that makes this commit atomic and lets concurrent requests share a transaction and an fsync.
     let last: Promise<boolean> | undefined;
-    for (const m of mutations) {
-      last = m.value === undefined ? tables[m.table].remove(head + m.key) : tables[m.table].put(head + m.key, m.value);
-    }
+    mutations.forEach((m, i) => {
+      last = m.value === undefined ? tables[m.table].remove(keys[i]!) : tables[m.table].put(keys[i]!, m.value);
+    });
     const done = (async () => {
       await last;
       await root.flushed;
@@ -100,7 +127,7 @@ export class LmdbStore implements Store {
       const fresh = openEnv(tmp);
       let entries = 0;
       for (const t of TABLES) {
-        const batch: Array<[string, unknown]> = [];
+        const batch: Array<[Buffer, unknown]> = [];
         const flush = () => {
           fresh.root.transactionSync(() => {
             for (const [k, v] of batch) fresh.tables[t].putSync(k, v);

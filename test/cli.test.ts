@@ -1,0 +1,215 @@
+/**
+ * The command line (CONTRACT §1): `kairos import` of NDJSON and of CSV with a column mapping into a
+ * data dir, safe to rerun; invalid lines reported by number; `compact`; `keys create|list|revoke`.
+ * Each command runs as its own process (`node bin/kairos.mjs …`), then a server on the same data
+ * dir shows the result.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT, api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `kairos ARGS` in a child process on `dataDir` */
+function kairos(dataDir: string, args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, KAIROS_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** the last line of stdout that is a JSON object */
+const summary = (run: Run): any => JSON.parse(run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
+
+const dirs: string[] = [];
+const servers: TestServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+const workDir = (): string => {
+  const d = tempDir('kairos-cli-');
+  dirs.push(d);
+  return d;
+};
+const serverOn = async (dataDir: string): Promise<TestServer> => {
+  const s = await startServer({ dataDir });
+  servers.push(s);
+  return s;
+};
+const stopServers = async (): Promise<void> => {
+  for (const s of servers.splice(0)) await s.close();
+};
+
+const NDJSON = [
+  { type: 'page', anonymousId: 'cli-anon', name: 'Home', timestamp: '2024-03-01T10:00:00.000Z' },
+  { type: 'track', anonymousId: 'cli-anon', event: 'Product Viewed', properties: { product_id: 'cli-p1', name: 'Lamp', category: 'Home > Lighting' }, timestamp: '2024-03-01T10:01:00.000Z' },
+  { type: 'identify', anonymousId: 'cli-anon', userId: 'cli-u1', traits: { plan: 'pro' }, timestamp: '2024-03-01T10:02:00.000Z' },
+  { type: 'track', userId: 'cli-u1', event: 'Order Completed', properties: { products: [{ product_id: 'cli-p1', price: 40, quantity: 1 }] }, timestamp: '2024-03-01T10:03:00.000Z' },
+  { type: 'alias', previousId: 'cli-u1', userId: 'cli-u1-new', timestamp: '2024-03-01T10:04:00.000Z' },
+  { type: 'track', userId: 'cli-u2', event: 'Product Added', properties: { product_id: 'cli-p2', price: 5 }, timestamp: '2024-03-01T11:00:00.000Z', messageId: 'cli-given-id' },
+];
+const ndjson = (events: unknown[]): string => events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+
+describe('kairos import', () => {
+  it('loads NDJSON into the data dir; a server on it shows the profiles; a rerun stores nothing new; compact keeps it all', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'events.ndjson');
+    // a blank line and CRLF line ends are fine
+    writeFileSync(file, ndjson(NDJSON).replace('\n', '\r\n\n'));
+    const run = await kairos(dataDir, ['import', file]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(summary(run)).toMatchObject({ read: 6, stored: 6, duplicates: 0, invalid: 0 });
+
+    let server = await serverOn(dataDir);
+    const p = (await api(server.url, 'GET', '/v1/profiles/cli-anon')).json;
+    expect(p.eventCount).toBe(5);
+    expect(p.traits).toEqual({ plan: 'pro' });
+    expect(p.features.counts).toMatchObject({ view: 1, purchase: 1 });
+    expect((await api(server.url, 'GET', '/v1/profiles/cli-u1-new')).json.eventCount).toBe(5);
+    expect((await api(server.url, 'GET', '/v1/profiles/cli-u2')).json.eventCount).toBe(1);
+    expect((await api(server.url, 'GET', '/v1/items/cli-p1')).json.properties).toMatchObject({ name: 'Lamp', category: 'Home > Lighting' });
+    await stopServers();
+
+    // events without a messageId get one derived from their content: a rerun recognises them all
+    const again = await kairos(dataDir, ['import', file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(summary(again)).toMatchObject({ read: 6, stored: 0, duplicates: 6 });
+
+    // `kairos compact` rewrites the data dir and keeps every live record
+    const compacted = await kairos(dataDir, ['compact']);
+    expect(compacted.code, compacted.stderr).toBe(0);
+    expect(summary(compacted)).toMatchObject({ compacted: true });
+
+    server = await serverOn(dataDir);
+    expect((await api(server.url, 'GET', '/v1/profiles/cli-anon')).json.eventCount).toBe(5);
+    expect((await api(server.url, 'GET', '/v1/profiles/cli-u2')).json.eventCount).toBe(1);
+    expect((await api(server.url, 'GET', '/v1/items/cli-p1')).status).toBe(200);
+  });
+
+  it('loads a CSV with a column mapping, and a rerun stores nothing new', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'views.csv');
+    writeFileSync(
+      file,
+      ['user_id,item,ts,price,"note, quoted"', 'csv-u1,csv-p1,2024-03-01T10:00:00Z,9.5,"a, b"', 'csv-u1,csv-p2,1709287260,12,', 'csv-u2,csv-p1,1709287320000,9.5,x', 'csv-u1,csv-p1,2024-03-01T10:05:00Z,9.5,'].join('\n') + '\n',
+    );
+    const args = ['import', file, '--map', 'userId=user_id', '--map', 'properties.product_id=item', '--map', 'timestamp=ts', '--map', 'properties.price=price', '--event', 'Product Viewed'];
+    const run = await kairos(dataDir, args);
+    expect(run.code, run.stderr).toBe(0);
+    expect(summary(run)).toMatchObject({ read: 4, stored: 4, invalid: 0 });
+
+    let server = await serverOn(dataDir);
+    const u1 = (await api(server.url, 'GET', '/v1/profiles/csv-u1')).json;
+    expect(u1.eventCount).toBe(3);
+    expect(u1.features.counts.view).toBe(3);
+    // epoch seconds and milliseconds are read as times
+    expect(u1.features.firstSeen).toBe('2024-03-01T10:00:00.000Z');
+    expect(u1.features.lastSeen).toBe('2024-03-01T10:05:00.000Z');
+    expect(u1.features.recentlyViewed.map((r: any) => r.itemId)).toEqual(['csv-p1', 'csv-p2']);
+    expect((await api(server.url, 'GET', '/v1/profiles/csv-u2')).json.features.firstSeen).toBe('2024-03-01T10:02:00.000Z');
+    await stopServers();
+
+    const again = await kairos(dataDir, args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(summary(again)).toMatchObject({ read: 4, stored: 0, duplicates: 4 });
+    server = await serverOn(dataDir);
+    expect((await api(server.url, 'GET', '/v1/profiles/csv-u1')).json.eventCount).toBe(3);
+  });
+
+  it('reports invalid lines by number, exits 1, and stores nothing of the invalid chunk', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'bad.ndjson');
+    writeFileSync(
+      file,
+      [
+        JSON.stringify({ type: 'track', userId: 'bad-u1', event: 'Product Viewed' }),
+        '{"type": "track", "userId": "bad-u1", "event": ',
+        JSON.stringify({ type: 'track', userId: 'bad-u1', event: 'Product Viewed', properties: { product_id: 'p' } }),
+        JSON.stringify({ type: 'track', event: 'Product Viewed' }),
+        JSON.stringify({ type: 'track', userId: 'bad-u1' }),
+      ].join('\n') + '\n',
+    );
+    const run = await kairos(dataDir, ['import', file]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/line 4: \/userId/);
+    expect(run.stderr).toMatch(/line 5: \/event/);
+    expect(run.stderr).not.toMatch(/line [13]:/);
+    // a line that is not JSON is reported as such, not as a missing field
+    expect(run.stderr).toMatch(/line 2: .*JSON/i);
+    const server = await serverOn(dataDir);
+    expect((await api(server.url, 'GET', '/v1/profiles/bad-u1')).status).toBe(404);
+  });
+
+  it('--skip-invalid stores the valid lines and still reports the invalid ones', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'mixed.ndjson');
+    writeFileSync(file, ndjson([{ type: 'track', userId: 'skip-u1', event: 'Product Viewed' }, { type: 'track', event: 'Product Viewed' }, { type: 'identify', userId: 'skip-u1' }]));
+    const run = await kairos(dataDir, ['import', file, '--skip-invalid']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/line 2:/);
+    expect(summary(run)).toMatchObject({ read: 3, stored: 2, invalid: 1 });
+    const server = await serverOn(dataDir);
+    expect((await api(server.url, 'GET', '/v1/profiles/skip-u1')).json.eventCount).toBe(2);
+  });
+
+  it('refuses to run while a server holds the data dir', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'events.ndjson');
+    writeFileSync(file, ndjson(NDJSON));
+    await serverOn(dataDir);
+    const run = await kairos(dataDir, ['import', file]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/in use by process/);
+  });
+});
+
+describe('kairos keys', () => {
+  it('create --scopes read prints a key that a server started afterwards accepts for reading only; revoke takes it away', async () => {
+    const dataDir = workDir();
+    const created = await kairos(dataDir, ['keys', 'create', '--scopes', 'read', '--name', 'dashboard']);
+    expect(created.code, created.stderr).toBe(0);
+    const key = summary(created);
+    expect(key).toMatchObject({ scopes: ['read'], name: 'dashboard' });
+    expect(key.key).toEqual(expect.any(String));
+    expect(key.id).toEqual(expect.any(String));
+
+    const listed = await kairos(dataDir, ['keys', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(key.id);
+    expect(listed.stdout).not.toContain(key.key);
+
+    let server = await serverOn(dataDir);
+    const read = await api(server.url, 'GET', '/v1/profiles/nobody', undefined, key.key);
+    expect(read.status).toBe(404);
+    const write = await api(server.url, 'PUT', '/v1/items/x', { properties: {} }, key.key);
+    expect(write.status).toBe(403);
+    expect(write.json.error.code).toBe('KAIROS_ERR_FORBIDDEN');
+    await stopServers();
+
+    const revoked = await kairos(dataDir, ['keys', 'revoke', key.id]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    server = await serverOn(dataDir);
+    const after = await api(server.url, 'GET', '/v1/profiles/nobody', undefined, key.key);
+    expect(after.status).toBe(401);
+    expect(after.json.error.code).toBe('KAIROS_ERR_AUTH');
+  });
+
+  it('create with an unknown scope is refused', async () => {
+    const run = await kairos(workDir(), ['keys', 'create', '--scopes', 'read,root']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/root/);
+  });
+});
