@@ -4,7 +4,9 @@
  */
 import type { Config } from './config.ts';
 import type { WorkspaceExtension } from './engine/engine.ts';
+import { RecommendationsExtension } from './recommend/serving/extension.ts';
 import type { AppExtras } from './server/app.ts';
+import { recommendationRoutes } from './server/routes/recommendations.ts';
 
 export interface Capabilities extends AppExtras {
   extensions: WorkspaceExtension[];
@@ -12,5 +14,10 @@ export interface Capabilities extends AppExtras {
 }
 
 export function capabilities(_config: Config): Capabilities {
-  return { extensions: [], routes: [] };
+  const recommendations = new RecommendationsExtension();
+  return {
+    extensions: [recommendations],
+    routes: [recommendationRoutes(recommendations)],
+    exportSources: [(ws, ids) => recommendations.stateOf(ws).impressions.of(ids).map((imp) => ({ type: 'impression', ...imp }))],
+  };
 }

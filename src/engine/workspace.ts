@@ -66,6 +66,17 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   return s;
 }
 
+/** whether `next` is `prev` with items appended (the open-session case) */
+function extends_(prev: SessionRecord, next: SessionRecord): boolean {
+  if (next.items.length <= prev.items.length || next.start !== prev.start) return false;
+  for (let i = 0; i < prev.items.length; i++) {
+    const a = prev.items[i]!;
+    const b = next.items[i]!;
+    if (a.itemId !== b.itemId || a.kind !== b.kind || a.t !== b.t || a.weight !== b.weight) return false;
+  }
+  return true;
+}
+
 export class Workspace {
   readonly identity = new IdentityGraph();
   readonly catalog = new Catalog();
@@ -211,8 +222,14 @@ export class Workspace {
       after.add(c.record.key);
       const prev = before.get(c.record.key);
       if (prev?.signature === c.signature) continue;
-      if (prev) for (const m of this.models) m.removeSession(prev.record);
-      for (const m of this.models) m.addSession(c.record);
+      const appended = prev !== undefined && extends_(prev.record, c.record);
+      for (const m of this.models) {
+        if (appended && m.extendSession) m.extendSession(prev.record, c.record);
+        else {
+          if (prev) m.removeSession(prev.record);
+          m.addSession(c.record);
+        }
+      }
     }
     for (const [key, c] of before) if (!after.has(key)) for (const m of this.models) m.removeSession(c.record);
     const next = kept.concat(fresh.map((c) => before.get(c.record.key)?.signature === c.signature ? before.get(c.record.key)! : c));
@@ -256,6 +273,14 @@ export class Workspace {
   findEvents(select: (e: EventSummary) => boolean): EventSummary[] {
     const out: EventSummary[] = [];
     for (const t of this.timelines.values()) for (const e of t.events) if (select(e)) out.push(e);
+    return out;
+  }
+
+  /** ids of the people who would have no event left without these */
+  idsEmptiedBy(events: readonly EventSummary[]): string[] {
+    const gone = new Set(events.map((e) => e.messageId));
+    const out: string[] = [];
+    for (const [root, t] of this.timelines) if (t.events.every((e) => gone.has(e.messageId))) out.push(...this.identity.membersOf(root));
     return out;
   }
 

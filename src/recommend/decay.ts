@@ -76,15 +76,16 @@ export class DecayedSums<K> {
     }
   }
 
-  /** undoes add(key, weight, t) */
-  subtract(key: K, weight: number, t: number): void {
+  /** undoes add(key, weight, t); returns true when that removed the key's last contribution */
+  subtract(key: K, weight: number, t: number): boolean {
     const s = this.sums.get(key);
-    if (!s) return;
+    if (!s) return false;
     if (--s.contributions <= 0) {
       this.sums.delete(key);
-      return;
+      return true;
     }
     s.value -= weight * this.clock.unitAt(t);
+    return false;
   }
 
   /** the decayed sum at `now`; 0 for unknown keys and for residues below DECAY_EPSILON */

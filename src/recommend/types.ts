@@ -30,6 +30,12 @@ export interface SessionRecord {
 export interface SessionModel {
   addSession(s: SessionRecord): void;
   removeSession(s: SessionRecord): void;
+  /**
+   * Optional fast path for the common case of events appended to an open session: `next` is `prev`
+   * with more items at the end (same key). Must leave the model exactly as
+   * removeSession(prev) + addSession(next) would.
+   */
+  extendSession?(prev: SessionRecord, next: SessionRecord): void;
 }
 
 /** Read access to the catalog, as models and rules need it. */

@@ -6,6 +6,7 @@
 import { DecayClock } from '../decay.ts';
 import type { InteractionKind } from '../../ingest/interactions.ts';
 import type { ItemIds } from '../item-ids.ts';
+import { LruCache } from '../lru-cache.ts';
 import { recentInterest } from '../query-items.ts';
 import { TopK } from '../top-k.ts';
 import type { Candidate, CandidateGenerator, RecommendQuery, SessionItem, SessionModel, SessionRecord } from '../types.ts';
@@ -24,6 +25,8 @@ export interface CovisitOptions {
   maxBasket: number;
   /** strongest neighbours of an anchor used at query time */
   neighboursPerItem: number;
+  /** anchors whose strongest neighbours are remembered until they change (least recently used are forgotten) */
+  cachedAnchors: number;
   /** recent items of the query used as anchors */
   maxAnchors: number;
   /** the n-th most recent anchor (0 = most recent) weighs anchorDecay^n */
@@ -43,6 +46,7 @@ export const DEFAULT_COVISIT_OPTIONS: CovisitOptions = {
   window: 3,
   maxBasket: 30,
   neighboursPerItem: 50,
+  cachedAnchors: 20_000,
   maxAnchors: 10,
   anchorDecay: 0.75,
   boughtTogetherWeight: 1,
@@ -59,13 +63,15 @@ interface NeighbourList {
 /** one matrix with its cache of each item's strongest neighbours */
 class CovisitMatrix {
   readonly pairs: PairCounts;
-  private readonly topCache = new Map<number, NeighbourList>();
+  private readonly topCache: LruCache<number, NeighbourList>;
 
   constructor(
     halfLifeMs: number,
     private readonly ids: ItemIds,
     private readonly keep: number,
+    cachedAnchors: number,
   ) {
+    this.topCache = new LruCache(cachedAnchors);
     const clock = new DecayClock(halfLifeMs);
     this.pairs = new PairCounts(clock);
     this.pairs.onChange((item) => this.topCache.delete(item));
@@ -85,12 +91,8 @@ class CovisitMatrix {
   }
 }
 
-interface Pair {
-  a: string;
-  b: string;
-  weight: number;
-  t: number;
-}
+/** a pair of a session's items, by their positions in `SessionRecord.items` */
+type PairVisitor = (i: number, j: number, weight: number, t: number) => void;
 
 export class CovisitModel implements SessionModel, CandidateGenerator {
   readonly name = 'covisit';
@@ -105,26 +107,33 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   ) {
     this.o = { ...DEFAULT_COVISIT_OPTIONS, ...options };
     const halfLifeMs = this.o.halfLifeDays * DAY_MS;
-    this.viewed = new CovisitMatrix(halfLifeMs, ids, this.o.neighboursPerItem);
-    this.bought = new CovisitMatrix(halfLifeMs, ids, this.o.neighboursPerItem);
+    this.viewed = new CovisitMatrix(halfLifeMs, ids, this.o.neighboursPerItem, this.o.cachedAnchors);
+    this.bought = new CovisitMatrix(halfLifeMs, ids, this.o.neighboursPerItem, this.o.cachedAnchors);
     this.board = new ScoreBoard(ids);
   }
 
   addSession(s: SessionRecord): void {
-    this.apply(s, (m, p) => m.add(this.ids.intern(p.a), this.ids.intern(p.b), p.weight, p.t));
+    const h = s.items.map((it) => this.ids.intern(it.itemId));
+    this.apply(s, (m) => (i, j, weight, t) => m.add(h[i]!, h[j]!, weight, t));
   }
 
   removeSession(s: SessionRecord): void {
-    this.apply(s, (m, p) => {
-      const a = this.ids.find(p.a);
-      const b = this.ids.find(p.b);
-      if (a !== undefined && b !== undefined) m.subtract(a, b, p.weight, p.t);
+    const h = s.items.map((it) => this.ids.find(it.itemId) ?? -1);
+    this.apply(s, (m) => (i, j, weight, t) => {
+      if (h[i]! >= 0 && h[j]! >= 0) m.subtract(h[i]!, h[j]!, weight, t);
     });
   }
 
-  private apply(s: SessionRecord, visit: (m: PairCounts, p: Pair) => void): void {
-    for (const p of viewPairs(s.items, this.o.window)) visit(this.viewed.pairs, p);
-    for (const p of basketPairs(s.items, this.o.maxBasket)) visit(this.bought.pairs, p);
+  /** `next` is `prev` with items appended: only pairs that involve an appended item are new */
+  extendSession(prev: SessionRecord, next: SessionRecord): void {
+    const h = next.items.map((it) => this.ids.intern(it.itemId));
+    this.apply(next, (m) => (i, j, weight, t) => m.add(h[i]!, h[j]!, weight, t), prev.items.length);
+  }
+
+  /** visits the session's pairs whose later item sits at position `from` or after */
+  private apply(s: SessionRecord, visitorFor: (m: PairCounts) => PairVisitor, from = 0): void {
+    forEachViewPair(s.items, this.o.window, from, visitorFor(this.viewed.pairs));
+    forEachBasketPair(s.items, this.o.maxBasket, from, visitorFor(this.bought.pairs));
   }
 
   generate(q: RecommendQuery, limit: number): Candidate[] {
@@ -172,36 +181,33 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
 }
 
 /** view-like interactions paired with their neighbours within `window` positions, closer pairs weighing more */
-function viewPairs(items: readonly SessionItem[], window: number): Pair[] {
-  const seq = items.filter((i) => i.weight > 0 && VIEW_KINDS.has(i.kind));
-  const out: Pair[] = [];
-  for (let i = 0; i < seq.length; i++) {
-    const x = seq[i]!;
-    for (let j = i + 1; j < seq.length && j - i <= window; j++) {
-      const y = seq[j]!;
-      if (x.itemId === y.itemId) continue;
-      out.push({ a: x.itemId, b: y.itemId, weight: Math.sqrt(x.weight * y.weight) / (j - i), t: Math.max(x.t, y.t) });
+function forEachViewPair(items: readonly SessionItem[], window: number, from: number, visit: PairVisitor): void {
+  const seq: number[] = [];
+  items.forEach((it, i) => {
+    if (it.weight > 0 && VIEW_KINDS.has(it.kind)) seq.push(i);
+  });
+  for (let p = 0; p < seq.length; p++) {
+    const x = items[seq[p]!]!;
+    for (let q = p + 1; q < seq.length && q - p <= window; q++) {
+      const y = items[seq[q]!]!;
+      if (seq[q]! >= from && x.itemId !== y.itemId) visit(seq[p]!, seq[q]!, Math.sqrt(x.weight * y.weight) / (q - p), Math.max(x.t, y.t));
     }
   }
-  return out;
 }
 
 /** every pair of distinct items purchased in the session */
-function basketPairs(items: readonly SessionItem[], maxBasket: number): Pair[] {
-  const firstPurchase = new Map<string, SessionItem>();
-  for (const i of items) {
-    if (i.kind !== 'purchase' || !(i.weight > 0) || firstPurchase.has(i.itemId)) continue;
-    if (firstPurchase.size >= maxBasket) break;
-    firstPurchase.set(i.itemId, i);
-  }
+function forEachBasketPair(items: readonly SessionItem[], maxBasket: number, from: number, visit: PairVisitor): void {
+  const firstPurchase = new Map<string, number>();
+  items.forEach((it, i) => {
+    if (it.kind === 'purchase' && it.weight > 0 && !firstPurchase.has(it.itemId) && firstPurchase.size < maxBasket) firstPurchase.set(it.itemId, i);
+  });
   const basket = [...firstPurchase.values()];
-  const out: Pair[] = [];
-  for (let i = 0; i < basket.length; i++) {
-    for (let j = i + 1; j < basket.length; j++) {
-      const x = basket[i]!;
-      const y = basket[j]!;
-      out.push({ a: x.itemId, b: y.itemId, weight: Math.sqrt(x.weight * y.weight), t: Math.max(x.t, y.t) });
+  for (let p = 0; p < basket.length; p++) {
+    for (let q = p + 1; q < basket.length; q++) {
+      if (basket[q]! < from) continue;
+      const x = items[basket[p]!]!;
+      const y = items[basket[q]!]!;
+      visit(basket[p]!, basket[q]!, Math.sqrt(x.weight * y.weight), Math.max(x.t, y.t));
     }
   }
-  return out;
 }

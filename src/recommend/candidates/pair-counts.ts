@@ -7,6 +7,7 @@
  * removes the pair, whatever rounding did to its weight.
  */
 import { DecayClock } from '../decay.ts';
+import { grownLength, widened } from '../typed-arrays.ts';
 
 export class PairCounts {
   private readonly neighbours = new Map<number, Map<number, number>>();
@@ -45,12 +46,9 @@ export class PairCounts {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
     if (this.nextSlot === this.weights.length) {
-      const weights = new Float64Array(this.weights.length * 2);
-      weights.set(this.weights);
-      this.weights = weights;
-      const counts = new Int32Array(this.counts.length * 2);
-      counts.set(this.counts);
-      this.counts = counts;
+      const n = grownLength(this.weights.length, this.nextSlot + 1);
+      this.weights = widened(this.weights, n);
+      this.counts = widened(this.counts, n);
     }
     return this.nextSlot++;
   }
@@ -97,16 +95,6 @@ export class PairCounts {
       if (mb.size === 0) this.neighbours.delete(b);
     }
     this.changed(a, b);
-  }
-
-  /** stored (anchor-relative) weight of a pair, 0 when absent */
-  stored(a: number, b: number): number {
-    const slot = this.neighbours.get(a)?.get(b);
-    return slot === undefined ? 0 : this.weights[slot]!;
-  }
-
-  degree(item: number): number {
-    return this.neighbours.get(item)?.size ?? 0;
   }
 
   /** visits each neighbour of `item` with the pair's stored weight */

@@ -6,9 +6,12 @@
  */
 import type { ItemIds } from '../item-ids.ts';
 import { rankScore, TopK } from '../top-k.ts';
+import { grownLength, widened } from '../typed-arrays.ts';
 import type { Candidate, ReasonType } from '../types.ts';
 
 const NO_ANCHOR = -1;
+/** stamps are 32-bit: past this the arrays are cleared and rounds restart */
+export const ROUND_LIMIT = 0x7fffffff;
 
 export class ScoreBoard {
   private round = 0;
@@ -18,39 +21,37 @@ export class ScoreBoard {
   private bestPart = new Float64Array(0);
   private bestAnchor = new Int32Array(0);
   private bestTag = new Int8Array(0);
-  private touched: number[] = [];
+  /** items scored in this query: the first `touchedLength` entries (the array is reused) */
+  private readonly touched: number[] = [];
+  private touchedLength = 0;
 
   constructor(private readonly ids: ItemIds) {}
 
   /** starts a query; forgets every score of the previous one */
   begin(): void {
     const need = this.ids.size;
-    if (this.stamp.length < need) this.grow(Math.max(need, this.stamp.length * 2, 1024));
+    if (this.stamp.length < need) this.grow(grownLength(this.stamp.length, need));
+    if (this.round === ROUND_LIMIT) {
+      this.stamp.fill(0);
+      this.excludedStamp.fill(0);
+      this.round = 0;
+    }
     this.round++;
-    this.touched = [];
+    this.touchedLength = 0;
   }
 
   private grow(n: number): void {
-    const widen = <T extends Int32Array | Float64Array | Int8Array>(old: T, make: (n: number) => T): T => {
-      const next = make(n);
-      next.set(old);
-      return next;
-    };
-    this.stamp = widen(this.stamp, (k) => new Int32Array(k));
-    this.excludedStamp = widen(this.excludedStamp, (k) => new Int32Array(k));
-    this.total = widen(this.total, (k) => new Float64Array(k));
-    this.bestPart = widen(this.bestPart, (k) => new Float64Array(k));
-    this.bestAnchor = widen(this.bestAnchor, (k) => new Int32Array(k));
-    this.bestTag = widen(this.bestTag, (k) => new Int8Array(k));
+    this.stamp = widened(this.stamp, n);
+    this.excludedStamp = widened(this.excludedStamp, n);
+    this.total = widened(this.total, n);
+    this.bestPart = widened(this.bestPart, n);
+    this.bestAnchor = widened(this.bestAnchor, n);
+    this.bestTag = widened(this.bestTag, n);
   }
 
   /** the item never becomes a candidate in this query (e.g. it is one of the anchors) */
   exclude(item: number): void {
     this.excludedStamp[item] = this.round;
-  }
-
-  isExcluded(item: number): boolean {
-    return this.excludedStamp[item] === this.round;
   }
 
   /** adds `part` to the item's score; `tag` tells the reason type apart when a generator has several */
@@ -60,7 +61,7 @@ export class ScoreBoard {
       this.stamp[item] = this.round;
       this.total[item] = 0;
       this.bestPart[item] = -1;
-      this.touched.push(item);
+      this.touched[this.touchedLength++] = item;
     }
     this.total[item]! += part;
     // compared at ranking precision so near-equal parts pick the same anchor whatever the summation order
@@ -76,17 +77,16 @@ export class ScoreBoard {
     return b === NO_ANCHOR || this.ids.compare(a, b) < 0;
   }
 
-  get touchedCount(): number {
-    return this.touched.length;
-  }
-
   /**
    * The best `limit` items as candidates. `reasonOf` turns the winning tag into a reason type;
    * `namesAnchor` says whether that reason names its anchor item.
    */
   top(limit: number, reasonOf: (tag: number) => ReasonType, namesAnchor = true): Candidate[] {
     const best = new TopK(limit, this.ids.compare);
-    for (const item of this.touched) best.push(item, this.total[item]!);
+    for (let i = 0; i < this.touchedLength; i++) {
+      const item = this.touched[i]!;
+      best.push(item, this.total[item]!);
+    }
     const { handles, scores } = best.drain();
     return handles.map((item, i) => {
       const anchor = this.bestAnchor[item]!;

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:recommend`: recommendation serving under load, printed as one JSON object.
+ * 100k items and 1M power-law events over 100k people are imported into a fresh data dir; the server
+ * runs as its own process; autocannon asks for 10 items for random people, in the same run as
+ * /healthz. Then the same state is opened in-process to time the recommend path without HTTP.
+ */
+import autocannon from 'autocannon';
+import { spawnSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadConfig } from '../src/config.ts';
+import { capabilities } from '../src/capabilities.ts';
+import { openEngine } from '../src/engine/open.ts';
+import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
+import { serveRecommendation } from '../src/recommend/serving/serve.ts';
+import { ADMIN_KEY, ROOT, WRITE_KEY, api, removeDir, startChild, tempDir } from '../test/helpers/server.ts';
+import { mulberry32, syntheticEvents, syntheticItem } from './synthetic.ts';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const events = Number(args.get('events') ?? 1_000_000);
+const people = Number(args.get('people') ?? 100_000);
+const items = Number(args.get('items') ?? 100_000);
+const seconds = Number(args.get('seconds') ?? 10);
+const connections = Number(args.get('connections') ?? 32);
+
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+
+async function prepare(dataDir: string): Promise<{ importSeconds: number }> {
+  const file = join(dataDir, '..', 'events.ndjson');
+  const out = createWriteStream(file);
+  for (const e of syntheticEvents({ events, people, items })) if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
+  out.end();
+  await once(out, 'finish');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), 'import', file], {
+    env: { ...process.env, KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`);
+  return { importSeconds: (JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number }).seconds };
+}
+
+async function overHttp(dataDir: string): Promise<Record<string, unknown>> {
+  const started = Date.now();
+  const server = await startChild(dataDir, { LOG_LEVEL: 'warn', KAIROS_RATE_LIMIT: '0' });
+  const startSeconds = (Date.now() - started) / 1000;
+  try {
+    for (let i = 0; i < items; i += 10_000) {
+      const chunk = Array.from({ length: Math.min(10_000, items - i) }, (_, j) => syntheticItem(i + j));
+      const r = await api(server.url, 'POST', '/v1/items', { items: chunk });
+      if (r.status !== 200) throw new Error(`item upsert failed: ${r.status} ${r.text}`);
+    }
+    const rand = mulberry32(7);
+    const body = () => JSON.stringify({ userId: `u${Math.floor(rand() * people)}`, count: 10 });
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` };
+    await autocannon({ url: `${server.url}/healthz`, connections, duration: 2 });
+    const health = await autocannon({ url: `${server.url}/healthz`, connections, duration: seconds });
+    const recs = await autocannon({
+      url: `${server.url}/v1/recommendations`, connections, duration: seconds, method: 'POST', headers,
+      requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }],
+    });
+    const rss = Number(/kairos_process_resident_memory_bytes (\d+)/.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0);
+    return {
+      serverStartSeconds: startSeconds,
+      healthz: { requestsPerSecond: health.requests.average, p50Ms: health.latency.p50, p99Ms: health.latency.p99 },
+      recommendations: { requestsPerSecond: recs.requests.average, p50Ms: recs.latency.p50, p99Ms: recs.latency.p99, errors: recs.errors + recs.non2xx },
+      ratioToHealthz: recs.requests.average / health.requests.average,
+      serverRssMB: Math.round(rss / 1048576),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
+  const config = loadConfig({ KAIROS_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+  const caps = capabilities(config);
+  const opened = await openEngine(config, pino({ level: 'silent' }), caps.extensions);
+  try {
+    const ext = caps.extensions.find((e): e is RecommendationsExtension => e instanceof RecommendationsExtension)!;
+    const ws = opened.engine.workspaces.get('default')!;
+    const state = ext.stateOf(ws);
+    const rand = mulberry32(11);
+    const times: number[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const req = { userId: `u${Math.floor(rand() * people)}`, count: 10 };
+      const t0 = process.hrtime.bigint();
+      serveRecommendation(ws, state, { repeatWindow: 3, impressionTtlDays: 7 }, req, Date.now());
+      const dt = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (i >= 2_000) times.push(dt);
+    }
+    times.sort((a, b) => a - b);
+    return { calls: times.length, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: times[times.length - 1], rssMB: Math.round(process.memoryUsage().rss / 1048576) };
+  } finally {
+    await opened.close();
+  }
+}
+
+const dir = tempDir('kairos-bench-recommend-');
+const dataDir = join(dir, 'data');
+try {
+  const prepared = await prepare(dataDir);
+  const http = await overHttp(dataDir);
+  const local = await inProcess(dataDir);
+  console.log(JSON.stringify({ bench: 'recommend', node: process.version, events, people, items, connections, seconds, ...prepared, http, inProcess: local }, null, 2));
+} finally {
+  removeDir(dir);
+}

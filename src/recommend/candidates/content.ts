@@ -1,0 +1,272 @@
+/**
+ * Content similarity: TF-IDF cosine over catalog features (name words, category prefixes, brand,
+ * tags), looked up through an inverted index. It needs no interactions, so it serves brand-new items.
+ *
+ * A query reads the postings of the anchor's rarest features first and stops before the postings
+ * budget is spent; the commonest features (a top-level category shared by half the catalog) are
+ * then only checked on the candidates already found. Which features are read depends only on their
+ * document frequencies, never on insertion order, so the answer does not either.
+ */
+import type { Item } from '../../catalog/item.ts';
+import type { ItemIds } from '../item-ids.ts';
+import { LruCache } from '../lru-cache.ts';
+import { recentInterest } from '../query-items.ts';
+import { TopK } from '../top-k.ts';
+import { grownLength, widened } from '../typed-arrays.ts';
+import type { Candidate, CandidateGenerator, CatalogListener, RecommendQuery } from '../types.ts';
+import { featuresOf, groupOf, type FeatureGroup } from './content-features.ts';
+import { ROUND_LIMIT, ScoreBoard } from './score-board.ts';
+
+export interface ContentOptions {
+  /** multiplier of each feature group's TF-IDF weight */
+  groupWeights: Record<FeatureGroup, number>;
+  /** postings read per anchor before the remaining (commonest) features are only checked on found candidates */
+  postingBudget: number;
+  /** recent items used as anchors when there is no context item */
+  maxAnchors: number;
+  /** the n-th most recent anchor weighs anchorDecay^n */
+  anchorDecay: number;
+  /** most similar items remembered per anchor until the catalog changes */
+  cachedNeighbours: number;
+  /** anchors whose similar items are remembered (least recently used are forgotten) */
+  cachedAnchors: number;
+}
+
+export const DEFAULT_CONTENT_OPTIONS: ContentOptions = {
+  groupWeights: { name: 1, category: 1, brand: 1, tag: 1 },
+  postingBudget: 1000,
+  maxAnchors: 2,
+  anchorDecay: 0.5,
+  cachedNeighbours: 100,
+  cachedAnchors: 10_000,
+};
+
+interface SimilarList {
+  version: number;
+  handles: number[];
+  scores: number[];
+}
+
+export class ContentModel implements CatalogListener, CandidateGenerator {
+  readonly name = 'content';
+  private readonly o: ContentOptions;
+  private readonly featureIds = new Map<string, number>();
+  private readonly featureWeight: number[] = [];
+  private readonly postings: number[][] = [];
+  /** item handle → its feature ids, ascending (an array: this is read for every candidate) */
+  private readonly itemFeatures: Array<Int32Array | undefined> = [];
+  private indexed = 0;
+  /** anchor handle → its most similar items */
+  private readonly similarCache: LruCache<number, SimilarList>;
+  /** bumped by every catalog change: cached norms older than this are stale */
+  private version = 1;
+  private readonly squaredWeights: number[] = [];
+  /** catalog size and document frequency each memoised squared weight was computed with */
+  private readonly weightAtSize: number[] = [];
+  private readonly weightAtDf: number[] = [];
+  private norms = new Float64Array(0);
+  private normVersion = new Int32Array(0);
+  private readonly board: ScoreBoard;
+  // per-anchor scratch
+  private dot = new Float64Array(0);
+  private dotStamp = new Int32Array(0);
+  private dotRound = 0;
+  /** features only checked on found candidates in the current query, with their squared weights */
+  private checkStamp = new Int32Array(0);
+  private checkWeight = new Float64Array(0);
+
+  constructor(
+    private readonly ids: ItemIds,
+    options: Partial<ContentOptions> = {},
+  ) {
+    this.o = { ...DEFAULT_CONTENT_OPTIONS, ...options, groupWeights: { ...DEFAULT_CONTENT_OPTIONS.groupWeights, ...options.groupWeights } };
+    this.board = new ScoreBoard(ids);
+    this.similarCache = new LruCache(this.o.cachedAnchors);
+  }
+
+  get itemCount(): number {
+    return this.indexed;
+  }
+
+  upsertItem(item: Item): void {
+    const h = this.ids.intern(item.itemId);
+    this.unindex(h);
+    const fs = featuresOf(item).map((f) => this.featureId(f));
+    fs.sort((a, b) => a - b);
+    const features = Int32Array.from(fs);
+    for (const f of features) this.postings[f]!.push(h);
+    this.itemFeatures[h] = features;
+    this.indexed++;
+    this.version++;
+  }
+
+  removeItem(itemId: string): void {
+    const h = this.ids.find(itemId);
+    if (h !== undefined && this.unindex(h)) this.version++;
+  }
+
+  private unindex(h: number): boolean {
+    const old = this.itemFeatures[h];
+    if (!old) return false;
+    for (const f of old) {
+      const list = this.postings[f]!;
+      const at = list.indexOf(h);
+      list[at] = list[list.length - 1]!;
+      list.pop();
+    }
+    this.itemFeatures[h] = undefined;
+    this.indexed--;
+    return true;
+  }
+
+  private featureId(feature: string): number {
+    let f = this.featureIds.get(feature);
+    if (f === undefined) {
+      f = this.postings.length;
+      this.featureIds.set(feature, f);
+      this.postings.push([]);
+      this.featureWeight.push(this.o.groupWeights[groupOf(feature)]);
+      if (f >= this.checkStamp.length) {
+        const n = grownLength(this.checkStamp.length, f + 1);
+        this.checkStamp = widened(this.checkStamp, n);
+        this.checkWeight = widened(this.checkWeight, n);
+      }
+      this.squaredWeights.push(0);
+      this.weightAtSize.push(-1);
+      this.weightAtDf.push(-1);
+    }
+    return f;
+  }
+
+  /** squared TF-IDF weight of a feature, memoised until its document frequency or the catalog size changes */
+  private squaredWeight(f: number): number {
+    const df = this.postings[f]!.length;
+    const size = this.indexed;
+    if (this.weightAtDf[f] !== df || this.weightAtSize[f] !== size) {
+      const w = this.featureWeight[f]! * Math.log(1 + size / Math.max(1, df));
+      this.squaredWeights[f] = w * w;
+      this.weightAtDf[f] = df;
+      this.weightAtSize[f] = size;
+    }
+    return this.squaredWeights[f]!;
+  }
+
+  private ensureScratch(): void {
+    const need = this.ids.size;
+    if (this.norms.length >= need) return;
+    const n = grownLength(this.norms.length, need);
+    this.norms = widened(this.norms, n);
+    this.normVersion = widened(this.normVersion, n);
+    this.dot = widened(this.dot, n);
+    this.dotStamp = widened(this.dotStamp, n);
+  }
+
+  private norm(h: number, features: Int32Array): number {
+    if (this.normVersion[h] !== this.version) {
+      let sum = 0;
+      for (const f of features) sum += this.squaredWeight(f);
+      this.norms[h] = Math.sqrt(sum);
+      this.normVersion[h] = this.version;
+    }
+    return this.norms[h]!;
+  }
+
+  /** calls `visit` with the cosine similarity of every item found similar to `anchor` */
+  private forEachSimilar(anchor: number, visit: (item: number, cosine: number) => void): void {
+    const features = this.itemFeatures[anchor];
+    if (!features || features.length === 0) return;
+    this.ensureScratch();
+    const anchorNorm = this.norm(anchor, features);
+    if (!(anchorNorm > 0)) return;
+    const byRarity = [...features].sort((a, b) => this.postings[a]!.length - this.postings[b]!.length || a - b);
+    if (this.dotRound === ROUND_LIMIT) {
+      this.dotStamp.fill(0);
+      this.checkStamp.fill(0);
+      this.dotRound = 0;
+    }
+    const round = ++this.dotRound;
+    const found: number[] = [];
+    let checking = false;
+    let spent = 0;
+    for (const f of byRarity) {
+      const list = this.postings[f]!;
+      if (found.length > 0 && spent + list.length > this.o.postingBudget) {
+        this.checkStamp[f] = round;
+        this.checkWeight[f] = this.squaredWeight(f);
+        checking = true;
+        continue;
+      }
+      spent += list.length;
+      const w = this.squaredWeight(f);
+      for (const item of list) {
+        if (item === anchor) continue;
+        if (this.dotStamp[item] !== round) {
+          this.dotStamp[item] = round;
+          this.dot[item] = 0;
+          found.push(item);
+        }
+        this.dot[item]! += w;
+      }
+    }
+    for (const item of found) {
+      const fs = this.itemFeatures[item]!;
+      let dot = this.dot[item]!;
+      if (checking) {
+        for (let i = 0; i < fs.length; i++) {
+          const f = fs[i]!;
+          if (this.checkStamp[f] === round) dot += this.checkWeight[f]!;
+        }
+      }
+      visit(item, dot / (anchorNorm * this.norm(item, fs)));
+    }
+  }
+
+  generate(q: RecommendQuery, limit: number): Candidate[] {
+    if (limit <= 0) return [];
+    const anchors = this.anchorsOf(q);
+    if (anchors.length === 0) return [];
+    this.board.begin();
+    for (const a of anchors) this.board.exclude(a);
+    let weight = 1;
+    for (const a of anchors) {
+      const { handles, scores } = this.similarList(a, limit);
+      for (let k = 0; k < handles.length; k++) this.board.add(handles[k]!, weight * scores[k]!, a);
+      weight *= this.o.anchorDecay;
+    }
+    return this.board.top(limit, () => 'similar_content');
+  }
+
+  /** the `need` most similar items of an anchor, best first, from the cache while the catalog is unchanged */
+  private similarList(anchor: number, need: number): SimilarList {
+    const compute = (size: number): SimilarList => {
+      const best = new TopK(size, this.ids.compare);
+      this.forEachSimilar(anchor, (item, cosine) => best.push(item, cosine));
+      return { version: this.version, ...best.drain() };
+    };
+    if (need > this.o.cachedNeighbours) return compute(need);
+    const cached = this.similarCache.get(anchor);
+    if (cached && cached.version === this.version) return cached;
+    const list = compute(this.o.cachedNeighbours);
+    this.similarCache.set(anchor, list);
+    return list;
+  }
+
+  private anchorsOf(q: RecommendQuery): number[] {
+    const context = q.contextItemId === undefined ? undefined : this.ids.find(q.contextItemId);
+    if (context !== undefined && this.itemFeatures[context]) return [context];
+    const out: number[] = [];
+    for (const id of recentInterest(q, this.o.maxAnchors)) {
+      const h = this.ids.find(id);
+      if (h !== undefined && this.itemFeatures[h]) out.push(h);
+    }
+    return out;
+  }
+
+  /** the items most similar to one item by content, best first */
+  similarTo(itemId: string, limit: number): Array<{ itemId: string; score: number }> {
+    const h = this.ids.find(itemId);
+    if (h === undefined || limit <= 0) return [];
+    const { handles, scores } = this.similarList(h, limit);
+    return handles.slice(0, limit).map((item, i) => ({ itemId: this.ids.idOf(item), score: scores[i]! }));
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * Session neighbourhood recommendations after V-SKNN (Ludewig & Jannach 2018) and STAN (Garg et al.
+ * 2019): find past sessions that share items with the current one, weigh them by how much they
+ * share (recent positions of the current session and rare items count more) and how recent they
+ * are, then score their items, favouring those close to the shared item.
+ *
+ * The index maps each item to the sessions containing it. As in V-SKNN, a query considers only the
+ * `sampleSize` most recent sessions sharing an item with the current one: it merges the per-item
+ * lists from their recent ends, so it touches about `sampleSize` sessions whatever the history size.
+ */
+import type { ItemIds } from '../item-ids.ts';
+import { recentInterest, showsInterest } from '../query-items.ts';
+import { TopK } from '../top-k.ts';
+import { grownLength, widened } from '../typed-arrays.ts';
+import { byRecency, SessionPostings, type IndexedSession } from './session-postings.ts';
+import type { Candidate, CandidateGenerator, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
+import { ROUND_LIMIT, ScoreBoard } from './score-board.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface SessionKnnOptions {
+  /** neighbour sessions that vote */
+  k: number;
+  /** most recent sessions sharing an item with the current session that are considered */
+  sampleSize: number;
+  /** most recent items of the current session used */
+  maxSessionItems: number;
+  /** how earlier positions of the current session fade: linearly (V-SKNN) or exponentially (STAN) */
+  positionWeighting: 'linear' | 'exponential';
+  /** STAN λ1: positions over which an earlier item's weight falls by a factor e */
+  positionDecay: number;
+  /** STAN λ2: days over which a neighbour session's weight falls by a factor e */
+  recencyDecayDays: number;
+  /** STAN λ3: positions from the shared item over which a neighbour's item weight falls by a factor e */
+  itemDistanceDecay: number;
+  /** weigh shared items by inverse session frequency, so sharing a rare item counts more */
+  idfWeighting: boolean;
+}
+
+/**
+ * k and the sample sit in the range reported as good for V-SKNN on e-commerce data (k 100–500
+ * neighbours out of the 500–1000 most recent sessions); the λ values are the STAN defaults of its
+ * public implementations (λ1 = λ3 = 3.54 positions, λ2 = 20 days).
+ */
+export const DEFAULT_SESSION_KNN_OPTIONS: SessionKnnOptions = {
+  k: 100,
+  sampleSize: 500,
+  maxSessionItems: 10,
+  positionWeighting: 'exponential',
+  positionDecay: 3.54,
+  recencyDecayDays: 20,
+  itemDistanceDecay: 3.54,
+  idfWeighting: true,
+};
+
+export class SessionKnnModel implements SessionModel, CandidateGenerator {
+  readonly name = 'session-knn';
+  private readonly o: SessionKnnOptions;
+  private readonly sessions = new Map<string, IndexedSession>();
+  /** item handle → sessions containing it */
+  private readonly postings = new Map<number, SessionPostings>();
+  private readonly board: ScoreBoard;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  // per-query scratch indexed by session slot (typed arrays: no garbage, nothing for the GC to trace)
+  private round = 0;
+  private seenRound = new Int32Array(1024);
+  private sampleIndex = new Int32Array(1024);
+  // the current query's sample, reused across queries: only [0, sampled) is meaningful
+  private readonly sampleSessions: IndexedSession[] = [];
+  private readonly sampleMatch: Float64Array;
+  private readonly sampleAnchorPos: Int32Array;
+  private readonly sampleAnchorItem: Int32Array;
+
+  constructor(
+    private readonly ids: ItemIds,
+    options: Partial<SessionKnnOptions> = {},
+  ) {
+    this.o = { ...DEFAULT_SESSION_KNN_OPTIONS, ...options };
+    this.board = new ScoreBoard(ids);
+    this.sampleMatch = new Float64Array(this.o.sampleSize);
+    this.sampleAnchorPos = new Int32Array(this.o.sampleSize);
+    this.sampleAnchorItem = new Int32Array(this.o.sampleSize);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** keys of the indexed sessions containing an item, most recent first (for inspection and tests) */
+  sessionsWith(itemId: string): string[] {
+    const h = this.ids.find(itemId);
+    const postings = h === undefined ? undefined : this.postings.get(h);
+    return postings ? postings.all().map((s) => s.key) : [];
+  }
+
+  addSession(s: SessionRecord): void {
+    const existing = this.sessions.get(s.key);
+    if (existing) {
+      existing.copies++;
+      return;
+    }
+    const items = distinctByLastOccurrence(s, (id) => this.ids.intern(id));
+    if (items.length === 0) return;
+    const entry: IndexedSession = { key: s.key, end: s.end, items, copies: 1, slot: this.allocateSlot() };
+    this.sessions.set(s.key, entry);
+    for (const item of items) {
+      let postings = this.postings.get(item);
+      if (!postings) {
+        postings = new SessionPostings(2 * this.o.sampleSize);
+        this.postings.set(item, postings);
+      }
+      postings.add(entry);
+    }
+  }
+
+  removeSession(s: SessionRecord): void {
+    const entry = this.sessions.get(s.key);
+    if (!entry || --entry.copies > 0) return;
+    this.sessions.delete(s.key);
+    for (const item of entry.items) {
+      const postings = this.postings.get(item);
+      if (postings && postings.remove(entry) === 0) this.postings.delete(item);
+    }
+    this.seenRound[entry.slot] = 0;
+    this.freeSlots.push(entry.slot);
+  }
+
+  private allocateSlot(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) return reused;
+    if (this.nextSlot === this.seenRound.length) {
+      const n = grownLength(this.seenRound.length, this.nextSlot + 1);
+      this.seenRound = widened(this.seenRound, n);
+      this.sampleIndex = widened(this.sampleIndex, n);
+    }
+    return this.nextSlot++;
+  }
+
+  private positionWeight(pos: number, length: number): number {
+    return this.o.positionWeighting === 'linear' ? (pos + 1) / length : Math.exp((pos + 1 - length) / this.o.positionDecay);
+  }
+
+  generate(q: RecommendQuery, limit: number): Candidate[] {
+    const current = this.currentSession(q);
+    if (current.length === 0 || limit <= 0) return [];
+    const sampled = this.sample(current);
+    if (sampled === 0) return [];
+    const sessions = this.sampleSessions;
+    const match = this.sampleMatch;
+    const anchorItem = this.sampleAnchorItem;
+    const neighbours = new TopK(this.o.k, (a, b) => byRecency(sessions[a]!, sessions[b]!));
+    const recencyMs = this.o.recencyDecayDays * DAY_MS;
+    for (let i = 0; i < sampled; i++) {
+      const s = sessions[i]!;
+      const age = Math.max(0, q.now - s.end);
+      neighbours.push(i, (match[i]! / Math.sqrt(s.items.length)) * Math.exp(-age / recencyMs));
+    }
+    const { handles, scores } = neighbours.drain();
+    this.board.begin();
+    for (const item of current) this.board.exclude(item);
+    const distanceWeight = this.distanceWeights();
+    for (let n = 0; n < handles.length; n++) {
+      const i = handles[n]!;
+      const s = sessions[i]!;
+      const sim = scores[n]!;
+      const anchor = anchorItem[i]!;
+      const anchorAt = s.items.indexOf(anchor);
+      for (let p = 0; p < s.items.length; p++) {
+        const d = Math.abs(p - anchorAt);
+        this.board.add(s.items[p]!, sim * (d < distanceWeight.length ? distanceWeight[d]! : Math.exp(-d / this.o.itemDistanceDecay)), anchor);
+      }
+    }
+    return this.board.top(limit, () => 'similar_session', false);
+  }
+
+  /**
+   * Fills the sample scratch with the `sampleSize` most recent sessions sharing an item with the
+   * current session, each with its match weight (sum over shared items of position weight × idf)
+   * and its most recent shared item; returns how many. Walks every current item's postings from
+   * the recent end, always advancing the list whose next session is the most recent, so sessions
+   * arrive in global recency order.
+   */
+  private sample(current: readonly number[]): number {
+    if (this.round === ROUND_LIMIT) {
+      this.seenRound.fill(0);
+      this.round = 0;
+    }
+    const round = ++this.round;
+    const total = this.sessions.size;
+    const lists: Array<{ pos: number; weight: number; item: number; postings: SessionPostings; cursor: number }> = [];
+    const heads: Array<IndexedSession | undefined> = [];
+    // end times of the heads, so choosing the next session reads one small array, not every head object
+    const headEnd = new Float64Array(current.length).fill(-Infinity);
+    for (let pos = 0; pos < current.length; pos++) {
+      const item = current[pos]!;
+      const postings = this.postings.get(item);
+      if (!postings) continue;
+      const idf = this.o.idfWeighting ? Math.log(1 + total / postings.size) : 1;
+      lists.push({ pos, weight: this.positionWeight(pos, current.length) * idf, item, postings, cursor: 0 });
+      const head = postings.recentAt(0);
+      if (head) headEnd[heads.length] = head.end;
+      heads.push(head);
+    }
+    const sessions = this.sampleSessions;
+    const match = this.sampleMatch;
+    const anchorPos = this.sampleAnchorPos;
+    const anchorItem = this.sampleAnchorItem;
+    let sampled = 0;
+    let last: IndexedSession | undefined;
+    for (;;) {
+      let best = -1;
+      let bestEnd = -Infinity;
+      for (let i = 0; i < heads.length; i++) {
+        const end = headEnd[i]!;
+        if (end > bestEnd || (end === bestEnd && end !== -Infinity && byRecency(heads[i]!, heads[best]!) < 0)) {
+          best = i;
+          bestEnd = end;
+        }
+      }
+      if (best < 0) break;
+      const s = heads[best]!;
+      // once the sample is full, only the remaining occurrences of its last session are read
+      if (sampled >= this.o.sampleSize && s !== last) break;
+      const list = lists[best]!;
+      const next = list.postings.recentAt(++list.cursor);
+      heads[best] = next;
+      headEnd[best] = next ? next.end : -Infinity;
+      let at: number;
+      if (this.seenRound[s.slot] !== round) {
+        this.seenRound[s.slot] = round;
+        at = sampled++;
+        this.sampleIndex[s.slot] = at;
+        sessions[at] = s;
+        match[at] = 0;
+        anchorPos[at] = -1;
+        anchorItem[at] = -1;
+      } else {
+        at = this.sampleIndex[s.slot]!;
+      }
+      match[at]! += list.weight;
+      if (list.pos > anchorPos[at]!) {
+        anchorPos[at] = list.pos;
+        anchorItem[at] = list.item;
+      }
+      last = s;
+    }
+    return sampled;
+  }
+
+  /** exp(−d/λ3) for the distances most sessions have */
+  private distanceTable: Float64Array | undefined;
+  private distanceWeights(): Float64Array {
+    this.distanceTable ??= Float64Array.from({ length: 64 }, (_, d) => Math.exp(-d / this.o.itemDistanceDecay));
+    return this.distanceTable;
+  }
+
+  /** the current session as item handles, oldest first */
+  private currentSession(q: RecommendQuery): number[] {
+    const recent = recentInterest(q, this.o.maxSessionItems);
+    const out: number[] = [];
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const h = this.ids.find(recent[i]!);
+      if (h !== undefined) out.push(h);
+    }
+    return out;
+  }
+}
+
+function distinctByLastOccurrence(s: SessionRecord, handleOf: (itemId: string) => number): number[] {
+  const seen = new Set<string>();
+  const reversed: number[] = [];
+  for (let i = s.items.length - 1; i >= 0; i--) {
+    const it = s.items[i]!;
+    if (!showsInterest(it) || seen.has(it.itemId)) continue;
+    seen.add(it.itemId);
+    reversed.push(handleOf(it.itemId));
+  }
+  // slice: an exact-length copy, since arrays grown by push keep spare capacity for as long as they live
+  return reversed.reverse().slice();
+}

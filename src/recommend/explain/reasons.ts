@@ -1,0 +1,51 @@
+/** Puts reasons into words, naming anchor items by their catalog names. */
+import { displayName } from '../../catalog/item.ts';
+import type { CatalogView, RawReason, Reason } from '../types.ts';
+
+/** A raw reason that may also name the category it was scoped to ("Trending in Shoes"). */
+export type ExplainableReason = RawReason & { category?: string };
+
+export function explainReason(raw: ExplainableReason, catalog: CatalogView): Reason {
+  const anchor = raw.itemId === undefined ? undefined : displayName(catalog.get(raw.itemId), raw.itemId);
+  const text = reasonText(raw, anchor);
+  return raw.itemId === undefined ? { type: raw.type, text } : { type: raw.type, itemId: raw.itemId, text };
+}
+
+function reasonText(raw: ExplainableReason, anchor: string | undefined): string {
+  switch (raw.type) {
+    case 'viewed_together':
+      return anchor === undefined ? 'Often viewed together with your recent items' : `Because you viewed ${anchor}`;
+    case 'bought_together':
+      return anchor === undefined ? 'Often bought together with your recent items' : `Often bought with ${anchor}`;
+    case 'similar_session':
+      return 'People with sessions like yours viewed this';
+    case 'similar_content':
+      return anchor === undefined ? 'Similar to items you viewed' : `Similar to ${anchor}`;
+    case 'personal':
+      return 'Picked for you';
+    case 'trending':
+      return raw.category === undefined ? 'Trending now' : `Trending in ${raw.category}`;
+    case 'popular':
+      return raw.category === undefined ? 'Popular' : `Popular in ${raw.category}`;
+    case 'new':
+      return 'New arrival';
+    case 'exploration':
+      return 'Something new to explore';
+    case 'context':
+      return anchor === undefined ? (raw.category === undefined ? 'More from the catalog' : `More in ${raw.category}`) : `Related to ${anchor}`;
+  }
+}
+
+/** distinct reasons (by type and anchor), in the given order, put into words */
+export function explainReasons(raws: readonly ExplainableReason[], catalog: CatalogView, max: number): Reason[] {
+  const out: Reason[] = [];
+  const seen = new Set<string>();
+  for (const raw of raws) {
+    const key = `${raw.type}\u0000${raw.itemId ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(explainReason(raw, catalog));
+    if (out.length >= max) break;
+  }
+  return out;
+}

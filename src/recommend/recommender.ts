@@ -1,0 +1,264 @@
+/**
+ * The recommendation facade the engine and server call: it owns the models, asks the generators the
+ * placement weighs, blends them, applies the rules, falls back to trending, popular, newest and
+ * finally any eligible item so the list is always full, and explains every item.
+ */
+import type { Item } from '../catalog/item.ts';
+import { ContentModel, type ContentOptions } from './candidates/content.ts';
+import { CovisitModel, type CovisitOptions } from './candidates/covisit.ts';
+import { NewestItems, type NewestOptions } from './candidates/newest.ts';
+import { PopularityModel, type PopularityOptions, type RankingKind } from './candidates/popularity.ts';
+import { SessionKnnModel, type SessionKnnOptions } from './candidates/session-knn.ts';
+import { explainReasons } from './explain/reasons.ts';
+import { ItemIds } from './item-ids.ts';
+import { purchasedItems, showsInterest } from './query-items.ts';
+import { blend, DEFAULT_PLACEMENT_WEIGHTS, weightsFor, type BlendedRanking, type GeneratorWeights } from './rank/blend.ts';
+import { capFor, CategoryCap } from './rules/category-cap.ts';
+import { admissibility } from './rules/exclusions.ts';
+import { DEFAULT_EXPLORATION_OPTIONS, explore, type ExplorationOptions } from './rules/exploration.ts';
+import { filterTopCategory, type RecommendFilter } from './rules/filter.ts';
+import { seededRandom } from './rules/seeded-random.ts';
+import { selectItems, type Pick, type SourceItem } from './rules/select.ts';
+import type { Candidate, CandidateGenerator, CatalogListener, CatalogView, Reason, RecommendQuery, SessionModel, SessionRecord } from './types.ts';
+
+export type { RecommendFilter } from './rules/filter.ts';
+
+export interface RecommendOptions {
+  count: number;
+  filter?: RecommendFilter;
+  excludeItems?: ReadonlySet<string>;
+  /** items recently shown to this person: demoted unless nothing else qualifies */
+  recentImpressions?: ReadonlySet<string>;
+  placement?: string;
+  /** drives exploration: the same seed gives the same list */
+  seed: string;
+  /** purchased items are excluded unless this is false */
+  excludePurchased?: boolean;
+}
+
+export interface RecommendedItem {
+  itemId: string;
+  score: number;
+  reasons: Reason[];
+}
+
+export interface Recommendations {
+  items: RecommendedItem[];
+  /** generators that contributed, joined by '+' ("none" for an empty list) */
+  strategy: string;
+}
+
+export interface RecommenderSettings {
+  covisit: Partial<CovisitOptions>;
+  sessionKnn: Partial<SessionKnnOptions>;
+  content: Partial<ContentOptions>;
+  popularity: Partial<PopularityOptions>;
+  newest: Partial<NewestOptions>;
+  exploration: Partial<ExplorationOptions>;
+  /** generator weights per placement; `default` serves unknown placements */
+  placements: Record<string, GeneratorWeights>;
+  /** share of a list one top-level category may fill; 1 disables the cap */
+  categoryCapShare: number;
+  /** candidates asked of each generator: max(minCandidates, count × candidatesPerSlot) */
+  candidatesPerSlot: number;
+  minCandidates: number;
+  /** items examined before capped or recently shown items are let in */
+  softScanLimit: number;
+  /** reasons kept per item */
+  maxReasons: number;
+}
+
+export const DEFAULT_RECOMMENDER_SETTINGS: RecommenderSettings = {
+  covisit: {},
+  sessionKnn: {},
+  content: {},
+  popularity: {},
+  newest: {},
+  exploration: {},
+  placements: { ...DEFAULT_PLACEMENT_WEIGHTS },
+  categoryCapShare: 0.5,
+  candidatesPerSlot: 4,
+  minCandidates: 40,
+  softScanLimit: 2000,
+  maxReasons: 3,
+};
+
+/** order in which contributing generators are named in `strategy` */
+const STRATEGY_ORDER = ['session-knn', 'covisit', 'content', 'trending', 'popular', 'new', 'catalog', 'exploration'];
+/** score scale of fallback items, kept below what any blended item scores in practice */
+const FALLBACK_SCALE = 0.01;
+const MAX_COUNT = 1000;
+
+export class Recommender implements SessionModel, CatalogListener {
+  readonly ids = new ItemIds();
+  readonly covisit: CovisitModel;
+  readonly sessionKnn: SessionKnnModel;
+  readonly content: ContentModel;
+  readonly popularity: PopularityModel;
+  readonly newest: NewestItems;
+  private readonly settings: RecommenderSettings;
+  private readonly generators: CandidateGenerator[];
+  private readonly exploration: ExplorationOptions;
+
+  constructor(
+    private readonly catalog: CatalogView,
+    options: Partial<RecommenderSettings> = {},
+  ) {
+    this.settings = { ...DEFAULT_RECOMMENDER_SETTINGS, ...options, placements: { ...DEFAULT_RECOMMENDER_SETTINGS.placements, ...options.placements } };
+    const s = this.settings;
+    this.covisit = new CovisitModel(this.ids, s.covisit);
+    this.sessionKnn = new SessionKnnModel(this.ids, s.sessionKnn);
+    this.content = new ContentModel(this.ids, s.content);
+    this.popularity = new PopularityModel(this.ids, catalog, s.popularity);
+    this.newest = new NewestItems(catalog, s.newest);
+    this.exploration = { ...DEFAULT_EXPLORATION_OPTIONS, ...s.exploration };
+    this.generators = [this.sessionKnn, this.covisit, this.content, this.popularity.trending, this.popularity.popular, this.newest];
+  }
+
+  addSession(s: SessionRecord): void {
+    this.sessionKnn.addSession(s);
+    this.covisit.addSession(s);
+    this.popularity.addSession(s);
+  }
+
+  removeSession(s: SessionRecord): void {
+    this.sessionKnn.removeSession(s);
+    this.covisit.removeSession(s);
+    this.popularity.removeSession(s);
+  }
+
+  /**
+   * The engine's fast path for events appended to an open session: counting models only add what
+   * is new (each event would otherwise re-count its whole session); session-kNN re-indexes it.
+   */
+  extendSession(prev: SessionRecord, next: SessionRecord): void {
+    if (prev.key !== next.key || next.items.length < prev.items.length) {
+      this.removeSession(prev);
+      this.addSession(next);
+      return;
+    }
+    this.sessionKnn.removeSession(prev);
+    this.sessionKnn.addSession(next);
+    this.covisit.extendSession(prev, next);
+    this.popularity.extendSession(prev, next);
+  }
+
+  upsertItem(item: Item): void {
+    this.content.upsertItem(item);
+    this.popularity.catalogChanged();
+  }
+
+  removeItem(itemId: string): void {
+    this.content.removeItem(itemId);
+    this.popularity.catalogChanged();
+  }
+
+  recommend(q: RecommendQuery, o: RecommendOptions): Recommendations {
+    const count = Math.min(MAX_COUNT, Math.max(0, Math.floor(o.count)));
+    if (count === 0 || this.catalog.size() === 0) return { items: [], strategy: 'none' };
+    // without consent to personalisation no generator may see the person's history or session
+    const query: RecommendQuery = q.personalized ? q : { ...q, session: [], history: [] };
+    const admissible = admissibility({
+      catalog: this.catalog,
+      ...(q.contextItemId !== undefined ? { contextItemId: q.contextItemId } : {}),
+      ...(o.filter ? { filter: o.filter } : {}),
+      ...(o.excludeItems ? { excludeItems: o.excludeItems } : {}),
+      ...(o.excludePurchased === false ? {} : { purchased: purchasedItems(query) }),
+    });
+    // a category filter already asks for one category: capping it would only be relaxed again
+    const capMax = o.filter?.category === undefined && this.settings.categoryCapShare < 1 ? capFor(count, this.settings.categoryCapShare) : undefined;
+    const demoted = demotedItems(query, o.recentImpressions);
+    const chosen = selectItems([fromBlend(this.blended(query, o.placement, count)), ...this.fallbacks(q, o.filter)], {
+      count,
+      admissible,
+      ...(demoted ? { demoted } : {}),
+      ...(capMax !== undefined ? { cap: new CategoryCap(capMax) } : {}),
+      softScanLimit: this.settings.softScanLimit,
+    });
+    const explored = explore(chosen, this.exploration, {
+      random: seededRandom(o.seed),
+      pool: this.catalog.newest(),
+      admissible,
+      ...(demoted ? { demoted } : {}),
+      ...(capMax !== undefined ? { capMax } : {}),
+      exposure: (itemId) => this.popularity.popularity(itemId, q.now),
+    });
+    return this.present(explored);
+  }
+
+  /** candidates of every generator the placement weighs, blended */
+  private blended(query: RecommendQuery, placement: string | undefined, count: number): BlendedRanking {
+    const weights = weightsFor(placement, this.settings.placements);
+    const perGenerator = Math.max(this.settings.minCandidates, count * this.settings.candidatesPerSlot);
+    return blend(
+      this.generators.map((g) => {
+        const weight = weights[g.name] ?? 0;
+        return { generator: g.name, weight, candidates: weight > 0 ? g.generate(query, perGenerator) : [] };
+      }),
+    );
+  }
+
+  /** items like one item, for "similar items" widgets: the same pipeline without any personal data */
+  similar(itemId: string, count: number, seed: string, now = Date.now()): Recommendations {
+    return this.recommend({ now, session: [], history: [], contextItemId: itemId, personalized: false }, { count, seed, placement: 'similar' });
+  }
+
+  /** trending then popular within the requested or context category, then overall, then newest, then anything */
+  private fallbacks(q: RecommendQuery, filter: RecommendFilter | undefined): Array<Iterable<SourceItem>> {
+    const contextCategory = q.contextItemId === undefined ? undefined : this.catalog.get(q.contextItemId)?.categoryPath[0];
+    const scope = filterTopCategory(filter) ?? contextCategory;
+    const ranked = (kind: RankingKind, category?: string): Iterable<SourceItem> => fromFallback(this.popularity.ranked(kind, q.now, category), kind);
+    const sources: Array<Iterable<SourceItem>> = [];
+    if (scope !== undefined) sources.push(ranked('trending', scope), ranked('popular', scope));
+    sources.push(ranked('trending'), ranked('popular'), fromFallback(lazy(() => this.newest.candidates(q.now)), 'new'), this.anyItem(scope));
+    return sources;
+  }
+
+  private *anyItem(scope: string | undefined): Generator<SourceItem> {
+    const reasons = [scope === undefined ? { type: 'context' as const } : { type: 'context' as const, category: scope }];
+    for (const item of this.catalog.newest()) yield { itemId: item.itemId, score: 0, reasons, generators: ['catalog'] };
+  }
+
+  private present(picks: readonly Pick[]): Recommendations {
+    const used = new Set<string>();
+    let previous = Infinity;
+    const items = picks.map((p) => {
+      for (const g of p.generators) used.add(g);
+      previous = Math.min(previous, p.score);
+      return { itemId: p.itemId, score: Math.round(previous * 1e6) / 1e6, reasons: explainReasons(p.reasons, this.catalog, this.settings.maxReasons) };
+    });
+    const strategy = STRATEGY_ORDER.filter((g) => used.has(g)).join('+');
+    return { items, strategy: strategy === '' ? 'none' : strategy };
+  }
+}
+
+/** recently shown items and the items of the current session: shown (again) only when nothing else qualifies */
+function demotedItems(q: RecommendQuery, recentImpressions: ReadonlySet<string> | undefined): ReadonlySet<string> | undefined {
+  if (q.session.length === 0) return recentImpressions;
+  const out = new Set(recentImpressions);
+  for (const it of q.session) if (showsInterest(it)) out.add(it.itemId);
+  return out;
+}
+
+function* fromBlend(blended: BlendedRanking): Generator<SourceItem> {
+  for (const b of blended) {
+    yield {
+      itemId: b.itemId,
+      score: b.score,
+      reasons: b.contributions.map((c) => c.reason),
+      generators: [...new Set(b.contributions.map((c) => c.generator))],
+    };
+  }
+}
+
+/** a fallback list, scored below blended items and tagged with its source */
+function* fromFallback(candidates: Iterable<Candidate>, source: string): Generator<SourceItem> {
+  let max = 0;
+  for (const c of candidates) {
+    if (max === 0) max = c.score > 0 ? c.score : 1;
+    yield { itemId: c.itemId, score: (FALLBACK_SCALE * c.score) / max, reasons: [c.reason], generators: [source] };
+  }
+}
+
+/** defers creating an iterable until it is iterated */
+const lazy = <T>(make: () => Iterable<T>): Iterable<T> => ({ [Symbol.iterator]: () => make()[Symbol.iterator]() });

@@ -1,0 +1,91 @@
+/**
+ * Served recommendations (impressions): what was shown to whom, for attribution
+ * (`properties.recommendation_id`) and for the rule that a person's last impressions of a placement
+ * are not repeated. Held in memory per id, bounded; erasure forgets them with the person.
+ */
+import type { Mutation } from '../../store/types.ts';
+
+export interface Impression {
+  recommendationId: string;
+  placement: string;
+  /** the ids the request named */
+  ids: string[];
+  items: string[];
+  at: number;
+}
+
+export class ImpressionLog {
+  private readonly byId = new Map<string, Impression[]>();
+  private readonly byRecommendation = new Map<string, Impression>();
+
+  /** `perPerson`: impressions kept per id and placement */
+  constructor(private readonly perPerson = 20) {}
+
+  /**
+   * Records an impression. Returns the store writes: the impression itself, and deletions of older
+   * impressions no id holds any more (so what memory forgot, the store forgets too).
+   */
+  record(imp: Impression): Mutation[] {
+    return [{ table: 'impressions', key: imp.recommendationId, value: imp }, ...this.remember(imp)];
+  }
+
+  /** restores an impression read back from the store at start; returns deletions of evicted ones */
+  restore(imp: Impression): Mutation[] {
+    return this.remember(imp);
+  }
+
+  private remember(imp: Impression): Mutation[] {
+    this.byRecommendation.set(imp.recommendationId, imp);
+    const evicted: Mutation[] = [];
+    for (const id of imp.ids) {
+      let list = this.byId.get(id);
+      if (!list) this.byId.set(id, (list = []));
+      list.push(imp);
+      const samePlacement = list.filter((x) => x.placement === imp.placement);
+      if (samePlacement.length <= this.perPerson) continue;
+      const drop = samePlacement[0]!;
+      list.splice(list.indexOf(drop), 1);
+      if (drop.ids.some((other) => this.byId.get(other)?.includes(drop))) continue;
+      this.byRecommendation.delete(drop.recommendationId);
+      evicted.push({ table: 'impressions', key: drop.recommendationId });
+    }
+    return evicted;
+  }
+
+  get(recommendationId: string): Impression | undefined {
+    return this.byRecommendation.get(recommendationId);
+  }
+
+  /** items of the person's last `n` impressions of a placement */
+  recentItems(ids: Iterable<string>, placement: string, n: number): Set<string> {
+    const all: Impression[] = [];
+    for (const id of ids) for (const imp of this.byId.get(id) ?? []) if (imp.placement === placement) all.push(imp);
+    all.sort((a, b) => b.at - a.at);
+    const out = new Set<string>();
+    const seen = new Set<string>();
+    for (const imp of all) {
+      if (seen.has(imp.recommendationId)) continue;
+      seen.add(imp.recommendationId);
+      if (seen.size > n) break;
+      for (const item of imp.items) out.add(item);
+    }
+    return out;
+  }
+
+  of(ids: Iterable<string>): Impression[] {
+    const out = new Map<string, Impression>();
+    for (const id of ids) for (const imp of this.byId.get(id) ?? []) out.set(imp.recommendationId, imp);
+    return [...out.values()].sort((a, b) => a.at - b.at);
+  }
+
+  /** store deletions of a person's impressions */
+  deletions(ids: readonly string[]): Mutation[] {
+    return this.of(ids).map((imp) => ({ table: 'impressions' as const, key: imp.recommendationId }));
+  }
+
+  forget(ids: readonly string[]): void {
+    const gone = this.of(ids);
+    for (const id of ids) this.byId.delete(id);
+    for (const imp of gone) this.byRecommendation.delete(imp.recommendationId);
+  }
+}

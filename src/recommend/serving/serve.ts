@@ -1,0 +1,142 @@
+/**
+ * CONTRACT §6 as a function: a recommendation request against a workspace's state → the answer.
+ * The HTTP route, the evaluation harness and the benchmark all call this.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Workspace, PersonView } from '../../engine/workspace.ts';
+import { itemsOf, sessionize } from '../../features/sessions.ts';
+import type { StoredEvent } from '../../ingest/event.ts';
+import { interactionsOf } from '../../ingest/interactions.ts';
+import type { Mutation } from '../../store/types.ts';
+import type { Recommendations } from '../recommender.ts';
+import type { RecommendQuery, SessionItem } from '../types.ts';
+import type { RecommendationState, ServingSettings } from './extension.ts';
+
+const Id = Type.String({ minLength: 1, maxLength: 256 });
+const Props = Type.Object({}, { additionalProperties: true });
+
+export const InlineEventSchema = Type.Object(
+  { event: Type.String({ minLength: 1, maxLength: 256 }), properties: Type.Optional(Props), timestamp: Type.Optional(Type.String({ maxLength: 64 })) },
+  { additionalProperties: true },
+);
+
+export const RecommendFilterSchema = Type.Object(
+  {
+    category: Type.Optional(Type.String({ maxLength: 1024 })),
+    exclude: Type.Optional(Type.Array(Id, { maxItems: 1000 })),
+    properties: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
+    price: Type.Optional(Type.Object({ min: Type.Optional(Type.Number()), max: Type.Optional(Type.Number()) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+export const RecommendRequestSchema = Type.Object(
+  {
+    userId: Type.Optional(Id),
+    anonymousId: Type.Optional(Id),
+    context: Type.Optional(
+      Type.Object(
+        { itemId: Type.Optional(Id), placement: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), page: Type.Optional(Props) },
+        { additionalProperties: true },
+      ),
+    ),
+    events: Type.Optional(Type.Array(InlineEventSchema, { maxItems: 100 })),
+    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    filter: Type.Optional(RecommendFilterSchema),
+  },
+  { additionalProperties: false },
+);
+export type RecommendRequest = Static<typeof RecommendRequestSchema>;
+
+export interface RecommendResponse extends Recommendations {
+  recommendationId: string;
+  experiment?: { id: string; variant: string };
+}
+
+export const DEFAULT_PLACEMENT = 'default';
+
+/** The person a request names: the first of its ids the identity graph knows. */
+export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: string }): PersonView | undefined {
+  for (const id of [req.userId, req.anonymousId]) {
+    if (id === undefined) continue;
+    const root = ws.rootOf(id);
+    if (root !== undefined) return ws.viewOf(root);
+  }
+  return undefined;
+}
+
+/** Interactions the caller holds but has not sent: used for this answer only, never stored. */
+function inlineItems(ws: Workspace, events: RecommendRequest['events'], now: number): SessionItem[] {
+  if (!events?.length) return [];
+  const out: SessionItem[] = [];
+  events.forEach((e, i) => {
+    const t = e.timestamp !== undefined && Number.isFinite(Date.parse(e.timestamp)) ? Date.parse(e.timestamp) : now;
+    const event: StoredEvent = { type: 'track', event: e.event, messageId: `inline-${i}`, timestamp: t, receivedAt: now, ...(e.properties ? { properties: e.properties } : {}) };
+    for (const x of interactionsOf(event)) if (x.itemId !== undefined) out.push({ itemId: x.itemId, kind: x.kind, t: x.t, weight: ws.settings.interactionWeights[x.kind] });
+  });
+  return out.sort((a, b) => a.t - b.t);
+}
+
+/** The person's current session: their last one, if it is still open (no gap over the timeout). */
+function currentSession(ws: Workspace, view: PersonView | undefined, now: number): SessionItem[] {
+  if (!view || view.usable.length === 0) return [];
+  const gap = ws.settings.sessionGapMinutes * 60_000;
+  const usable = view.usable;
+  if (now - usable[usable.length - 1]!.t > gap) return [];
+  let start = usable.length - 1;
+  while (start > 0 && usable[start]!.t - usable[start - 1]!.t <= gap) start--;
+  const [session] = sessionize(usable.slice(start), gap);
+  return session ? itemsOf(session.events, ws.settings.interactionWeights) : [];
+}
+
+export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number): RecommendQuery {
+  const personalized = view?.personalization !== false;
+  if (!personalized) {
+    return { now, session: [], history: [], personalized, ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}) };
+  }
+  const session = currentSession(ws, view, now).concat(inlineItems(ws, req.events, now));
+  return {
+    now,
+    session,
+    history: view ? ws.historyOf(view) : [],
+    personalized,
+    ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}),
+  };
+}
+
+const newRecommendationId = (): string => `rec_${randomBytes(12).toString('base64url')}`;
+
+/**
+ * Exploration is seeded by person, placement, context and day: refreshing a page gives the same
+ * list for the same state, while the explored items still rotate from day to day.
+ */
+function seedOf(view: PersonView | undefined, req: RecommendRequest, placement: string, now: number): string {
+  const who = view ? [...view.ids].sort()[0]! : (req.userId ?? req.anonymousId ?? '');
+  const day = Math.floor(now / 86_400_000);
+  return createHash('sha256').update(`${who}\u0000${placement}\u0000${req.context?.itemId ?? ''}\u0000${day}`).digest('base64url').slice(0, 16);
+}
+
+export interface Served {
+  response: RecommendResponse;
+  /** the impression to persist (attribution) and evictions, not awaited by the request */
+  writes: Mutation[];
+}
+
+export function serveRecommendation(ws: Workspace, state: RecommendationState, settings: ServingSettings, req: RecommendRequest, now: number): Served {
+  const view = personOf(ws, req);
+  const placement = req.context?.placement ?? DEFAULT_PLACEMENT;
+  const q = buildQuery(ws, view, req, now);
+  const ids = view ? [...view.ids] : [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
+  const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(ids, placement, settings.repeatWindow) : new Set<string>();
+  const result = state.recommender.recommend(q, {
+    count: req.count ?? 10,
+    ...(req.filter ? { filter: req.filter } : {}),
+    recentImpressions: recent,
+    placement,
+    seed: seedOf(view, req, placement, now),
+  });
+  const recommendationId = newRecommendationId();
+  const impression = state.impressions.record({ recommendationId, placement, ids, items: result.items.map((i) => i.itemId), at: now });
+  return { response: { recommendationId, ...result }, writes: impression };
+}

@@ -1,0 +1,36 @@
+/** CONTRACT §6: recommendations and similar items. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { KairosError } from '../../errors.ts';
+import type { RecommendationsExtension } from '../../recommend/serving/extension.ts';
+import { RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
+import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
+
+const SimilarParams = Type.Object({ itemId: Type.String({ minLength: 1, maxLength: 512 }) });
+const SimilarQuery = Type.Object({ count: Type.Optional(Type.String({ pattern: '^([1-9]|[1-9][0-9]|100)$' })) }, { additionalProperties: false });
+
+export function recommendationRoutes(ext: RecommendationsExtension): RouteRegistrar {
+  return (app: FastifyInstance, ctx: AppContext) => {
+    const { engine, metrics } = ctx;
+
+    app.post<{ Body: RecommendRequest }>('/v1/recommendations', { schema: { body: RecommendRequestSchema }, config: { scope: 'read' } }, async (req) => {
+      const { ws } = principalOf(req);
+      const started = process.hrtime.bigint();
+      const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, Date.now());
+      metrics.recommendDuration.observe({ placement: req.body.context?.placement ?? 'default' }, Number(process.hrtime.bigint() - started) / 1e9);
+      // the impression is for attribution; the answer does not wait for its fsync
+      engine.store.commit(ws.id, writes).catch((err: unknown) => req.log.error({ err }, 'impression not stored'));
+      return response;
+    });
+
+    app.get<{ Params: { itemId: string }; Querystring: { count?: string } }>(
+      '/v1/items/:itemId/similar',
+      { schema: { params: SimilarParams, querystring: SimilarQuery }, config: { scope: 'read' } },
+      async (req) => {
+        const { ws } = principalOf(req);
+        if (!ws.catalog.has(req.params.itemId)) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
+        return ext.stateOf(ws).recommender.similar(req.params.itemId, Number(req.query.count ?? 10), req.params.itemId);
+      },
+    );
+  };
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { itemFromProperties } from '../src/catalog/item.ts';
+import { ContentModel } from '../src/recommend/candidates/content.ts';
+import { featuresOf } from '../src/recommend/candidates/content-features.ts';
+import { ItemIds } from '../src/recommend/item-ids.ts';
+import { query } from './recommend-fixtures.ts';
+
+const item = (itemId: string, properties: Record<string, unknown>) => itemFromProperties(itemId, properties, 0);
+
+function indexed(): ContentModel {
+  const m = new ContentModel(new ItemIds());
+  m.upsertItem(item('trail', { name: 'Trail Runner', category: 'Shoes > Running > Trail', brand: 'Acme', tags: ['waterproof'] }));
+  m.upsertItem(item('road', { name: 'Road Runner', category: 'Shoes > Running > Road', brand: 'Acme' }));
+  m.upsertItem(item('boot', { name: 'Hiking Boot', category: 'Shoes > Hiking', brand: 'Peak', tags: ['waterproof'] }));
+  m.upsertItem(item('jacket', { name: 'Rain Jacket', category: 'Clothing > Jackets', brand: 'Peak', tags: ['waterproof'] }));
+  m.upsertItem(item('mug', { name: 'Camp Mug', category: 'Kitchen', brand: 'Tin' }));
+  return m;
+}
+
+describe('content similarity', () => {
+  it('describes an item by name words, every category prefix, brand and tags', () => {
+    expect(featuresOf(item('x', { name: 'The Trail-Runner 2', category: 'Shoes > Running', brand: 'ACME', tags: ['Waterproof'] })).sort()).toEqual(
+      ['b:acme', 'c:shoes', 'c:shoes>running', 'n:runner', 'n:trail', 't:waterproof'].sort(),
+    );
+  });
+
+  it('finds the same-brand, same-category item for a brand-new item', () => {
+    const m = indexed();
+    m.upsertItem(item('new', { name: 'Trail Runner Pro', category: 'Shoes > Running > Trail', brand: 'Acme' }));
+    const similar = m.similarTo('new', 3);
+    expect(similar[0]!.itemId).toBe('trail');
+    expect(similar[1]!.itemId).toBe('road');
+    expect(similar.map((s) => s.itemId)).not.toContain('mug');
+    expect(similar[0]!.score).toBeGreaterThan(0.5);
+    expect(similar[0]!.score).toBeLessThanOrEqual(1);
+  });
+
+  it('serves the context item as anchor with a similar_content reason', () => {
+    const out = indexed().generate(query({ context: 'boot' }), 10);
+    expect(out[0]).toMatchObject({ reason: { type: 'similar_content', itemId: 'boot' } });
+    expect(out.map((c) => c.itemId)).not.toContain('boot');
+    expect(out.map((c) => c.itemId)).not.toContain('mug');
+  });
+
+  it('anchors on recent session items when there is no context item', () => {
+    const out = indexed().generate(query({ session: ['jacket'] }), 10);
+    expect(out[0]!.reason).toEqual({ type: 'similar_content', itemId: 'jacket' });
+  });
+
+  it('forgets removed items and re-indexes changed ones', () => {
+    const m = indexed();
+    m.removeItem('road');
+    expect(m.similarTo('trail', 10).map((s) => s.itemId)).not.toContain('road');
+    m.upsertItem(item('mug', { name: 'Trail Mug', category: 'Shoes > Running > Trail', brand: 'Acme' }));
+    expect(m.similarTo('trail', 1)[0]!.itemId).toBe('mug');
+    expect(m.itemCount).toBe(4);
+  });
+
+  it('answers nothing for unknown items', () => {
+    expect(indexed().similarTo('nope', 5)).toEqual([]);
+    expect(indexed().generate(query({ context: 'nope' }), 5)).toEqual([]);
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { NewestItems } from '../src/recommend/candidates/newest.ts';
+import { PopularityModel } from '../src/recommend/candidates/popularity.ts';
+import { ItemIds } from '../src/recommend/item-ids.ts';
+import type { SessionRecord } from '../src/recommend/types.ts';
+import { catalogOf, DAY, NOW, query, session } from './recommend-fixtures.ts';
+
+const catalog = catalogOf([
+  { id: 'steady', name: 'Steady', category: 'Shoes' },
+  { id: 'rising', name: 'Rising', category: 'Shoes' },
+  { id: 'coat', name: 'Coat', category: 'Clothing' },
+  { id: 'fresh', name: 'Fresh', category: 'Clothing', ageDays: 1 },
+  { id: 'gone', name: 'Gone', category: 'Shoes', available: false },
+]);
+
+/** one view a day for 30 days of the steady item, five views of the rising item today */
+function traffic(): SessionRecord[] {
+  const out: SessionRecord[] = [];
+  for (let d = 0; d < 30; d++) out.push(session(`steady-${d}`, ['steady'], d * DAY));
+  for (let i = 0; i < 5; i++) out.push(session(`rising-${i}`, ['rising'], i * 60_000));
+  out.push(session('coat', ['coat'], 2 * DAY));
+  out.push(session('gone', ['gone', 'gone', 'gone', 'gone', 'gone', 'gone']));
+  return out;
+}
+
+const model = (): PopularityModel => {
+  const m = new PopularityModel(new ItemIds(), catalog, { refreshMs: 0 });
+  for (const s of traffic()) m.addSession(s);
+  return m;
+};
+
+describe('popularity and trending', () => {
+  it('trending prefers a rising item over a steady popular one', () => {
+    const m = model();
+    expect(m.trendingScore('rising', NOW)).toBeGreaterThan(m.trendingScore('steady', NOW));
+    expect(m.trending.generate(query(), 10).map((c) => c.itemId)[0]).toBe('rising');
+  });
+
+  it('popular prefers the item with the larger long-term volume', () => {
+    const m = model();
+    expect(m.popular.generate(query(), 10).map((c) => c.itemId)).toEqual(['steady', 'rising', 'coat']);
+  });
+
+  it('never ranks ineligible items', () => {
+    const m = model();
+    expect(m.popular.generate(query(), 10).map((c) => c.itemId)).not.toContain('gone');
+    expect(m.trending.generate(query(), 10).map((c) => c.itemId)).not.toContain('gone');
+  });
+
+  it("keeps to the context item's top-level category, scoped in the reason", () => {
+    const m = model();
+    const out = m.popular.generate(query({ context: 'coat' }), 10);
+    expect(out).toEqual([{ itemId: 'coat', score: expect.any(Number), reason: { type: 'popular', category: 'Clothing' } }]);
+    expect(m.ranked('popular', NOW, 'shoes').map((c) => c.itemId)).toEqual(['steady', 'rising']);
+    // a category without ranked items falls back to the overall list
+    expect(m.popular.generate(query({ context: 'fresh' }), 10).map((c) => c.itemId)).toEqual(['coat']);
+  });
+
+  it('removeSession exactly undoes addSession', () => {
+    const m = model();
+    const extra = [session('x1', ['coat', 'coat'], DAY), session('x2', [['steady', 'purchase']], 3 * DAY)];
+    for (const s of extra) m.addSession(s);
+    for (const s of extra) m.removeSession(s);
+    const fresh = model();
+    for (const id of ['steady', 'rising', 'coat']) {
+      expect(m.popularity(id, NOW)).toBeCloseTo(fresh.popularity(id, NOW), 9);
+      expect(m.trendingScore(id, NOW)).toBeCloseTo(fresh.trendingScore(id, NOW), 9);
+    }
+    for (const s of traffic()) m.removeSession(s);
+    expect(m.popularity('steady', NOW)).toBe(0);
+    expect(m.popular.generate(query(), 10)).toEqual([]);
+  });
+
+  it('drops an item whose last interaction is removed at once, without waiting for a refresh', () => {
+    const m = new PopularityModel(new ItemIds(), catalog, { refreshMs: 60_000 });
+    const only = session('only', ['coat']);
+    m.addSession(session('a', ['steady']));
+    m.addSession(only);
+    expect(m.ranked('popular', NOW).map((c) => c.itemId)).toEqual(['coat', 'steady']);
+    expect(m.ranked('trending', NOW).map((c) => c.itemId)).toEqual(['coat', 'steady']);
+    m.removeSession(only);
+    expect(m.ranked('popular', NOW + 1).map((c) => c.itemId)).toEqual(['steady']);
+    expect(m.trending.generate(query({ context: 'coat' }), 10).map((c) => c.itemId)).toEqual(['steady']);
+  });
+
+  it('recomputes ranked lists at most once per refresh interval after a change', () => {
+    const m = new PopularityModel(new ItemIds(), catalog, { refreshMs: 1000 });
+    m.addSession(session('a', ['coat']));
+    expect(m.popular.generate(query(), 10).map((c) => c.itemId)).toEqual(['coat']);
+    m.addSession(session('b', ['steady', 'steady']));
+    expect(m.ranked('popular', NOW + 10).map((c) => c.itemId)).toEqual(['coat']);
+    expect(m.ranked('popular', NOW + 1000).map((c) => c.itemId)).toEqual(['steady', 'coat']);
+  });
+});
+
+describe('newest items', () => {
+  it('lists eligible items created recently, newest first, as new arrivals', () => {
+    const newest = new NewestItems(catalog, { maxAgeDays: 30 });
+    expect(newest.generate(query(), 10)).toEqual([{ itemId: 'fresh', score: expect.any(Number), reason: { type: 'new' } }]);
+    expect(new NewestItems(catalog, { maxAgeDays: 365 }).generate(query(), 10).map((c) => c.itemId)).toEqual(['fresh', 'coat', 'rising', 'steady']);
+  });
+});
