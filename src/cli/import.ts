@@ -152,7 +152,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   const rows = format === 'ndjson' ? ndjsonRows(file) : csvRows(file, format === 'csv' ? ',' : '\t', mapping, values.event ?? 'Product Viewed');
   const progress = new Progress(`importing ${file}`, undefined, ' events');
-  const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, suppressed: 0, itemsCreated: 0 };
+  const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsCreated: 0 };
   const started = Date.now();
   let failed = false;
   const flush = async (rowsOfChunk: Row[]) => {
@@ -186,7 +186,7 @@ export async function importCommand(argv: string[]): Promise<number> {
     const r = await engine.ingestor.ingestValid(ws, events);
     counts.stored += r.stored;
     counts.duplicates += r.duplicates;
-    counts.suppressed += r.suppressed;
+    counts.dropped += r.dropped;
     counts.itemsCreated += r.itemsCreated;
   };
   try {

@@ -15,9 +15,9 @@ export async function serve(): Promise<void> {
   if (engine.generatedSecrets.writeKey) console.log(`write key of the default workspace (shown once): ${engine.generatedSecrets.writeKey}`);
   if (engine.generatedSecrets.adminKey) console.log(`admin API key (shown once): ${engine.generatedSecrets.adminKey}`);
 
-  // retention runs at start and hourly; a failure is logged and retried at the next round
+  // retention runs before the first request and then hourly; a failure is logged and retried
   const sweep = () => sweepRetention(engine).catch((err: unknown) => logger.error({ err }, 'retention sweep failed'));
-  void sweep();
+  await sweep();
   setInterval(sweep, 3_600_000).unref();
 
   let stopping = false;

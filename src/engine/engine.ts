@@ -14,6 +14,7 @@ import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
 import { Workspace } from './workspace.ts';
 import { Tombstones } from '../privacy/tombstones.ts';
 import { PolicyApplier } from '../privacy/policy.ts';
+import { expiredOnArrival } from '../privacy/retention.ts';
 import { RateLimiter } from '../auth/rate-limit.ts';
 
 export const DEFAULT_WORKSPACE = 'default';
@@ -78,6 +79,7 @@ export class Engine {
     const policy = new PolicyApplier(this.config.privacy);
     this.ingestor = new Ingestor(this.store, {
       isSuppressed: (ws, id) => this.tombstones.get(ws.id)?.has(id) === true,
+      isExpired: (e) => expiredOnArrival(this.config.privacy, e.type, e.timestamp, Date.now()),
       minimise: (e) => policy.apply(e),
     });
   }

@@ -1,6 +1,6 @@
 /**
  * The ingestion path shared by HTTP, `kairos import` and the evaluation harness:
- * validate everything → drop repeats and suppressed ids → one durable commit → apply to memory.
+ * validate everything → drop repeats, suppressed ids and expired events → one durable commit → apply to memory.
  * A request is all or nothing: any invalid event and nothing is stored.
  */
 import { KairosError, type ErrorDetail } from '../errors.ts';
@@ -24,7 +24,8 @@ export interface IngestRequest {
 export interface IngestResult {
   stored: number;
   duplicates: number;
-  suppressed: number;
+  /** acknowledged and not stored: suppressed ids, or already past retention */
+  dropped: number;
   itemsCreated: number;
 }
 
@@ -38,6 +39,8 @@ export interface IngestHooks {
   minimise?(e: StoredEvent): StoredEvent;
   /** true when the id was erased with suppression: its events are acknowledged and dropped */
   isSuppressed(ws: Workspace, id: string): boolean;
+  /** true when the event is already past its retention: acknowledged and not stored */
+  isExpired?(e: StoredEvent): boolean;
 }
 
 export class Ingestor {
@@ -97,10 +100,10 @@ export class Ingestor {
     const waits: Promise<unknown>[] = [];
     const inRequest = new Set<string>();
     let duplicates = 0;
-    let suppressed = 0;
+    let dropped = 0;
     for (const e of events) {
-      if (idsOf(e).some((id) => this.hooks.isSuppressed(ws, id))) {
-        suppressed++;
+      if (idsOf(e).some((id) => this.hooks.isSuppressed(ws, id)) || this.hooks.isExpired?.(e)) {
+        dropped++;
         continue;
       }
       const pending = inflight.get(e.messageId);
@@ -157,7 +160,7 @@ export class Ingestor {
     if (toStore.length) ws.notifyApplied(toStore);
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all(waits);
-    return { stored: toStore.length, duplicates, suppressed, itemsCreated: newItems.size };
+    return { stored: toStore.length, duplicates, dropped, itemsCreated: newItems.size };
   }
 
   private inflightOf(ws: string): Map<string, Promise<unknown>> {

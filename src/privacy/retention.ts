@@ -5,8 +5,15 @@
 import type { Engine } from '../engine/engine.ts';
 import type { EventType } from '../ingest/event.ts';
 import { exclusive, segmentRewrites } from './segments.ts';
+import type { PrivacyPolicy } from './policy.ts';
 
 const DAY = 86_400_000;
+
+/** Whether an event is already past its type's retention when it arrives (it is then not stored). */
+export function expiredOnArrival(policy: PrivacyPolicy, type: EventType, t: number, now: number): boolean {
+  const days = policy.retentionDays[type];
+  return days !== undefined && t < now - days * DAY;
+}
 
 export async function sweepRetention(engine: Engine, now = Date.now()): Promise<number> {
   const ttl = engine.config.privacy.retentionDays;
@@ -17,7 +24,9 @@ export async function sweepRetention(engine: Engine, now = Date.now()): Promise<
     removed += await exclusive(ws, async () => {
       const expired = ws.findEvents((e) => e.t < cutoff(e.type));
       if (expired.length === 0) return 0;
-      await engine.store.commit(ws.id, await segmentRewrites(engine.store, ws.id, expired));
+      // people left with no event are forgotten: what extensions keep about them goes too
+      const emptied = ws.idsEmptiedBy(expired);
+      await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...ws.erasureMutations(emptied)]);
       ws.removeEvents(expired);
       return expired.length;
     });

@@ -6,7 +6,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { KairosError, isKairosError } from '../errors.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { Engine, Principal } from '../engine/engine.ts';
+import type { Scope } from '../auth/keys.ts';
 import { MAX_REQUEST_BYTES } from '../ingest/event.ts';
 import { parseJsonBody } from './body.ts';
 import type { ExportSource } from '../privacy/export.ts';
@@ -24,10 +25,14 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** decompressed body limit of the route, bytes */
     maxBody?: number;
+    /** API scope the route needs: checked on request, before the body is read or validated */
+    scope?: Scope;
   }
   interface FastifyRequest {
     /** size of the body after decompression */
     bodyBytes: number;
+    /** the API key's principal, on routes that declare a scope */
+    principal: Principal | null;
   }
 }
 
@@ -98,6 +103,13 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
   const ctx: AppContext = { engine, metrics, ready: { value: true }, exportSources: extras.exportSources ?? [] };
 
   app.decorateRequest('bodyBytes', 0);
+  app.decorateRequest('principal', null);
+  // authentication before anything else: an unauthenticated client learns nothing of the schemas
+  // and cannot make the server read, inflate or parse a body
+  app.addHook('onRequest', async (req) => {
+    const scope = req.routeOptions.config?.scope;
+    if (scope) req.principal = engine.authorize(bearer(req), scope);
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req: FastifyRequest, body: Buffer, done) => {
     try {
@@ -133,6 +145,12 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
   const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...(extras.routes ?? [])];
   for (const r of ctxRoutes) r(app, ctx);
   return { app, ctx };
+}
+
+/** The principal of a route that declares a scope (set by the onRequest hook). */
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new Error(`route ${req.routeOptions.url} reads a principal but declares no scope`);
+  return req.principal;
 }
 
 /** `Authorization: Bearer <key>` */

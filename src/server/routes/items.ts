@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
 import type { Item } from '../../catalog/item.ts';
-import { bearer, type AppContext } from '../app.ts';
+import { principalOf, type AppContext } from '../app.ts';
 
 const ItemId = Type.String({ minLength: 1, maxLength: 512 });
 const Properties = Type.Object({}, { additionalProperties: true });
@@ -26,9 +26,9 @@ export function registerItemRoutes(app: FastifyInstance, ctx: AppContext): void 
 
   app.put<{ Params: { itemId: string }; Body: { properties: Record<string, unknown> } }>(
     '/v1/items/:itemId',
-    { schema: { params: Params, body: ItemBody } },
+    { schema: { params: Params, body: ItemBody }, config: { scope: 'write' } },
     async (req) => {
-      const { ws } = engine.authorize(bearer(req), 'write');
+      const { ws } = principalOf(req);
       await engine.upsertItems(ws, [{ itemId: req.params.itemId, properties: req.body.properties }]);
       return itemJson(ws.catalog.get(req.params.itemId)!);
     },
@@ -36,23 +36,23 @@ export function registerItemRoutes(app: FastifyInstance, ctx: AppContext): void 
 
   app.post<{ Body: { items: Array<{ itemId: string; properties: Record<string, unknown> }> } }>(
     '/v1/items',
-    { schema: { body: BulkItemsBody } },
+    { schema: { body: BulkItemsBody }, config: { scope: 'write' } },
     async (req) => {
-      const { ws } = engine.authorize(bearer(req), 'write');
+      const { ws } = principalOf(req);
       await engine.upsertItems(ws, req.body.items);
       return { upserted: req.body.items.length };
     },
   );
 
-  app.get<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params } }, async (req) => {
-    const { ws } = engine.authorize(bearer(req), 'read');
+  app.get<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params }, config: { scope: 'read' } }, async (req) => {
+    const { ws } = principalOf(req);
     const item = ws.catalog.get(req.params.itemId);
     if (!item) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
     return itemJson(item);
   });
 
-  app.delete<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params } }, async (req) => {
-    const { ws } = engine.authorize(bearer(req), 'write');
+  app.delete<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params }, config: { scope: 'write' } }, async (req) => {
+    const { ws } = principalOf(req);
     if (!(await engine.deleteItem(ws, req.params.itemId))) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
     return { deleted: true, itemId: req.params.itemId };
   });

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
 import { SCOPES, type Scope } from '../../auth/keys.ts';
-import { bearer, type AppContext } from '../app.ts';
+import { principalOf, type AppContext } from '../app.ts';
 
 export const CreateKeyBody = Type.Object(
   {
@@ -17,25 +17,25 @@ export const CreateWorkspaceBody = Type.Object({ name: Type.String({ minLength: 
 export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { engine } = ctx;
 
-  app.post<{ Body: { scopes: Scope[]; name?: string } }>('/v1/keys', { schema: { body: CreateKeyBody } }, async (req, reply) => {
-    const { ws } = engine.authorize(bearer(req), 'admin');
+  app.post<{ Body: { scopes: Scope[]; name?: string } }>('/v1/keys', { schema: { body: CreateKeyBody }, config: { scope: 'admin' } }, async (req, reply) => {
+    const { ws } = principalOf(req);
     const { record, secret } = await engine.createKey(ws, req.body.scopes, req.body.name);
     return reply.status(201).send({ id: record.id, key: secret, scopes: record.scopes, name: record.name ?? null });
   });
 
-  app.get('/v1/keys', async (req) => {
-    const { ws } = engine.authorize(bearer(req), 'admin');
+  app.get('/v1/keys', { config: { scope: 'admin' } }, async (req) => {
+    const { ws } = principalOf(req);
     return { keys: engine.listKeys(ws) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/keys/:id', async (req) => {
-    const { ws } = engine.authorize(bearer(req), 'admin');
+  app.delete<{ Params: { id: string } }>('/v1/keys/:id', { config: { scope: 'admin' } }, async (req) => {
+    const { ws } = principalOf(req);
     if (!(await engine.revokeKey(ws, req.params.id))) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no key "${req.params.id}"`);
     return { revoked: true, id: req.params.id };
   });
 
-  app.post<{ Body: { name: string } }>('/v1/workspaces', { schema: { body: CreateWorkspaceBody } }, async (req, reply) => {
-    const p = engine.authorize(bearer(req), 'admin');
+  app.post<{ Body: { name: string } }>('/v1/workspaces', { schema: { body: CreateWorkspaceBody }, config: { scope: 'admin' } }, async (req, reply) => {
+    const p = principalOf(req);
     if (!engine.isInstanceAdmin(p)) throw new KairosError('KAIROS_ERR_FORBIDDEN', 'only an admin key of the default workspace can create workspaces');
     return reply.status(201).send(await engine.createWorkspace(req.body.name));
   });
