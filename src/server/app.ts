@@ -3,7 +3,7 @@
  * handler that maps everything to the catalogue in errors.ts, per-route latency metrics, and the
  * route modules. Handlers parse, call the engine, and format; nothing else.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { KairosError, isKairosError } from '../errors.ts';
 import type { Engine, Principal } from '../engine/engine.ts';
@@ -80,12 +80,13 @@ export interface AppExtras {
 export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {}): { app: FastifyInstance; ctx: AppContext } {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // no per-request log lines: they would carry ids of people who may later be erased
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_API_BODY_BYTES,
     // hostile clients must not hold connections forever
     requestTimeout: 30_000,
     // item ids may be 512 characters (ItemId), up to 12 bytes each once percent-encoded
-    maxParamLength: 512 * 12,
+    routerOptions: { maxParamLength: 512 * 12 },
     // strict schemas: unknown fields are refused, not silently dropped, and nothing is coerced
     // (query strings, which are text by nature, are declared as strings and parsed by the route)
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
