@@ -152,7 +152,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   const rows = format === 'ndjson' ? ndjsonRows(file) : csvRows(file, format === 'csv' ? ',' : '\t', mapping, values.event ?? 'Product Viewed');
   const progress = new Progress(`importing ${file}`, undefined, ' events');
-  const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsCreated: 0 };
+  const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsWritten: 0 };
   const started = Date.now();
   let failed = false;
   const flush = async (rowsOfChunk: Row[]) => {
@@ -187,7 +187,7 @@ export async function importCommand(argv: string[]): Promise<number> {
     counts.stored += r.stored;
     counts.duplicates += r.duplicates;
     counts.dropped += r.dropped;
-    counts.itemsCreated += r.itemsCreated;
+    counts.itemsWritten += r.itemsWritten;
   };
   try {
     let chunk: Row[] = [];

@@ -26,7 +26,8 @@ export interface IngestResult {
   duplicates: number;
   /** acknowledged and not stored: suppressed ids, or already past retention */
   dropped: number;
-  itemsCreated: number;
+  /** catalog items created or updated from product properties the events carried */
+  itemsWritten: number;
 }
 
 /** Large imports are cut into segments of at most this many events, to bound erasure rewrites. */
@@ -160,7 +161,7 @@ export class Ingestor {
     if (toStore.length) ws.notifyApplied(toStore);
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all(waits);
-    return { stored: toStore.length, duplicates, dropped, itemsCreated: newItems.size };
+    return { stored: toStore.length, duplicates, dropped, itemsWritten: newItems.size };
   }
 
   private inflightOf(ws: string): Map<string, Promise<unknown>> {
