@@ -13,8 +13,8 @@ export interface Capabilities extends AppExtras {
   stop?: () => Promise<void>;
 }
 
-export function capabilities(_config: Config): Capabilities {
-  const recommendations = new RecommendationsExtension();
+export function capabilities(config: Config): Capabilities {
+  const recommendations = new RecommendationsExtension(config.recommend);
   return {
     extensions: [recommendations],
     routes: [recommendationRoutes(recommendations)],

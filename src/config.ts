@@ -6,6 +6,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_INTERACTION_WEIGHTS, type InteractionKind } from './ingest/interactions.ts';
 import { DEFAULT_PRIVACY_POLICY, parsePolicy, type PrivacyPolicy } from './privacy/policy.ts';
+import { DEFAULT_RECOMMENDER_SETTINGS, type RecommenderSettings } from './recommend/recommender.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -36,6 +37,8 @@ export interface Config {
   rateLimitPerSecond: number;
   /** data minimisation and retention (the config file's "privacy" key) */
   privacy: PrivacyPolicy;
+  /** recommender settings (the config file's "recommend" key, as `kairos tune` writes it) */
+  recommend: Partial<RecommenderSettings>;
 }
 
 export const DEFAULT_TUNING: TuningConfig = {
@@ -80,6 +83,13 @@ function mergeTuning(base: TuningConfig, patch: unknown, source: string): Tuning
   return out;
 }
 
+function recommendSettings(raw: unknown, source: string): Partial<RecommenderSettings> {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${source}: recommend must be an object`);
+  for (const key of Object.keys(raw)) if (!(key in DEFAULT_RECOMMENDER_SETTINGS)) throw new ConfigError(`${source}: unknown recommend setting "${key}"`);
+  return raw as Partial<RecommenderSettings>;
+}
+
 /** Reads a tuning file as written by `kairos tune`: `{"tuning": {...}, "recommend": {...}}`. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let parsed: unknown;
@@ -100,9 +110,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const configFile = env.KAIROS_CONFIG ? resolve(env.KAIROS_CONFIG) : existsSync(defaultFile) ? defaultFile : undefined;
   let tuning = DEFAULT_TUNING;
   let privacy = DEFAULT_PRIVACY_POLICY;
+  let recommend: Partial<RecommenderSettings> = {};
   if (configFile) {
     const file = readConfigFile(configFile);
     tuning = mergeTuning(tuning, file.tuning, configFile);
+    recommend = recommendSettings(file.recommend, configFile);
     try {
       privacy = parsePolicy(file.privacy, configFile);
     } catch (e) {
@@ -121,5 +133,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     autoCompactSeconds: intFrom('KAIROS_AUTO_COMPACT_SECONDS', env.KAIROS_AUTO_COMPACT_SECONDS, 3600, 0, 365 * 86400),
     rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
     privacy,
+    recommend,
   };
 }

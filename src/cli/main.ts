@@ -6,6 +6,8 @@ commands:
   serve                 start the server (what npm start runs)
   import FILE           bulk-load NDJSON Segment events (or CSV with --map) into the data dir
   compact               rewrite the data dir so erased data leaves no byte behind
+  eval [FILE]           replay a dataset through the engine; accuracy beside baselines
+  tune [FILE]           search recommender settings on a validation split; write a config file
   keys create|list|revoke   manage API keys of the default workspace
 
 Run "kairos <command> --help" for the options of a command.`;
@@ -20,6 +22,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./import.ts')).importCommand(rest);
     case 'compact':
       return (await import('./compact.ts')).compactCommand(rest);
+    case 'eval':
+      return (await import('./eval.ts')).evalCommand(rest);
+    case 'tune':
+      return (await import('./tune.ts')).tuneCommand(rest);
     case 'keys':
       return (await import('./keys.ts')).keysCommand(rest);
     case undefined:

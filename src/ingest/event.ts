@@ -14,6 +14,8 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export const MAX_EVENT_BYTES = 32 * 1024;
 /** Segment's per-request limit, after decompression. */
 export const MAX_REQUEST_BYTES = 500 * 1024;
+/** Event times more than this after receipt are taken as receipt time (a broken client clock). */
+export const MAX_FUTURE_SKEW_MS = 24 * 3_600_000;
 /** A batch-level context is merged into every event of the batch. */
 export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
 /** Deeper objects are refused: no legitimate event nests this far, and deep input is a DoS vector. */
@@ -167,6 +169,8 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   let time = input.receivedAt;
   if (typeof timestamp === 'number') time = timestamp;
   else if (typeof original === 'number' && typeof sentAt === 'number') time = input.receivedAt - (sentAt - original);
+  // a clock far in the future would outweigh every real event in time-decayed models
+  if (time > input.receivedAt + MAX_FUTURE_SKEW_MS) time = input.receivedAt;
 
   const context = input.batchContext || w.context ? { ...(input.batchContext ?? {}), ...(w.context ?? {}) } : undefined;
   const event: StoredEvent = {

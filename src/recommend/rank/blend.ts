@@ -110,12 +110,13 @@ export function blend(outputs: readonly GeneratorOutput[]): BlendedRanking {
     const out = outputs[o]!;
     if (!(out.weight > 0)) continue;
     totalWeight += out.weight;
+    // a non-finite score (decay overflow on a far-future event) must not poison the whole blend
     let max = 0;
-    for (const c of out.candidates) if (c.score > max) max = c.score;
+    for (const c of out.candidates) if (c.score > max && Number.isFinite(c.score)) max = c.score;
     if (!(max > 0)) continue;
     for (let k = 0; k < out.candidates.length; k++) {
       const c = out.candidates[k]!;
-      if (!(c.score > 0)) continue;
+      if (!(c.score > 0) || !Number.isFinite(c.score)) continue;
       const amount = (out.weight * c.score) / max;
       let e = entryOf.get(c.itemId);
       if (e === undefined) {
