@@ -148,7 +148,9 @@ export class PopularityModel implements SessionModel {
     const cached = this.lists.get(kind);
     if (cached) {
       const age = Math.abs(now - cached.computedAt);
-      const fresh = cached.version === this.version ? age < this.o.maxAgeMs : age < this.o.refreshMs;
+      // with no change, time alone reorders trending (two decay rates) but never popular (one rate
+      // scales every score alike, and the blend normalises scores per generator)
+      const fresh = cached.version === this.version ? kind === 'popular' || age < this.o.maxAgeMs : age < this.o.refreshMs;
       if (fresh) return cached.vanished.size === 0 ? cached : this.pruned(kind, cached);
     }
     const computed = this.compute(kind, now);
