@@ -7,21 +7,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { capabilities } from '../src/capabilities.ts';
-import { loadConfig } from '../src/config.ts';
-import { openEngine } from '../src/engine/open.ts';
-import { buildApp } from '../src/server/app.ts';
-import { ADMIN_KEY, WRITE_KEY, api, removeDir, tempDir } from './helpers/server.ts';
+import { ADMIN_KEY, WRITE_KEY, api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
 import { basicAuth, ingest, kairosCli, scanBytes, scanRecords } from './helpers/privacy.ts';
 
-interface App {
-  url: string;
-  app: FastifyInstance;
-  dataDir: string;
-  close(): Promise<void>;
-}
+type App = TestServer;
 const dirs: string[] = [];
 const apps: App[] = [];
 afterAll(async () => {
@@ -33,22 +23,12 @@ afterAll(async () => {
 async function startApp(o: { dataDir?: string; env?: Record<string, string> } = {}): Promise<App> {
   const dataDir = o.dataDir ?? tempDir('kairos-auth-');
   if (!dirs.includes(dataDir)) dirs.push(dataDir);
-  const config = loadConfig({ KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'silent', ...o.env });
-  const logger = pino({ level: 'silent' });
-  const caps = capabilities(config);
-  const opened = await openEngine(config, logger, caps.extensions);
-  const { app } = buildApp(opened.engine, logger, caps);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
+  const server = await startServer({ dataDir, ...(o.env ? { env: o.env } : {}) });
   const a: App = {
-    url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
-    app,
-    dataDir,
+    ...server,
     async close() {
       apps.splice(apps.indexOf(a), 1);
-      await app.close();
-      await caps.stop?.();
-      await opened.close();
+      await server.close();
     },
   };
   apps.push(a);

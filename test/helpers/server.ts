@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { capabilities } from '../../src/capabilities.ts';
@@ -22,6 +23,8 @@ export interface TestServer {
   url: string;
   dataDir: string;
   opened: OpenedEngine;
+  /** the Fastify instance, for tests that inspect the route table */
+  app: FastifyInstance;
   close(): Promise<void>;
 }
 
@@ -39,6 +42,7 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
     url: `http://127.0.0.1:${port}`,
     dataDir,
     opened,
+    app,
     async close() {
       await app.close();
       await caps.stop?.();
