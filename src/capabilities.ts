@@ -7,6 +7,10 @@ import type { WorkspaceExtension } from './engine/engine.ts';
 import { RecommendationsExtension } from './recommend/serving/extension.ts';
 import type { AppExtras } from './server/app.ts';
 import { recommendationRoutes } from './server/routes/recommendations.ts';
+import { DecisionsExtension } from './decide/serving/extension.ts';
+import { ExperimentsExtension } from './experiments/serving.ts';
+import { decisionRoutes } from './server/routes/decisions.ts';
+import { experimentRoutes } from './server/routes/experiments.ts';
 
 export interface Capabilities extends AppExtras {
   extensions: WorkspaceExtension[];
@@ -15,9 +19,16 @@ export interface Capabilities extends AppExtras {
 
 export function capabilities(config: Config): Capabilities {
   const recommendations = new RecommendationsExtension(config.recommend);
+  const experiments = new ExperimentsExtension();
+  const decisions = new DecisionsExtension(config.decide, experiments);
   return {
-    extensions: [recommendations],
-    routes: [recommendationRoutes(recommendations)],
-    exportSources: [(ws, ids) => recommendations.stateOf(ws).impressions.of(ids).map((imp) => ({ type: 'impression', ...imp }))],
+    extensions: [recommendations, experiments, decisions],
+    routes: [recommendationRoutes(recommendations, experiments), decisionRoutes(decisions), experimentRoutes(experiments)],
+    exportSources: [
+      (ws, ids) => recommendations.stateOf(ws).impressions.of(ids).map((imp) => ({ type: 'impression', ...imp })),
+      (ws, ids) => decisions.stateOf(ws).of(ids).map((d) => ({ type: 'decision', ...d })),
+      (ws, ids) => experiments.stateOf(ws).of(ids).map((a) => ({ type: 'experiment_assignment', ...a })),
+    ],
+    stop: async () => decisions.stop(),
   };
 }

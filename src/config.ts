@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_INTERACTION_WEIGHTS, type InteractionKind } from './ingest/interactions.ts';
 import { DEFAULT_PRIVACY_POLICY, parsePolicy, type PrivacyPolicy } from './privacy/policy.ts';
 import { DEFAULT_RECOMMENDER_SETTINGS, type RecommenderSettings } from './recommend/recommender.ts';
+import { DEFAULT_DECIDE_SETTINGS, type DecideSettings } from './decide/serving/extension.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -39,6 +40,8 @@ export interface Config {
   privacy: PrivacyPolicy;
   /** recommender settings (the config file's "recommend" key, as `kairos tune` writes it) */
   recommend: Partial<RecommenderSettings>;
+  /** next-best-action settings (the config file's "decide" key) */
+  decide: DecideSettings;
 }
 
 export const DEFAULT_TUNING: TuningConfig = {
@@ -90,6 +93,41 @@ function recommendSettings(raw: unknown, source: string): Partial<RecommenderSet
   return raw as Partial<RecommenderSettings>;
 }
 
+function decideSettings(raw: unknown, source: string): DecideSettings {
+  if (raw === undefined) return DEFAULT_DECIDE_SETTINGS;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${source}: decide must be an object`);
+  const out: DecideSettings = { ...DEFAULT_DECIDE_SETTINGS, rewardEvents: { ...DEFAULT_DECIDE_SETTINGS.rewardEvents } };
+  for (const [key, v] of Object.entries(raw)) {
+    switch (key) {
+      case 'attributionWindowSeconds':
+      case 'learningWindowDays':
+      case 'consistencySeconds':
+      case 'defaultReward':
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${source}: decide.${key} must be a number ≥ 0`);
+        out[key] = v;
+        break;
+      case 'rewardEvents':
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${source}: decide.rewardEvents must map event names to numbers`);
+        for (const [event, r] of Object.entries(v)) {
+          if (typeof r !== 'number' || !Number.isFinite(r) || r < 0) throw new ConfigError(`${source}: decide.rewardEvents["${event}"] must be a number ≥ 0`);
+          out.rewardEvents[event] = r;
+        }
+        break;
+      case 'bandit':
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${source}: decide.bandit must be an object`);
+        for (const [k, n] of Object.entries(v)) {
+          if (!['dims', 'alpha', 'epsilon', 'ridge', 'priorMean'].includes(k)) throw new ConfigError(`${source}: unknown decide.bandit setting "${k}"`);
+          if (typeof n !== 'number' || !Number.isFinite(n)) throw new ConfigError(`${source}: decide.bandit.${k} must be a number`);
+        }
+        out.bandit = v as DecideSettings['bandit'];
+        break;
+      default:
+        throw new ConfigError(`${source}: unknown decide setting "${key}"`);
+    }
+  }
+  return out;
+}
+
 /** Reads a tuning file as written by `kairos tune`: `{"tuning": {...}, "recommend": {...}}`. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let parsed: unknown;
@@ -111,8 +149,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let tuning = DEFAULT_TUNING;
   let privacy = DEFAULT_PRIVACY_POLICY;
   let recommend: Partial<RecommenderSettings> = {};
+  let decide = DEFAULT_DECIDE_SETTINGS;
   if (configFile) {
     const file = readConfigFile(configFile);
+    decide = decideSettings(file.decide, configFile);
     tuning = mergeTuning(tuning, file.tuning, configFile);
     recommend = recommendSettings(file.recommend, configFile);
     try {
@@ -134,5 +174,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
     privacy,
     recommend,
+    decide,
   };
 }

@@ -107,6 +107,22 @@ const ACCESS: Record<string, Fixture> = {
   'GET /v1/keys': { access: 'admin', request: () => ({ path: '/v1/keys' }), ok: 200, inOther: 200 },
   'DELETE /v1/keys/:id': { access: 'admin', request: (c) => ({ path: `/v1/keys/${revocable.get(c)!.id}` }), ok: 200, inOther: 404 },
   'POST /v1/workspaces': { access: 'instance-admin', request: (c) => ({ path: '/v1/workspaces', body: { name: `ws-${c}` } }), ok: 201 },
+  'PUT /v1/actions/:actionId': { access: 'write', request: (c) => ({ path: `/v1/actions/put-${c}`, body: { placements: ['home'], channel: 'web', content: {} } }), ok: 200, inOther: 200 },
+  'GET /v1/actions': { access: 'write', request: () => ({ path: '/v1/actions' }), ok: 200, inOther: 200 },
+  'GET /v1/actions/:actionId': { access: 'write', request: () => ({ path: '/v1/actions/act1' }), ok: 200, inOther: 404 },
+  'DELETE /v1/actions/:actionId': { access: 'write', request: (c) => ({ path: `/v1/actions/del-${c}` }), ok: 200, inOther: 404 },
+  'POST /v1/decide': { access: 'read', request: () => ({ path: '/v1/decide', body: { anonymousId: 'mx', placement: 'home' } }), ok: 200, inOther: 200 },
+  // an unknown decision: the route's access is what is checked here (rewards are tested in decide-serving)
+  'POST /v1/decisions/:decisionId/reward': { access: 'write', request: () => ({ path: '/v1/decisions/dec_unknown/reward', body: { value: 1 } }), ok: 404, inOther: 404 },
+  'PUT /v1/experiments/:id': {
+    access: 'write',
+    request: (c) => ({ path: `/v1/experiments/put-${c}`, body: { placement: `p-${c}`, variants: [{ id: 'a', weight: 1, config: {} }], metrics: ['Order Completed'], status: 'draft' } }),
+    ok: 200,
+    inOther: 200,
+  },
+  'GET /v1/experiments': { access: 'read', request: () => ({ path: '/v1/experiments' }), ok: 200, inOther: 200 },
+  'GET /v1/experiments/:id': { access: 'read', request: () => ({ path: '/v1/experiments/e1' }), ok: 200, inOther: 404 },
+  'GET /v1/experiments/:id/results': { access: 'read', request: () => ({ path: '/v1/experiments/e1/results' }), ok: 200, inOther: 404 },
 };
 /** per credential, a key of the default workspace that its DELETE /v1/keys/:id call targets */
 const revocable = new Map<Credential, { id: string; key: string }>();
@@ -173,6 +189,9 @@ describe('auth matrix', () => {
     const people = ['mx', ...CREDENTIALS.map((c) => `erase-${c}`)];
     expect((await ingest(s.url, '/v1/batch', { batch: people.map((anonymousId) => ({ type: 'track', anonymousId, event: 'Product Viewed', properties: { product_id: 'm1' } })) })).status).toBe(200);
     for (const c of CREDENTIALS) revocable.set(c, await createKey(s.url, ['read']));
+    for (const id of ['act1', ...CREDENTIALS.map((c) => `del-${c}`)]) expect((await api(s.url, 'PUT', `/v1/actions/${id}`, { placements: ['home'], channel: 'web', content: {} })).status).toBe(200);
+    const e1 = { placement: 'home', variants: [{ id: 'a', weight: 1, config: {} }], metrics: ['Order Completed'], status: 'running' };
+    expect((await api(s.url, 'PUT', '/v1/experiments/e1', e1)).status).toBe(200);
 
     const mismatches: string[] = [];
     const bodies = new Map<string, string>();

@@ -28,6 +28,12 @@ export interface DecisionRequest {
   x: FeatureVector;
   /** every exposure of the person (all of their ids) that can still matter (caps.ts) */
   exposures: readonly Exposure[];
+  /**
+   * Actions served to the same person, placement and context a moment ago, in slot order: each one
+   * that is still a candidate and passes its caps keeps its slot (propensity 1: it follows
+   * deterministically from the earlier draw), so a page reload does not flip the offer.
+   */
+  preferred?: readonly string[];
 }
 
 export interface DecisionDependencies {
@@ -38,7 +44,7 @@ export interface DecisionDependencies {
   groupPeriods?: ReadonlyMap<string, number>;
 }
 
-export type DecisionReasonType = 'eligible' | 'best_value' | 'exploration';
+export type DecisionReasonType = 'eligible' | 'best_value' | 'exploration' | 'consistent';
 
 export interface DecisionReason {
   type: DecisionReasonType;
@@ -54,6 +60,8 @@ export interface DecidedAction {
   propensity: number;
   explored: boolean;
   reasons: DecisionReason[];
+  /** true when the slot repeats the preferred (earlier) choice rather than a new draw of the policy */
+  repeated?: boolean;
 }
 
 export type SkipReason = 'channel' | 'not_live' | 'ineligible' | 'frequency_cap' | 'exclusive_group';
@@ -112,6 +120,25 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
   const served: Exposure[] = [];
   const chosen: DecidedAction[] = [];
   let remaining = open;
+  for (const id of request.preferred ?? []) {
+    if (chosen.length >= request.count) break;
+    const action = remaining.find((a) => a.actionId === id);
+    if (action === undefined || !checkCaps(action, exposures, now, deps.groupPeriods).allowed) continue;
+    const mean = deps.bandit.expectedReward(action.actionId, request.x);
+    chosen.push({
+      actionId: action.actionId,
+      content: action.content,
+      score: mean * (action.value ?? 1),
+      propensity: 1,
+      explored: false,
+      reasons: [{ type: 'consistent', text: 'Shown to you a moment ago; kept so the page does not change under you' }],
+      repeated: true,
+    });
+    const exposure = exposureOf(action, now);
+    exposures.push(exposure);
+    served.push(exposure);
+    remaining = remaining.filter((a) => a !== action);
+  }
   while (chosen.length < request.count) {
     const allowed: ActionRecord[] = [];
     for (const action of remaining) {

@@ -38,6 +38,16 @@ export interface PersonView {
   personalization?: boolean;
 }
 
+/** The person a request names: the first of its ids the identity graph knows. */
+export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: string }): PersonView | undefined {
+  for (const id of [req.userId, req.anonymousId]) {
+    if (id === undefined) continue;
+    const root = ws.rootOf(id);
+    if (root !== undefined) return ws.viewOf(root);
+  }
+  return undefined;
+}
+
 interface Contribution {
   record: SessionRecord;
   signature: string;
@@ -92,7 +102,7 @@ export class Workspace {
   private readonly models: SessionModel[] = [];
   private readonly forgetListeners: Array<(ids: readonly string[]) => void> = [];
   private readonly erasureHooks: Array<(ids: readonly string[]) => Mutation[]> = [];
-  private readonly appliedListeners: Array<(events: readonly StoredEvent[]) => void> = [];
+  private readonly appliedListeners: Array<(events: readonly StoredEvent[]) => void | Promise<unknown>> = [];
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -301,14 +311,21 @@ export class Workspace {
 
   /**
    * Extensions that learn from the event stream (rewards, attribution, triggers) hear about every
-   * batch of events once it is durable and applied, before the request is answered.
+   * batch of events once it is durable and applied, before the request is answered. A listener that
+   * derives records of its own returns the promise of their commit: the request is acknowledged only
+   * once they are durable too.
    */
-  onApplied(listener: (events: readonly StoredEvent[]) => void): void {
+  onApplied(listener: (events: readonly StoredEvent[]) => void | Promise<unknown>): void {
     this.appliedListeners.push(listener);
   }
 
-  notifyApplied(events: readonly StoredEvent[]): void {
-    for (const l of this.appliedListeners) l(events);
+  notifyApplied(events: readonly StoredEvent[]): Promise<unknown>[] {
+    const pending: Promise<unknown>[] = [];
+    for (const l of this.appliedListeners) {
+      const p = l(events);
+      if (p) pending.push(p);
+    }
+    return pending;
   }
 
   /** tells extensions to drop what they keep about these ids */

@@ -158,9 +158,10 @@ export class Ingestor {
     }
     for (const [seg, events] of segments) for (const e of events) ws.apply(e, seg);
     ws.flush();
-    if (toStore.length) ws.notifyApplied(toStore);
+    // records extensions derive from these events (rewards, conversions) are durable before the ack too
+    const derived = toStore.length ? ws.notifyApplied(toStore) : [];
     // a repeat of an event still being committed is acknowledged only once that commit is durable
-    await Promise.all(waits);
+    await Promise.all([...waits, ...derived]);
     return { stored: toStore.length, duplicates, dropped, itemsWritten: newItems.size };
   }
 

@@ -8,6 +8,7 @@ export interface Metrics {
   eventsRejected: Counter<'reason'>;
   eventsDuplicate: Counter<'workspace'>;
   recommendDuration: Histogram<'placement'>;
+  decideDuration: Histogram<'placement'>;
 }
 
 export function createMetrics(gauges: { storeBytes: () => number; modelAgeSeconds: () => number }): Metrics {
@@ -29,5 +30,6 @@ export function createMetrics(gauges: { storeBytes: () => number; modelAgeSecond
     eventsRejected: new Counter({ name: 'kairos_events_rejected_total', help: 'ingestion requests rejected, by error code', labelNames: ['reason'], registers: [registry] }),
     eventsDuplicate: new Counter({ name: 'kairos_events_duplicate_total', help: 'events acknowledged and ignored as repeats', labelNames: ['workspace'], registers: [registry] }),
     recommendDuration: new Histogram({ name: 'kairos_recommendation_duration_seconds', help: 'time to compute a recommendation, excluding HTTP', labelNames: ['placement'], buckets: latencyBuckets, registers: [registry] }),
+    decideDuration: new Histogram({ name: 'kairos_decision_duration_seconds', help: 'time to decide and durably log a decision, excluding HTTP', labelNames: ['placement'], buckets: latencyBuckets, registers: [registry] }),
   };
 }

@@ -4,7 +4,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import type { Workspace, PersonView } from '../../engine/workspace.ts';
+import { personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
+
+export { personOf };
 import { itemsOf, sessionize } from '../../features/sessions.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
@@ -56,16 +58,6 @@ export interface RecommendResponse extends Recommendations {
 
 export const DEFAULT_PLACEMENT = 'default';
 
-/** The person a request names: the first of its ids the identity graph knows. */
-export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: string }): PersonView | undefined {
-  for (const id of [req.userId, req.anonymousId]) {
-    if (id === undefined) continue;
-    const root = ws.rootOf(id);
-    if (root !== undefined) return ws.viewOf(root);
-  }
-  return undefined;
-}
-
 /** Interactions the caller holds but has not sent: used for this answer only, never stored. */
 function inlineItems(ws: Workspace, events: RecommendRequest['events'], now: number): SessionItem[] {
   if (!events?.length) return [];
@@ -90,8 +82,8 @@ function currentSession(ws: Workspace, view: PersonView | undefined, now: number
   return session ? itemsOf(session.events, ws.settings.interactionWeights) : [];
 }
 
-export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number): RecommendQuery {
-  const personalized = view?.personalization !== false;
+export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number, allowPersonal = true): RecommendQuery {
+  const personalized = allowPersonal && view?.personalization !== false;
   if (!personalized) {
     return { now, session: [], history: [], personalized, ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}) };
   }
@@ -123,20 +115,33 @@ export interface Served {
   writes: Mutation[];
 }
 
-export function serveRecommendation(ws: Workspace, state: RecommendationState, settings: ServingSettings, req: RecommendRequest, now: number): Served {
+/**
+ * How an experiment changes a recommendation: the global holdout and a variant with
+ * `personalized: false` get non-personalized lists; a variant's `placement` serves with that
+ * placement's blend (so a variant can try other weights configured under another name).
+ */
+export interface ServingVariant {
+  experiment: { id: string; variant: string };
+  holdout: boolean;
+  config: Record<string, unknown>;
+}
+
+export function serveRecommendation(ws: Workspace, state: RecommendationState, settings: ServingSettings, req: RecommendRequest, now: number, variant?: ServingVariant): Served {
   const view = personOf(ws, req);
   const placement = req.context?.placement ?? DEFAULT_PLACEMENT;
-  const q = buildQuery(ws, view, req, now);
+  const personal = !variant?.holdout && variant?.config.personalized !== false;
+  const blendPlacement = typeof variant?.config.placement === 'string' ? variant.config.placement : placement;
+  const q = buildQuery(ws, view, req, now, personal);
   const ids = view ? [...view.ids] : [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
   const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(ids, placement, settings.repeatWindow) : new Set<string>();
   const result = state.recommender.recommend(q, {
     count: req.count ?? 10,
     ...(req.filter ? { filter: req.filter } : {}),
     recentImpressions: recent,
-    placement,
+    placement: blendPlacement,
     seed: seedOf(view, req, placement, now),
   });
   const recommendationId = newRecommendationId();
   const impression = state.impressions.record({ recommendationId, placement, ids, items: result.items.map((i) => i.itemId), at: now });
-  return { response: { recommendationId, ...result }, writes: impression };
+  return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: impression };
 }

@@ -3,22 +3,29 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
 import type { RecommendationsExtension } from '../../recommend/serving/extension.ts';
-import { RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
+import { DEFAULT_PLACEMENT, personOf, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
+import type { ExperimentsExtension } from '../../experiments/serving.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
 
 const SimilarParams = Type.Object({ itemId: Type.String({ minLength: 1, maxLength: 512 }) });
 const SimilarQuery = Type.Object({ count: Type.Optional(Type.String({ pattern: '^([1-9]|[1-9][0-9]|100)$' })) }, { additionalProperties: false });
 
-export function recommendationRoutes(ext: RecommendationsExtension): RouteRegistrar {
+export function recommendationRoutes(ext: RecommendationsExtension, experiments?: ExperimentsExtension): RouteRegistrar {
   return (app: FastifyInstance, ctx: AppContext) => {
     const { engine, metrics } = ctx;
 
     app.post<{ Body: RecommendRequest }>('/v1/recommendations', { schema: { body: RecommendRequestSchema }, config: { scope: 'read' } }, async (req) => {
       const { ws } = principalOf(req);
       const started = process.hrtime.bigint();
-      const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, Date.now());
-      metrics.recommendDuration.observe({ placement: req.body.context?.placement ?? 'default' }, Number(process.hrtime.bigint() - started) / 1e9);
-      // the impression is for attribution; the answer does not wait for its fsync
+      const now = Date.now();
+      const placement = req.body.context?.placement ?? DEFAULT_PLACEMENT;
+      const requestIds = [req.body.userId, req.body.anonymousId].filter((x): x is string => x !== undefined);
+      const { exposed, writes: exposure } = experiments?.stateOf(ws).expose(personOf(ws, req.body), requestIds, placement, now) ?? { writes: [] };
+      const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, now, exposed);
+      metrics.recommendDuration.observe({ placement }, Number(process.hrtime.bigint() - started) / 1e9);
+      // a first experiment exposure must be durable before the variant is shown (stickiness);
+      // the impression is for attribution, and the answer does not wait for its fsync
+      if (exposure.length) await engine.store.commit(ws.id, exposure);
       engine.store.commit(ws.id, writes).catch((err: unknown) => req.log.error({ err }, 'impression not stored'));
       return response;
     });

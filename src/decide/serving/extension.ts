@@ -1,0 +1,487 @@
+/**
+ * Next-best-action inside the running engine: the actions of a workspace, a LinUCB bandit per
+ * placement, the decision log and rewards.
+ *
+ * Store layout: table `actions`, key = actionId → the action; table `decisions`, key = decisionId →
+ * the decision record (who, when, the context vector x, each served action with its propensity, and
+ * the best reward seen per action). Decision ids start with the time in base 36, so the table is in
+ * time order and pruning reads only its head.
+ *
+ * The decision log is the source of truth. Exposures (for caps and exclusive groups, across channels
+ * and identity merges) are the served actions of a person's records; each bandit is the replay of its
+ * placement's records of the learning window: every served action is an observation of reward 0
+ * until a reward replaces it (ridge updates are reversible), so a delayed reward corrects the
+ * estimate and a duplicated one changes nothing (a record keeps the maximum reward per action).
+ * Erasure removes a person's records and subtracts them from the bandit exactly.
+ *
+ * Concurrency: a decision reads the exposures, chooses and appends its own exposures in one
+ * synchronous step, before anything awaits, so concurrent requests for one person see each other and
+ * caps hold; the answer is sent once the record is durable.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { WorkspaceExtension } from '../../engine/engine.ts';
+import { personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
+import type { StoredEvent } from '../../ingest/event.ts';
+import type { Mutation, Store } from '../../store/types.ts';
+import type { ExperimentsExtension, Exposed } from '../../experiments/serving.ts';
+import type { ActionRecord, Action, Channel } from '../action.ts';
+import { LinUcbBandit, type LinUcbOptions } from '../bandit.ts';
+import { exclusivePeriods, exposureRetentionMs, type Exposure } from '../caps.ts';
+import type { Facts } from '../conditions.ts';
+import { decide as decideCore } from '../decision.ts';
+import { buildFeatures, type FeatureVector } from '../features.ts';
+import { seededRandom, type Random } from '../random.ts';
+import type { DecideOptions, DecideRequest, DecideResponse } from './types.ts';
+
+export interface DecideSettings {
+  /** rewards count within this many seconds of the decision */
+  attributionWindowSeconds: number;
+  /** each placement's policy learns from the decisions of this many days (replayed at start) */
+  learningWindowDays: number;
+  /** the same person, placement, channel and context keep their actions this long, caps allowing (0 = off) */
+  consistencySeconds: number;
+  /** the reward an event carrying `properties.decision_id` brings, by event name (others: `defaultReward`; 0 ignores) */
+  rewardEvents: Record<string, number>;
+  defaultReward: number;
+  /** LinUCB options (bandit.ts) */
+  bandit: Partial<LinUcbOptions>;
+}
+
+export const DEFAULT_DECIDE_SETTINGS: DecideSettings = {
+  attributionWindowSeconds: 7 * 86_400,
+  learningWindowDays: 30,
+  consistencySeconds: 300,
+  rewardEvents: { 'Promotion Viewed': 0 },
+  defaultReward: 1,
+  bandit: {},
+};
+
+export interface ServedAction {
+  actionId: string;
+  channel: Channel;
+  exclusiveGroup?: string;
+  propensity: number;
+  explored: boolean;
+  /** the decision whose draw this slot repeats (consistency window); rewards go to that draw */
+  repeatOf?: string;
+}
+
+export interface DecisionRecord {
+  decisionId: string;
+  placement: string;
+  channel?: Channel;
+  /** the person's ids when deciding */
+  ids: string[];
+  /** ms since epoch */
+  at: number;
+  /** the context vector; absent when the decision may not be learned from (opted-out person) */
+  x?: FeatureVector;
+  actions: ServedAction[];
+  /** the actions that could have been chosen (OPE needs the support) */
+  candidates: string[];
+  /** best reward seen per served action */
+  rewards?: Record<string, number>;
+  experiment?: { id: string; variant: string };
+  trigger?: string;
+}
+
+export interface RewardOutcome {
+  decisionId: string;
+  actionId: string;
+  reward: number;
+  /** false when an equal or larger reward was already recorded (a duplicate or a weaker signal) */
+  applied: boolean;
+}
+
+export class DecideError extends Error {
+  constructor(
+    readonly kind: 'not_found' | 'expired' | 'bad_action',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Time-ordered, unguessable ids: 9 base-36 digits of ms (good until the year 5188), then 12 random bytes. */
+const newDecisionId = (now: number): string => `dec_${now.toString(36).padStart(9, '0')}${randomBytes(12).toString('base64url')}`;
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export class DecisionState {
+  readonly actions = new Map<string, ActionRecord & { updatedAt: string }>();
+  private groupPeriods = new Map<string, number>();
+  private readonly bandits = new Map<string, LinUcbBandit>();
+  /** every retained decision, in time order */
+  readonly records = new Map<string, DecisionRecord>();
+  /** id → that id's retained decisions */
+  private readonly byId = new Map<string, Set<DecisionRecord>>();
+  /** consistency window: person/placement/channel/count → the last decision and its context */
+  private readonly lastShown = new Map<string, { record: DecisionRecord; context: string }>();
+  /** decisions whose observations are in the bandits (inside the learning window) → the actions learned */
+  private readonly learned = new Map<DecisionRecord, string[]>();
+  private readonly random: Random;
+
+  constructor(
+    readonly ws: Workspace,
+    readonly settings: DecideSettings,
+    seed: string = randomBytes(8).toString('hex'),
+  ) {
+    this.random = seededRandom(seed);
+  }
+
+  banditOf(placement: string): LinUcbBandit {
+    let b = this.bandits.get(placement);
+    if (!b) this.bandits.set(placement, (b = new LinUcbBandit(this.settings.bandit)));
+    return b;
+  }
+
+  setAction(rec: ActionRecord & { updatedAt: string }): void {
+    this.actions.set(rec.actionId, rec);
+    this.groupPeriods = exclusivePeriods([...this.actions.values()]);
+  }
+
+  removeAction(actionId: string): void {
+    this.actions.delete(actionId);
+    this.groupPeriods = exclusivePeriods([...this.actions.values()]);
+    for (const b of this.bandits.values()) b.removeAction(actionId);
+    for (const [rec, ids] of this.learned) if (ids.includes(actionId)) this.learned.set(rec, ids.filter((id) => id !== actionId));
+  }
+
+  /** how long records must be kept: caps, exclusive groups, attribution, learning, consistency */
+  retentionMs(): number {
+    const actions = [...this.actions.values()];
+    return Math.max(
+      exposureRetentionMs(actions, this.groupPeriods),
+      this.settings.attributionWindowSeconds * 1000,
+      this.settings.learningWindowDays * 86_400_000,
+      this.settings.consistencySeconds * 1000,
+    );
+  }
+
+  /** Adds a record (new or read back at start) to memory, and its observations to the bandit. */
+  add(rec: DecisionRecord, now: number): void {
+    this.records.set(rec.decisionId, rec);
+    for (const id of rec.ids) {
+      let s = this.byId.get(id);
+      if (!s) this.byId.set(id, (s = new Set()));
+      s.add(rec);
+    }
+    if (now - rec.at < this.settings.learningWindowDays * 86_400_000) this.learn(rec, +1);
+  }
+
+  /**
+   * Adds (+1) or withdraws (−1) a record's observations: its reward (or 0) for each freshly drawn
+   * action. What was added is remembered, so withdrawing subtracts exactly that even if the action
+   * was deleted (and its model dropped) or re-created meanwhile.
+   */
+  private learn(rec: DecisionRecord, sign: 1 | -1): void {
+    const bandit = this.banditOf(rec.placement);
+    if (sign === 1) {
+      if (rec.x === undefined || this.learned.has(rec)) return;
+      const ids = rec.actions.filter((a) => a.repeatOf === undefined && this.actions.has(a.actionId)).map((a) => a.actionId);
+      for (const id of ids) bandit.update(id, rec.x, rec.rewards?.[id] ?? 0);
+      this.learned.set(rec, ids);
+    } else {
+      const ids = this.learned.get(rec);
+      if (ids === undefined) return;
+      for (const id of ids) bandit.forget(id, rec.x!, rec.rewards?.[id] ?? 0);
+      this.learned.delete(rec);
+    }
+  }
+
+  private drop(rec: DecisionRecord): void {
+    this.learn(rec, -1);
+    this.records.delete(rec.decisionId);
+    for (const id of rec.ids) {
+      const s = this.byId.get(id);
+      s?.delete(rec);
+      if (s?.size === 0) this.byId.delete(id);
+    }
+  }
+
+  /** exposures of every id of the person */
+  exposuresOf(ids: Iterable<string>): Exposure[] {
+    const seen = new Set<DecisionRecord>();
+    const out: Exposure[] = [];
+    for (const id of ids) {
+      for (const rec of this.byId.get(id) ?? []) {
+        if (seen.has(rec)) continue;
+        seen.add(rec);
+        for (const a of rec.actions) out.push({ actionId: a.actionId, channel: a.channel, t: rec.at, ...(a.exclusiveGroup !== undefined ? { exclusiveGroup: a.exclusiveGroup } : {}) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Drops what fell out of the windows: records past retention leave memory (their store keys are
+   * returned for deletion), records past the learning window leave the bandits.
+   */
+  prune(now: number): Mutation[] {
+    const retention = this.retentionMs();
+    const learning = this.settings.learningWindowDays * 86_400_000;
+    const deletions: Mutation[] = [];
+    for (const rec of this.records.values()) {
+      const age = now - rec.at;
+      if (age < Math.min(retention, learning)) break;
+      if (age >= retention) {
+        this.drop(rec);
+        deletions.push({ table: 'decisions', key: rec.decisionId });
+      } else this.learn(rec, -1);
+    }
+    for (const [k, v] of this.lastShown) if (now - v.record.at >= this.settings.consistencySeconds * 1000) this.lastShown.delete(k);
+    return deletions;
+  }
+
+  /**
+   * One decision, synchronously: choose, log and count the exposures. Returns the response and the
+   * record to store; the caller answers once it is durable.
+   */
+  decide(req: DecideRequest, view: PersonView | undefined, exposed: Exposed | undefined, options: DecideOptions): { response: DecideResponse; record?: DecisionRecord } {
+    const now = options.now;
+    const decisionId = newDecisionId(now);
+    const experiment = exposed ? { experiment: exposed.experiment } : {};
+    if (exposed?.holdout) return { response: { decisionId, actions: [], holdout: true, ...experiment } };
+    const ids = view ? [...view.ids] : [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
+    const personalized = view?.personalization !== false;
+    const facts: Facts = { context: req.context ?? {} };
+    if (personalized && view) {
+      const profile = this.ws.profile(view.root, now);
+      if (profile) Object.assign(facts, { traits: profile.traits, features: profile.features, segments: profile.segments });
+    }
+    const bandit = this.banditOf(req.placement);
+    const x = buildFeatures(facts, { dims: bandit.options.dims });
+    const count = req.count ?? 1;
+    const who = view?.root ?? ids.join('\u0000');
+    const shownKey = `${who}\u0000${req.placement}\u0000${req.channel ?? ''}\u0000${count}`;
+    const context = createHash('sha256').update(stableJson(req.context ?? {})).digest('base64url');
+    const last = this.lastShown.get(shownKey);
+    const consistent = last !== undefined && last.context === context && now - last.record.at < this.settings.consistencySeconds * 1000;
+    const policy = exposed?.config.policy === 'uniform' ? new LinUcbBandit({ ...bandit.options, epsilon: 1 }) : bandit;
+    const decision = decideCore(
+      {
+        placement: req.placement,
+        count,
+        now,
+        facts,
+        x,
+        exposures: this.exposuresOf(ids),
+        ...(req.channel !== undefined ? { channel: req.channel } : {}),
+        ...(consistent ? { preferred: last.record.actions.map((a) => a.actionId) } : {}),
+      },
+      { actions: [...this.actions.values()], bandit: policy, random: this.random, groupPeriods: this.groupPeriods },
+    );
+    const response: DecideResponse = { decisionId, actions: decision.actions.map(({ repeated: _, ...a }) => a), holdout: false, ...experiment };
+    if (decision.actions.length === 0) return { response };
+    const candidates = [...this.actions.values()].filter((a) => a.placements.includes(req.placement) && !decision.skipped.some((s) => s.actionId === a.actionId)).map((a) => a.actionId);
+    const record: DecisionRecord = {
+      decisionId,
+      placement: req.placement,
+      ids,
+      at: now,
+      actions: decision.actions.map((d) => {
+        const a = this.actions.get(d.actionId)!;
+        const source = d.repeated ? (last!.record.actions.find((p) => p.actionId === d.actionId)?.repeatOf ?? last!.record.decisionId) : undefined;
+        return {
+          actionId: d.actionId,
+          channel: a.channel,
+          propensity: d.propensity,
+          explored: d.explored,
+          ...(a.exclusiveGroup !== undefined ? { exclusiveGroup: a.exclusiveGroup } : {}),
+          ...(source !== undefined ? { repeatOf: source } : {}),
+        };
+      }),
+      candidates,
+      ...(req.channel !== undefined ? { channel: req.channel } : {}),
+      ...(personalized ? { x } : {}),
+      ...(exposed ? { experiment: exposed.experiment } : {}),
+      ...(options.trigger !== undefined ? { trigger: options.trigger } : {}),
+    };
+    this.add(record, now);
+    this.lastShown.set(shownKey, { record, context });
+    return { response, record };
+  }
+
+  /**
+   * Records a reward for a decision (the maximum per action is kept). A slot that repeated an earlier
+   * draw passes the reward on to that draw, which is what the policy learned from.
+   */
+  reward(decisionId: string, value: number, now: number, actionId?: string): { outcome: RewardOutcome; writes: Mutation[] } {
+    const rec = this.records.get(decisionId);
+    if (!rec) throw new DecideError('not_found', `no decision "${decisionId}" (unknown, or older than the retention window)`);
+    if (now - rec.at > this.settings.attributionWindowSeconds * 1000) {
+      throw new DecideError('expired', `decision "${decisionId}" is older than the attribution window (${this.settings.attributionWindowSeconds} s)`);
+    }
+    const served = actionId === undefined ? rec.actions[0] : rec.actions.find((a) => a.actionId === actionId);
+    if (!served) throw new DecideError('bad_action', `decision "${decisionId}" did not serve action "${actionId}"`);
+    const writes: Mutation[] = [];
+    const applied = this.raise(rec, served.actionId, value, writes);
+    if (served.repeatOf !== undefined) {
+      const source = this.records.get(served.repeatOf);
+      if (source && source.actions.some((a) => a.actionId === served.actionId)) this.raise(source, served.actionId, value, writes);
+    }
+    return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rec.rewards?.[served.actionId] ?? 0), applied }, writes };
+  }
+
+  private raise(rec: DecisionRecord, actionId: string, value: number, writes: Mutation[]): boolean {
+    const old = rec.rewards?.[actionId] ?? 0;
+    if (!(value > old)) return false;
+    const wasLearned = this.learned.has(rec);
+    if (wasLearned) this.learn(rec, -1);
+    rec.rewards = { ...rec.rewards, [actionId]: value };
+    if (wasLearned) this.learn(rec, +1);
+    writes.push({ table: 'decisions', key: rec.decisionId, value: rec });
+    return true;
+  }
+
+  /** Rewards from events carrying `properties.decision_id` (and optionally `action_id`). */
+  rewardsFrom(events: readonly StoredEvent[]): Mutation[] {
+    const writes: Mutation[] = [];
+    for (const e of events) {
+      if (e.type !== 'track' || e.event === undefined) continue;
+      const props = e.properties as Record<string, unknown> | undefined;
+      const decisionId = props?.decision_id;
+      if (typeof decisionId !== 'string') continue;
+      const value = this.settings.rewardEvents[e.event] ?? this.settings.defaultReward;
+      if (!(value > 0)) continue;
+      const rec = this.records.get(decisionId);
+      if (!rec || !this.samePerson(rec, e)) continue;
+      // attribution is judged on event time, so a late-arriving click still counts where it happened
+      if (e.timestamp - rec.at > this.settings.attributionWindowSeconds * 1000) continue;
+      const actionId = typeof props?.action_id === 'string' ? props.action_id : undefined;
+      try {
+        writes.push(...this.reward(decisionId, value, e.timestamp < rec.at ? rec.at : e.timestamp, actionId).writes);
+      } catch {
+        // an action the decision did not serve: not attributable
+      }
+    }
+    return writes;
+  }
+
+  /** whether the event's sender is the person the decision was made for (identity merges included) */
+  private samePerson(rec: DecisionRecord, e: StoredEvent): boolean {
+    const id = e.userId ?? e.anonymousId;
+    if (id === undefined) return false;
+    if (rec.ids.includes(id)) return true;
+    const root = this.ws.rootOf(id);
+    if (root !== undefined && this.ws.viewOf(root)?.personalization === false) return false;
+    return root !== undefined && rec.ids.some((other) => this.ws.rootOf(other) === root);
+  }
+
+  private recordsOf(ids: readonly string[]): DecisionRecord[] {
+    const out = new Set<DecisionRecord>();
+    for (const id of ids) for (const rec of this.byId.get(id) ?? []) out.add(rec);
+    return [...out];
+  }
+
+  deletions(ids: readonly string[]): Mutation[] {
+    return this.recordsOf(ids).map((r) => ({ table: 'decisions' as const, key: r.decisionId }));
+  }
+
+  forget(ids: readonly string[]): void {
+    for (const rec of this.recordsOf(ids)) this.drop(rec);
+    for (const [k, v] of this.lastShown) if (!this.records.has(v.record.decisionId)) this.lastShown.delete(k);
+  }
+
+  /** export: the decisions made for a person */
+  of(ids: readonly string[]): DecisionRecord[] {
+    return this.recordsOf(ids).sort((a, b) => a.at - b.at);
+  }
+}
+
+export class DecisionsExtension implements WorkspaceExtension {
+  private readonly states = new WeakMap<Workspace, DecisionState>();
+  private store?: Store;
+  private timer?: NodeJS.Timeout;
+  private readonly attached: Workspace[] = [];
+
+  constructor(
+    readonly settings: DecideSettings = DEFAULT_DECIDE_SETTINGS,
+    private readonly experiments?: ExperimentsExtension,
+    /** how often retention is enforced while running */
+    private readonly pruneEveryMs = 3_600_000,
+  ) {}
+
+  async attach(ws: Workspace, store: Store): Promise<void> {
+    this.store = store;
+    const state = new DecisionState(ws, this.settings);
+    for await (const [actionId, a] of store.scan<Action & { updatedAt: string }>(ws.id, 'actions')) state.setAction({ ...a, actionId });
+    const now = Date.now();
+    for await (const [, rec] of store.scan<DecisionRecord>(ws.id, 'decisions')) state.add(rec, now);
+    const expired = state.prune(now);
+    if (expired.length) await store.commit(ws.id, expired);
+    ws.onApplied((events) => {
+      const writes = state.rewardsFrom(events);
+      return writes.length ? store.commit(ws.id, writes) : undefined;
+    });
+    ws.onForget(
+      (ids) => state.forget(ids),
+      (ids) => state.deletions(ids),
+    );
+    this.states.set(ws, state);
+    this.attached.push(ws);
+    if (!this.timer && this.pruneEveryMs > 0) {
+      this.timer = setInterval(() => void this.pruneAll(), this.pruneEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  private async pruneAll(): Promise<void> {
+    for (const ws of this.attached) {
+      const writes = this.stateOf(ws).prune(Date.now());
+      if (writes.length) await this.store!.commit(ws.id, writes).catch(() => undefined);
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  stateOf(ws: Workspace): DecisionState {
+    const s = this.states.get(ws);
+    if (!s) throw new Error(`workspace ${ws.id} has no decisions`);
+    return s;
+  }
+
+  async putAction(ws: Workspace, actionId: string, action: Action, now: number): Promise<ActionRecord & { updatedAt: string }> {
+    const rec = { ...action, actionId, updatedAt: new Date(now).toISOString() };
+    await this.store!.commit(ws.id, [{ table: 'actions', key: actionId, value: { ...action, updatedAt: rec.updatedAt } }]);
+    this.stateOf(ws).setAction(rec);
+    return rec;
+  }
+
+  async deleteAction(ws: Workspace, actionId: string): Promise<boolean> {
+    const state = this.stateOf(ws);
+    if (!state.actions.has(actionId)) return false;
+    await this.store!.commit(ws.id, [{ table: 'actions', key: actionId }]);
+    state.removeAction(actionId);
+    return true;
+  }
+
+  /** `POST /v1/decide`: answers once the decision (and any first experiment exposure) is durable. */
+  async decide(ws: Workspace, req: DecideRequest, options: DecideOptions): Promise<DecideResponse> {
+    const view = personOf(ws, req);
+    const requestIds = [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
+    const { exposed, writes } = this.experiments?.stateOf(ws).expose(view, requestIds, req.placement, options.now) ?? { writes: [] };
+    const { response, record } = this.stateOf(ws).decide(req, view, exposed, options);
+    const all: Mutation[] = record ? [...writes, { table: 'decisions', key: record.decisionId, value: record }] : writes;
+    if (all.length) await this.store!.commit(ws.id, all);
+    return response;
+  }
+
+  async reward(ws: Workspace, decisionId: string, value: number, now: number, actionId?: string): Promise<RewardOutcome> {
+    const { outcome, writes } = this.stateOf(ws).reward(decisionId, value, now, actionId);
+    if (writes.length) await this.store!.commit(ws.id, writes);
+    return outcome;
+  }
+}
