@@ -8,6 +8,7 @@ import { DEFAULT_INTERACTION_WEIGHTS, type InteractionKind } from './ingest/inte
 import { DEFAULT_PRIVACY_POLICY, parsePolicy, type PrivacyPolicy } from './privacy/policy.ts';
 import { DEFAULT_RECOMMENDER_SETTINGS, type RecommenderSettings } from './recommend/recommender.ts';
 import { DEFAULT_DECIDE_SETTINGS, type DecideSettings } from './decide/serving/extension.ts';
+import { LinUcbBandit } from './decide/bandit.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -119,7 +120,18 @@ function decideSettings(raw: unknown, source: string): DecideSettings {
           if (!['dims', 'alpha', 'epsilon', 'ridge', 'priorMean'].includes(k)) throw new ConfigError(`${source}: unknown decide.bandit setting "${k}"`);
           if (typeof n !== 'number' || !Number.isFinite(n)) throw new ConfigError(`${source}: decide.bandit.${k} must be a number`);
         }
+        try {
+          new LinUcbBandit(v as DecideSettings['bandit']);
+        } catch (e) {
+          throw new ConfigError(`${source}: decide.bandit: ${(e as Error).message}`);
+        }
         out.bandit = v as DecideSettings['bandit'];
+        break;
+      case 'features':
+        if (!Array.isArray(v) || !v.every((f) => typeof f?.path === 'string' && ['categorical', 'numeric', 'weighted'].includes(f?.kind))) {
+          throw new ConfigError(`${source}: decide.features must be a list of {path, kind: "categorical"|"numeric"|"weighted"}`);
+        }
+        out.features = v as DecideSettings['features'];
         break;
       default:
         throw new ConfigError(`${source}: unknown decide setting "${key}"`);

@@ -106,6 +106,14 @@ describe('always-valid p-value (mSPRT)', () => {
     expect(alwaysValidPValue(treatment, control, { previous: 0.01 })).toBe(0.01);
   });
 
+  it('0% against 100% (both arms constant) uses the variance under H₀ instead of giving up (hand-computed)', () => {
+    // pooled p̄ = 0.5, σ̄² = 0.25, V = 0.25·(1/25 + 1/25) = 0.02, τ² = 0.05²·0.25 = 0.000625
+    // ln Λ = ½·ln(0.02/0.020625) + 0.000625·1² / (2·0.02·0.020625) = 0.742190 → p = e^−0.742190
+    const p = alwaysValidPValue(conversionRate(25, 25), conversionRate(25, 0));
+    expect(p).toBeCloseTo(Math.exp(-0.74219), 5);
+    expect(alwaysValidPValue(conversionRate(25, 0), conversionRate(25, 0))).toBe(1);
+  });
+
   it('is more conservative than the fixed-horizon p-value, yet detects a clear effect', () => {
     const control = conversionRate(20_000, 2000);
     const modest = conversionRate(20_000, 2150);

@@ -92,8 +92,16 @@ export function alwaysValidPValue(
 ): number {
   const phi = options.effectSize ?? DEFAULT_MIXING_EFFECT_SIZE;
   const n = treatment.n + control.n;
-  const pooledVariance = n > 0 ? (treatment.n * treatment.observationVariance + control.n * control.observationVariance) / n : 0;
-  const current = msprtPValue(treatment.mean - control.mean, treatment.variance + control.variance, phi * phi * pooledVariance);
+  let pooledVariance = n > 0 ? (treatment.n * treatment.observationVariance + control.n * control.observationVariance) / n : 0;
+  let variance = treatment.variance + control.variance;
+  if (!(variance > 0) && treatment.n > 0 && control.n > 0) {
+    // Both arms look constant (e.g. 0% against 100%): the per-arm variances say nothing, so use the
+    // variance under H₀ — every person drawn from the pooled population, between-arm spread included.
+    const grand = (treatment.n * treatment.mean + control.n * control.mean) / n;
+    pooledVariance += (treatment.n * (treatment.mean - grand) ** 2 + control.n * (control.mean - grand) ** 2) / n;
+    variance = pooledVariance * (1 / treatment.n + 1 / control.n);
+  }
+  const current = msprtPValue(treatment.mean - control.mean, variance, phi * phi * pooledVariance);
   return Math.min(options.previous ?? 1, current);
 }
 

@@ -29,7 +29,7 @@ import { LinUcbBandit, type LinUcbOptions } from '../bandit.ts';
 import { exclusivePeriods, exposureRetentionMs, type Exposure } from '../caps.ts';
 import type { Facts } from '../conditions.ts';
 import { decide as decideCore } from '../decision.ts';
-import { buildFeatures, type FeatureVector } from '../features.ts';
+import { buildFeatures, type FeatureSpec, type FeatureVector } from '../features.ts';
 import { seededRandom, type Random } from '../random.ts';
 import type { DecideOptions, DecideRequest, DecideResponse } from './types.ts';
 
@@ -45,6 +45,8 @@ export interface DecideSettings {
   defaultReward: number;
   /** LinUCB options (bandit.ts) */
   bandit: Partial<LinUcbOptions>;
+  /** what of the person and request the bandit sees (features.ts); default DEFAULT_FEATURE_SPECS */
+  features?: readonly FeatureSpec[];
 }
 
 export const DEFAULT_DECIDE_SETTINGS: DecideSettings = {
@@ -259,7 +261,7 @@ export class DecisionState {
       if (profile) Object.assign(facts, { traits: profile.traits, features: profile.features, segments: profile.segments });
     }
     const bandit = this.banditOf(req.placement);
-    const x = buildFeatures(facts, { dims: bandit.options.dims });
+    const x = buildFeatures(facts, { dims: bandit.options.dims, ...(this.settings.features ? { specs: this.settings.features } : {}) });
     const count = req.count ?? 1;
     const who = view?.root ?? ids.join('\u0000');
     const shownKey = `${who}\u0000${req.placement}\u0000${req.channel ?? ''}\u0000${count}`;
