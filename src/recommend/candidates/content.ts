@@ -55,6 +55,8 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
   private readonly postings: number[][] = [];
   /** item handle → its feature ids, ascending (an array: this is read for every candidate) */
   private readonly itemFeatures: Array<Int32Array | undefined> = [];
+  /** where each item sits in the postings of each of its features (parallel to itemFeatures), so removal is O(1) per feature */
+  private readonly postingSlots: Array<Int32Array | undefined> = [];
   private indexed = 0;
   /** anchor handle → its most similar items */
   private readonly similarCache: LruCache<number, SimilarList>;
@@ -90,12 +92,22 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
 
   upsertItem(item: Item): void {
     const h = this.ids.intern(item.itemId);
-    this.unindex(h);
     const fs = featuresOf(item).map((f) => this.featureId(f));
     fs.sort((a, b) => a - b);
+    const old = this.itemFeatures[h];
+    // a catalog re-sync mostly repeats what is known: an unchanged item costs no re-indexing (unindex
+    // is linear in the postings of its features) and keeps the similar-items cache valid
+    if (old && old.length === fs.length && old.every((f, i) => f === fs[i])) return;
+    this.unindex(h);
     const features = Int32Array.from(fs);
-    for (const f of features) this.postings[f]!.push(h);
+    const slots = new Int32Array(features.length);
+    for (let i = 0; i < features.length; i++) {
+      const list = this.postings[features[i]!]!;
+      slots[i] = list.length;
+      list.push(h);
+    }
     this.itemFeatures[h] = features;
+    this.postingSlots[h] = slots;
     this.indexed++;
     this.version++;
   }
@@ -108,13 +120,19 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
   private unindex(h: number): boolean {
     const old = this.itemFeatures[h];
     if (!old) return false;
-    for (const f of old) {
+    const slots = this.postingSlots[h]!;
+    for (let i = 0; i < old.length; i++) {
+      const f = old[i]!;
       const list = this.postings[f]!;
-      const at = list.indexOf(h);
-      list[at] = list[list.length - 1]!;
-      list.pop();
+      const at = slots[i]!;
+      const last = list.pop()!;
+      if (last === h) continue;
+      // the last entry moves into the hole: record its new slot (its features are sorted)
+      list[at] = last;
+      this.postingSlots[last]![sortedIndexOf(this.itemFeatures[last]!, f)] = at;
     }
     this.itemFeatures[h] = undefined;
+    this.postingSlots[h] = undefined;
     this.indexed--;
     return true;
   }
@@ -196,9 +214,13 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
         checking = true;
         continue;
       }
-      spent += list.length;
+      // the rarest shared feature is still common (no rare feature at all): read an even sample of its
+      // postings, budget-sized, offset by the anchor so different anchors see different samples
+      const step = list.length > this.o.postingBudget ? Math.ceil(list.length / this.o.postingBudget) : 1;
+      spent += Math.ceil(list.length / step);
       const w = this.squaredWeight(f);
-      for (const item of list) {
+      for (let k = step > 1 ? anchor % step : 0; k < list.length; k += step) {
+        const item = list[k]!;
         if (item === anchor) continue;
         if (this.dotStamp[item] !== round) {
           this.dotStamp[item] = round;
@@ -269,4 +291,16 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
     const { handles, scores } = this.similarList(h, limit);
     return handles.slice(0, limit).map((item, i) => ({ itemId: this.ids.idOf(item), score: scores[i]! }));
   }
+}
+
+/** index of `value` in a sorted array that holds it */
+function sortedIndexOf(sorted: Int32Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
