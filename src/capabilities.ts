@@ -11,6 +11,9 @@ import { DecisionsExtension } from './decide/serving/extension.ts';
 import { ExperimentsExtension } from './experiments/serving.ts';
 import { decisionRoutes } from './server/routes/decisions.ts';
 import { experimentRoutes } from './server/routes/experiments.ts';
+import { TriggersExtension } from './decide/triggers/extension.ts';
+import { triggerRoutes } from './server/routes/triggers.ts';
+import { createLogger } from './engine/open.ts';
 
 export interface Capabilities extends AppExtras {
   extensions: WorkspaceExtension[];
@@ -21,14 +24,19 @@ export function capabilities(config: Config): Capabilities {
   const recommendations = new RecommendationsExtension(config.recommend);
   const experiments = new ExperimentsExtension();
   const decisions = new DecisionsExtension(config.decide, experiments);
+  const triggers = new TriggersExtension(decisions, {}, createLogger(config));
   return {
-    extensions: [recommendations, experiments, decisions],
-    routes: [recommendationRoutes(recommendations, experiments), decisionRoutes(decisions), experimentRoutes(experiments)],
+    extensions: [recommendations, experiments, decisions, triggers],
+    routes: [recommendationRoutes(recommendations, experiments), decisionRoutes(decisions), experimentRoutes(experiments), triggerRoutes(triggers)],
     exportSources: [
       (ws, ids) => recommendations.stateOf(ws).impressions.of(ids).map((imp) => ({ type: 'impression', ...imp })),
       (ws, ids) => decisions.stateOf(ws).of(ids).map((d) => ({ type: 'decision', ...d })),
       (ws, ids) => experiments.stateOf(ws).of(ids).map((a) => ({ type: 'experiment_assignment', ...a })),
+      triggers.exportSource,
     ],
-    stop: async () => decisions.stop(),
+    stop: async () => {
+      decisions.stop();
+      await triggers.stop();
+    },
   };
 }

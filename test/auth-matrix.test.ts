@@ -123,7 +123,16 @@ const ACCESS: Record<string, Fixture> = {
   'GET /v1/experiments': { access: 'read', request: () => ({ path: '/v1/experiments' }), ok: 200, inOther: 200 },
   'GET /v1/experiments/:id': { access: 'read', request: () => ({ path: '/v1/experiments/e1' }), ok: 200, inOther: 404 },
   'GET /v1/experiments/:id/results': { access: 'read', request: () => ({ path: '/v1/experiments/e1/results' }), ok: 200, inOther: 404 },
+  'PUT /v1/triggers/:triggerId': { access: 'admin', request: (c) => ({ path: `/v1/triggers/put-${c}`, body: pausedTrigger }), ok: 200, inOther: 200 },
+  'GET /v1/triggers': { access: 'admin', request: () => ({ path: '/v1/triggers' }), ok: 200, inOther: 200 },
+  'GET /v1/triggers/:triggerId': { access: 'admin', request: () => ({ path: '/v1/triggers/t1' }), ok: 200, inOther: 404 },
+  'DELETE /v1/triggers/:triggerId': { access: 'admin', request: (c) => ({ path: `/v1/triggers/del-${c}` }), ok: 200, inOther: 404 },
+  'GET /v1/triggers/:triggerId/deliveries': { access: 'admin', request: () => ({ path: '/v1/triggers/t1/deliveries' }), ok: 200, inOther: 404 },
+  // an unknown delivery: the route's access is what is checked here (retries are tested in triggers.test.ts)
+  'POST /v1/triggers/:triggerId/deliveries/:idempotencyKey/retry': { access: 'admin', request: () => ({ path: '/v1/triggers/t1/deliveries/kt_unknown/retry' }), ok: 404, inOther: 404 },
 };
+/** a trigger that never fires (paused; the matrix sends no anchor event either) */
+const pausedTrigger = { when: { event: 'Never Sent' }, placement: 'home', channel: 'email', webhook: { url: 'http://127.0.0.1:9/hook', secret: 'matrix-secret-0123456789' }, status: 'paused' };
 /** per credential, a key of the default workspace that its DELETE /v1/keys/:id call targets */
 const revocable = new Map<Credential, { id: string; key: string }>();
 
@@ -192,6 +201,7 @@ describe('auth matrix', () => {
     for (const id of ['act1', ...CREDENTIALS.map((c) => `del-${c}`)]) expect((await api(s.url, 'PUT', `/v1/actions/${id}`, { placements: ['home'], channel: 'web', content: {} })).status).toBe(200);
     const e1 = { placement: 'home', variants: [{ id: 'a', weight: 1, config: {} }], metrics: ['Order Completed'], status: 'running' };
     expect((await api(s.url, 'PUT', '/v1/experiments/e1', e1)).status).toBe(200);
+    for (const id of ['t1', ...CREDENTIALS.map((c) => `del-${c}`)]) expect((await api(s.url, 'PUT', `/v1/triggers/${id}`, pausedTrigger)).status).toBe(200);
 
     const mismatches: string[] = [];
     const bodies = new Map<string, string>();

@@ -1,0 +1,89 @@
+/** The pieces of webhook delivery on their own: signatures, the retry schedule, Retry-After, the due queue. */
+import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS, backoffMs, retryAfterMs } from '../src/decide/triggers/delivery.ts';
+import { DueQueue } from '../src/decide/triggers/due-queue.ts';
+import { idempotencyKeyOf } from '../src/decide/triggers/outbox.ts';
+import { signatureHeader, verifySignature } from '../src/decide/triggers/signature.ts';
+
+describe('signatures', () => {
+  const secret = 'whsec_0123456789abcdef';
+  const body = JSON.stringify({ idempotencyKey: 'kt_x', actions: [{ actionId: 'a', content: { text: 'héllo' } }] });
+
+  it('sign HMAC-SHA256 of "t.body" as t=…,v1=<hex>, and verify within the tolerance only', () => {
+    const header = signatureHeader(secret, body, 1_700_000_000);
+    expect(header).toBe(`t=1700000000,v1=${createHmac('sha256', secret).update(`1700000000.${body}`).digest('hex')}`);
+    expect(verifySignature(header, body, secret, 1_700_000_100)).toBe(true);
+    expect(verifySignature(header, body, secret, 1_700_000_301)).toBe(false);
+    expect(verifySignature(header, body + ' ', secret, 1_700_000_000)).toBe(false);
+    expect(verifySignature(header, body, 'whsec_another_secret!', 1_700_000_000)).toBe(false);
+    expect(verifySignature(header.replace('t=1700000000', 't=1700000001'), body, secret, 1_700_000_000)).toBe(false);
+    expect(verifySignature('v1=deadbeef', body, secret, 1_700_000_000)).toBe(false);
+    // several v1 values (a receiver rotating secrets): one valid is enough
+    expect(verifySignature(`t=1700000000,v1=00,${header.split(',')[1]}`, body, secret, 1_700_000_000)).toBe(true);
+  });
+
+  it('idempotency keys depend on the trigger and the anchor event only, and are header-safe', () => {
+    expect(idempotencyKeyOf('cart', 'm1')).toBe(idempotencyKeyOf('cart', 'm1'));
+    expect(idempotencyKeyOf('cart', 'm1')).not.toBe(idempotencyKeyOf('cart', 'm2'));
+    expect(idempotencyKeyOf('cart', 'm1')).not.toBe(idempotencyKeyOf('cart2', 'm1'));
+    expect(idempotencyKeyOf('a\u0000b', 'ü/\n')).toMatch(/^kt_[0-9a-f]{32}$/);
+  });
+});
+
+describe('retry schedule', () => {
+  it('doubles from the base, caps at an hour, and jitters within the upper half of each step', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0.01, max: 3600, noNaN: true }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempts, base, r) => {
+        const step = Math.min(base * 1000 * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+        const wait = backoffMs(attempts, base, () => r);
+        return wait >= step / 2 && wait < step + 1e-9;
+      }),
+    );
+    expect(backoffMs(1, 30, () => 0)).toBe(15_000);
+    expect(backoffMs(3, 30, () => 1)).toBe(120_000);
+    expect(backoffMs(20, 30, () => 1)).toBe(MAX_BACKOFF_MS);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, bounded', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs('3', now)).toBe(3000);
+    expect(retryAfterMs('0', now)).toBe(0);
+    expect(retryAfterMs('Thu, 01 Jan 2026 00:00:10 GMT', now)).toBe(10_000);
+    expect(retryAfterMs('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('999999', now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs(null, now)).toBeUndefined();
+  });
+});
+
+describe('due queue', () => {
+  it('releases entries in time order once due, whatever order they were added in', async () => {
+    const released: number[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    const q = new DueQueue<number>((n) => {
+      released.push(n);
+      if (released.length === 50) done();
+    });
+    const now = Date.now();
+    const order = fc.sample(fc.shuffledSubarray([...Array(50).keys()], { minLength: 50 }), { numRuns: 1, seed: 7 })[0]!;
+    for (const n of order) q.add(now + n, n);
+    await all;
+    expect(released).toEqual([...Array(50).keys()]);
+    expect(q.size).toBe(0);
+    q.stop();
+  });
+
+  it('releases nothing after stop', async () => {
+    const released: number[] = [];
+    const q = new DueQueue<number>((n) => released.push(n));
+    q.add(Date.now(), 1);
+    q.stop();
+    q.add(Date.now(), 2);
+    // a queue armed later for the same time is released after the stopped one would have been
+    await new Promise<void>((r) => new DueQueue<void>(r).add(Date.now(), undefined));
+    expect(released).toEqual([]);
+  });
+});
