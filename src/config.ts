@@ -127,6 +127,10 @@ function decideSettings(raw: unknown, source: string): DecideSettings {
         }
         out.bandit = v as DecideSettings['bandit'];
         break;
+      case 'seed':
+        if (typeof v !== 'string' || v === '') throw new ConfigError(`${source}: decide.seed must be a non-empty string`);
+        out.seed = v;
+        break;
       case 'features':
         if (!Array.isArray(v) || !v.every((f) => typeof f?.path === 'string' && ['categorical', 'numeric', 'weighted'].includes(f?.kind))) {
           throw new ConfigError(`${source}: decide.features must be a list of {path, kind: "categorical"|"numeric"|"weighted"}`);

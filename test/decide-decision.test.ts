@@ -109,8 +109,14 @@ describe('decide', () => {
     }
   });
 
+  it('reports slot 1\'s support, not the set the later slots were left with', () => {
+    const actions = [action('a'), action('b', { exclusiveGroup: 'g' }), action('c', { exclusiveGroup: 'g' })];
+    const d = decide(request({ count: 2 }), deps(actions));
+    expect(d.firstSlotCandidates.sort()).toEqual(['a', 'b', 'c']);
+  });
+
   it('an empty answer when nothing is servable', () => {
     const d = decide(request(), deps([action('elsewhere', { placements: ['cart'] })]));
-    expect(d).toEqual({ actions: [], skipped: [], exposures: [] });
+    expect(d).toEqual({ actions: [], skipped: [], exposures: [], firstSlotCandidates: [] });
   });
 });

@@ -8,6 +8,7 @@ commands:
   compact               rewrite the data dir so erased data leaves no byte behind
   eval [FILE]           replay a dataset through the engine; accuracy beside baselines
   tune [FILE]           search recommender settings on a validation split; write a config file
+  ope                   estimate candidate decision policies' value from the decision log (IPS, DR)
   keys create|list|revoke   manage API keys of the default workspace
 
 Run "kairos <command> --help" for the options of a command.`;
@@ -26,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./eval.ts')).evalCommand(rest);
     case 'tune':
       return (await import('./tune.ts')).tuneCommand(rest);
+    case 'ope':
+      return (await import('./ope.ts')).opeCommand(rest);
     case 'keys':
       return (await import('./keys.ts')).keysCommand(rest);
     case undefined:

@@ -78,6 +78,8 @@ export interface Decision {
   skipped: SkippedAction[];
   /** what to append to the person's exposure log once the answer is sent */
   exposures: Exposure[];
+  /** the actions the policy could choose from for the first slot (its support, which OPE needs) */
+  firstSlotCandidates: string[];
 }
 
 const percent = (p: number): string => `${(Math.max(0, p) * 100).toFixed(1)}%`;
@@ -120,6 +122,7 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
   const served: Exposure[] = [];
   const chosen: DecidedAction[] = [];
   let remaining = open;
+  let firstSlotCandidates: string[] = [];
   for (const id of request.preferred ?? []) {
     if (chosen.length >= request.count) break;
     const action = remaining.find((a) => a.actionId === id);
@@ -146,6 +149,7 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
       if (verdict.allowed) allowed.push(action);
       else skipped.push({ actionId: action.actionId, reason: verdict.block.rule, block: verdict.block });
     }
+    if (chosen.length === 0) firstSlotCandidates = allowed.map((a) => a.actionId);
     const candidates = allowed.map((a) => ({ actionId: a.actionId, ...(a.value !== undefined ? { value: a.value } : {}) }));
     const choice = deps.bandit.choose(request.x, candidates, deps.random);
     if (choice === undefined) break;
@@ -163,5 +167,6 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
     served.push(exposure);
     remaining = allowed.filter((a) => a !== action);
   }
-  return { actions: chosen, skipped, exposures: served };
+  if (chosen.length > 0 && chosen[0]!.repeated) firstSlotCandidates = [chosen[0]!.actionId];
+  return { actions: chosen, skipped, exposures: served, firstSlotCandidates };
 }

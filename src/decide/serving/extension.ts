@@ -47,6 +47,8 @@ export interface DecideSettings {
   bandit: Partial<LinUcbOptions>;
   /** what of the person and request the bandit sees (features.ts); default DEFAULT_FEATURE_SPECS */
   features?: readonly FeatureSpec[];
+  /** seeds the policy's random draws (benchmarks, reproducible simulations); default: random per process */
+  seed?: string;
 }
 
 export const DEFAULT_DECIDE_SETTINGS: DecideSettings = {
@@ -79,7 +81,7 @@ export interface DecisionRecord {
   /** the context vector; absent when the decision may not be learned from (opted-out person) */
   x?: FeatureVector;
   actions: ServedAction[];
-  /** the actions that could have been chosen (OPE needs the support) */
+  /** the actions the policy could choose from for slot 1 (OPE needs the support) */
   candidates: string[];
   /** best reward seen per served action */
   rewards?: Record<string, number>;
@@ -284,7 +286,7 @@ export class DecisionState {
     );
     const response: DecideResponse = { decisionId, actions: decision.actions.map(({ repeated: _, ...a }) => a), holdout: false, ...experiment };
     if (decision.actions.length === 0) return { response };
-    const candidates = [...this.actions.values()].filter((a) => a.placements.includes(req.placement) && !decision.skipped.some((s) => s.actionId === a.actionId)).map((a) => a.actionId);
+    const candidates = decision.firstSlotCandidates;
     const record: DecisionRecord = {
       decisionId,
       placement: req.placement,
@@ -415,7 +417,7 @@ export class DecisionsExtension implements WorkspaceExtension {
 
   async attach(ws: Workspace, store: Store): Promise<void> {
     this.store = store;
-    const state = new DecisionState(ws, this.settings);
+    const state = new DecisionState(ws, this.settings, this.settings.seed === undefined ? undefined : `${this.settings.seed}:${ws.id}`);
     for await (const [actionId, a] of store.scan<Action & { updatedAt: string }>(ws.id, 'actions')) state.setAction({ ...a, actionId });
     const now = Date.now();
     for await (const [, rec] of store.scan<DecisionRecord>(ws.id, 'decisions')) state.add(rec, now);
