@@ -85,6 +85,21 @@ describe('decisions', () => {
     expect(records.filter(([, r]) => r.actions.length > 0).map(([k]) => k).sort()).toEqual(ids.filter((_, i) => answers[i]!.json.actions.length > 0).sort());
   });
 
+  it('50 concurrent calls with the consistency window on: one fresh draw, then the same action until its cap forces one more', async () => {
+    const s = await boot();
+    await put(s, 'a1', action({ frequencyCaps: [{ count: 2, periodSeconds: 3600, scope: 'action' }] }));
+    await put(s, 'a2', action({ exclusiveGroup: 'discount', frequencyCaps: [{ count: 100, periodSeconds: 3600, scope: 'action' }] }));
+    await put(s, 'a3', action({ exclusiveGroup: 'discount', frequencyCaps: [{ count: 100, periodSeconds: 3600, scope: 'action' }] }));
+    const answers = await Promise.all(Array.from({ length: 50 }, () => decide(s, { userId: 'steady-crowd', context: { page: 'home' } })));
+    const served = answers.map((a) => a.json.actions[0]);
+    expect(served.every((x) => x !== undefined)).toBe(true);
+    expect(served.filter((x) => x.actionId === 'a1').length).toBeLessThanOrEqual(2);
+    expect(new Set(served.map((x) => x.actionId)).size).toBeLessThanOrEqual(2);
+    const fresh = served.filter((x) => x.reasons[0].type !== 'consistent');
+    expect(fresh.length).toBeGreaterThanOrEqual(1);
+    expect(fresh.length).toBeLessThanOrEqual(2);
+  });
+
   it('caps hold across identity merges and restarts; expired and ineligible actions are never served', async () => {
     const dir = tempDir();
     dirs.push(dir);
