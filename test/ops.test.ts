@@ -64,6 +64,17 @@ describe('health, readiness and metrics', () => {
   });
 });
 
+describe('metric label bounds', () => {
+  it('placements sent by clients become at most 64 label values, then "other"', async () => {
+    for (let i = 0; i < 80; i++) expect((await api(server.url, 'POST', '/v1/recommendations', { anonymousId: 'labels', context: { placement: `p-${i}` }, count: 1 })).status).toBe(200);
+    const text = (await get('/metrics')).text;
+    const placements = new Set([...text.matchAll(/^kairos_recommendation_duration_seconds_count\{placement="([^"]*)"\}/gm)].map((m) => m[1]));
+    expect(placements.size).toBeLessThanOrEqual(65);
+    expect(placements.has('other')).toBe(true);
+    expect(placements.has('p-0')).toBe(true);
+  });
+});
+
 describe('auth (CONTRACT §3)', () => {
   let readKey: { id: string; key: string };
   let writeScopeKey: { id: string; key: string };

@@ -9,7 +9,12 @@ export interface Metrics {
   eventsDuplicate: Counter<'workspace'>;
   recommendDuration: Histogram<'placement'>;
   decideDuration: Histogram<'placement'>;
+  /** a placement as a label value: the first MAX_PLACEMENT_LABELS names seen, then "other" */
+  placementLabel(placement: string): string;
 }
+
+/** Placements come from clients: bounding their label values bounds the metrics' memory. */
+export const MAX_PLACEMENT_LABELS = 64;
 
 export function createMetrics(gauges: { storeBytes: () => number; modelAgeSeconds: () => number }): Metrics {
   const registry = new Registry();
@@ -23,8 +28,15 @@ export function createMetrics(gauges: { storeBytes: () => number; modelAgeSecond
     name: 'kairos_model_freshness_seconds', help: 'seconds since the models last absorbed an update', registers: [registry],
     collect() { this.set(gauges.modelAgeSeconds()); },
   });
+  const placements = new Set<string>();
   return {
     registry,
+    placementLabel(placement: string): string {
+      if (placements.has(placement)) return placement;
+      if (placements.size >= MAX_PLACEMENT_LABELS) return 'other';
+      placements.add(placement);
+      return placement;
+    },
     httpDuration: new Histogram({ name: 'kairos_http_request_duration_seconds', help: 'HTTP request latency per route', labelNames: ['method', 'route', 'status'], buckets: latencyBuckets, registers: [registry] }),
     eventsIngested: new Counter({ name: 'kairos_events_ingested_total', help: 'events stored', labelNames: ['workspace'], registers: [registry] }),
     eventsRejected: new Counter({ name: 'kairos_events_rejected_total', help: 'ingestion requests rejected, by error code', labelNames: ['reason'], registers: [registry] }),

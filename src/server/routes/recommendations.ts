@@ -22,7 +22,7 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       const requestIds = [req.body.userId, req.body.anonymousId].filter((x): x is string => x !== undefined);
       const { exposed, writes: exposure } = experiments?.stateOf(ws).expose(personOf(ws, req.body), requestIds, placement, now) ?? { writes: [] };
       const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, now, exposed);
-      metrics.recommendDuration.observe({ placement }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.recommendDuration.observe({ placement: metrics.placementLabel(placement) }, Number(process.hrtime.bigint() - started) / 1e9);
       // a first experiment exposure must be durable before the variant is shown (stickiness);
       // the impression is for attribution, and the answer does not wait for its fsync
       if (exposure.length) await engine.store.commit(ws.id, exposure);
