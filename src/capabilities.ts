@@ -35,6 +35,7 @@ export function capabilities(config: Config): Capabilities {
       triggers.exportSource,
     ],
     stop: async () => {
+      recommendations.stop();
       decisions.stop();
       await triggers.stop();
     },

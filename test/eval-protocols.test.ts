@@ -56,7 +56,7 @@ describe('session protocol filtering (session-rec loader)', () => {
     expect(results.get('recorder')!.latencies.count).toBe(4);
   });
 
-  it('online mode shows each event right after the prediction it is the target of, in time order across sessions', async () => {
+  it('online mode shows each event as it happens and asks right after the last prefix event, in time order across sessions', async () => {
     const log: string[] = [];
     const spy: NextItemPredictor = {
       name: 'spy',
@@ -68,7 +68,7 @@ describe('session protocol filtering (session-rec loader)', () => {
     };
     const interleaved = [...session('s1', ['a', 'b'], 0), ...session('s2', ['c', 'd'], 30_000)];
     await evaluateSessions(prepareSessionTest(train, interleaved), [spy], { online: true, cutoffs: [20], trainCounts: new Map() });
-    expect(log).toEqual(['see s1:a', 'see s2:c', 'ask s1@1', 'see s1:b', 'ask s2@1', 'see s2:d']);
+    expect(log).toEqual(['see s1:a', 'ask s1@1', 'see s2:c', 'ask s2@1', 'see s1:b', 'see s2:d']);
   });
 });
 

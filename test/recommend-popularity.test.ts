@@ -83,13 +83,52 @@ describe('popularity and trending', () => {
     expect(m.trending.generate(query({ context: 'coat' }), 10).map((c) => c.itemId)).toEqual(['steady']);
   });
 
-  it('recomputes ranked lists at most once per refresh interval after a change', () => {
-    const m = new PopularityModel(new ItemIds(), catalog, { refreshMs: 1000 });
+  it('applies new interactions at the next read, scoring only the items they touch', () => {
+    const m = new PopularityModel(new ItemIds(), catalog, { refreshMs: 60_000 });
     m.addSession(session('a', ['coat']));
     expect(m.popular.generate(query(), 10).map((c) => c.itemId)).toEqual(['coat']);
     m.addSession(session('b', ['steady', 'steady']));
-    expect(m.ranked('popular', NOW + 10).map((c) => c.itemId)).toEqual(['coat']);
-    expect(m.ranked('popular', NOW + 1000).map((c) => c.itemId)).toEqual(['steady', 'coat']);
+    expect(m.ranked('popular', NOW + 10).map((c) => c.itemId)).toEqual(['steady', 'coat']);
+    expect(m.ranked('popular', NOW + 10, 'shoes').map((c) => c.itemId)).toEqual(['steady']);
+  });
+
+  it('keeps incrementally updated lists equal to lists computed from scratch at the same time', () => {
+    const kinds = ['popular', 'trending'] as const;
+    const grown = new PopularityModel(new ItemIds(), catalog, { refreshMs: 60_000 });
+    const all = traffic();
+    for (const s of all.slice(0, 10)) grown.addSession(s);
+    for (const kind of kinds) grown.ranked(kind, NOW);
+    for (const s of all.slice(10)) {
+      grown.addSession(s);
+      for (const kind of kinds) grown.ranked(kind, NOW);
+    }
+    const fresh = new PopularityModel(new ItemIds(), catalog, { refreshMs: 60_000 });
+    for (const s of all) fresh.addSession(s);
+    for (const kind of kinds) {
+      const strip = (list: readonly { itemId: string; score: number }[]) => list.map((c) => [c.itemId, Number(c.score.toPrecision(9))]);
+      expect(strip(grown.ranked(kind, NOW))).toEqual(strip(fresh.ranked(kind, NOW)));
+      for (const category of ['shoes', 'clothing']) expect(strip(grown.ranked(kind, NOW, category))).toEqual(strip(fresh.ranked(kind, NOW, category)));
+    }
+  });
+
+  it('recomputes ranked lists at most once per refresh interval after a removal', () => {
+    const m = new PopularityModel(new ItemIds(), catalog, { refreshMs: 1000 });
+    const b = session('b', ['steady', 'steady'], 60_000);
+    m.addSession(session('a', ['coat', 'coat', 'coat']));
+    m.addSession(b);
+    m.addSession(session('c', ['steady', 'steady']));
+    expect(m.ranked('popular', NOW).map((c) => c.itemId)).toEqual(['steady', 'coat']);
+    m.removeSession(b);
+    expect(m.ranked('popular', NOW + 10).map((c) => c.itemId)).toEqual(['steady', 'coat']);
+    expect(m.ranked('popular', NOW + 1000).map((c) => c.itemId)).toEqual(['coat', 'steady']);
+  });
+
+  it('recomputes trending lists once they are older than maxAgeMs', () => {
+    const m = new PopularityModel(new ItemIds(), catalog, { maxAgeMs: 600_000 });
+    for (const s of traffic()) m.addSession(s);
+    const first = m.ranked('trending', NOW);
+    expect(m.ranked('trending', NOW + 599_000)).toBe(first);
+    expect(m.ranked('trending', NOW + 600_000)).not.toBe(first);
   });
 });
 

@@ -24,13 +24,20 @@ function setup(specs = SPECS) {
 const opts = (o: Partial<RecommendOptions> = {}): RecommendOptions => ({ count: 4, seed: 'seed', ...o });
 const ids = (r: { items: Array<{ itemId: string }> }): string[] => r.items.map((i) => i.itemId);
 
+function traffic() {
+  const out = [
+    session('v1', ['tent', 'stakes', 'tarp'], DAY),
+    session('v2', ['tent', 'stakes'], 2 * DAY),
+    session('b1', [['tent', 'purchase'], ['stove', 'purchase']], 3 * DAY),
+    session('h1', ['boot', 'sock'], 4 * DAY),
+  ];
+  for (let i = 0; i < 4; i++) out.push(session(`m${i}`, ['mug'], i * 60_000));
+  return out;
+}
+
 function withTraffic() {
   const s = setup();
-  s.rec.addSession(session('v1', ['tent', 'stakes', 'tarp'], DAY));
-  s.rec.addSession(session('v2', ['tent', 'stakes'], 2 * DAY));
-  s.rec.addSession(session('b1', [['tent', 'purchase'], ['stove', 'purchase']], 3 * DAY));
-  s.rec.addSession(session('h1', ['boot', 'sock'], 4 * DAY));
-  for (let i = 0; i < 4; i++) s.rec.addSession(session(`m${i}`, ['mug'], i * 60_000));
+  for (const x of traffic()) s.rec.addSession(x);
   return s;
 }
 
@@ -52,7 +59,8 @@ describe('recommender', () => {
 
   it('recommends co-visited items with the anchor reason and names the generators', () => {
     const { rec } = withTraffic();
-    const out = rec.recommend(query({ session: ['tent'] }), opts());
+    // a product page does not remind of the session's own items
+    const out = rec.recommend(query({ session: ['tent'] }), opts({ placement: 'product_page' }));
     expect(out.items[0]!.itemId).toBe('stakes');
     expect(out.items[0]!.reasons).toContainEqual({ type: 'viewed_together', itemId: 'tent', text: 'Because you viewed Tent' });
     expect(out.items.find((i) => i.itemId === 'stove')!.reasons).toContainEqual({ type: 'bought_together', itemId: 'tent', text: 'Often bought with Tent' });
@@ -149,10 +157,34 @@ describe('recommender', () => {
 
   it('reflects a new session in the very next recommendation', () => {
     const { rec } = withTraffic();
-    expect(rec.recommend(query({ session: ['sock'] }), opts({ count: 1 })).items[0]!.itemId).toBe('boot');
+    const page = opts({ count: 1, placement: 'product_page' });
+    expect(rec.recommend(query({ session: ['sock'] }), page).items[0]!.itemId).toBe('boot');
     rec.addSession(session('new', ['sock', 'hat']));
     rec.addSession(session('new2', ['sock', 'hat']));
-    expect(rec.recommend(query({ session: ['sock'] }), opts({ count: 1 })).items[0]!.itemId).toBe('hat');
+    expect(rec.recommend(query({ session: ['sock'] }), page).items[0]!.itemId).toBe('hat');
+  });
+
+  it("reminds of the session's items where the placement weighs reminders, and demotes them elsewhere", () => {
+    const catalog = catalogOf(SPECS);
+    const reminders = { 'in-session': 4, 'session-knn': 1, covisit: 1 };
+    const rec = new Recommender(catalog, { exploration: { rate: 0 }, placements: { default: reminders, reminders } });
+    catalog.listen(rec);
+    for (const s of traffic()) rec.addSession(s);
+    const q = query({ session: ['boot', 'tent'] });
+    const out = rec.recommend(q, opts({ placement: 'reminders' }));
+    // the most recent item first; the one before scores e^-1 of it in the reminders
+    expect(ids(out)[0]).toBe('tent');
+    expect(out.items[0]!.reasons[0]).toEqual({ type: 'in_session', itemId: 'tent', text: 'You viewed Tent earlier' });
+    expect(out.items.find((i) => i.itemId === 'boot')!.reasons[0]).toEqual({ type: 'in_session', itemId: 'boot', text: 'You viewed Hiking Boot earlier' });
+    expect(out.strategy.split('+')[0]).toBe('in-session');
+    expect(ids(rec.recommend(q, opts({ placement: 'product_page' })))).not.toContain('tent');
+    // never the context item, never a purchased item
+    const page = rec.recommend(query({ session: ['boot', 'tent'], context: 'tent' }), opts());
+    expect(ids(page)).not.toContain('tent');
+    expect(ids(page)[0]).toBe('boot');
+    const bought = rec.recommend(query({ session: ['boot', ['tent', 'purchase']] }), opts());
+    expect(ids(bought)).not.toContain('tent');
+    expect(ids(rec.recommend(query({ session: ['boot', ['tent', 'purchase']] }), opts({ excludePurchased: false })))[0]).toBe('tent');
   });
 
   it('similar items exclude the item itself and never repeat', () => {

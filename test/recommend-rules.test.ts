@@ -102,12 +102,18 @@ describe('recommendation rules', () => {
 
   it('demotes recently shown items unless nothing else qualifies', () => {
     const q = query({ session: ['s1'] });
-    const first = ids(rec.recommend(q, opts({ count: 3 })));
-    const next = ids(rec.recommend(q, opts({ count: 3, recentImpressions: new Set(first) })));
+    // a placement that does not remind of the session's items
+    const page = (o: Partial<RecommendOptions>) => opts({ placement: 'product_page', ...o });
+    const first = ids(rec.recommend(q, page({ count: 3 })));
+    const next = ids(rec.recommend(q, page({ count: 3, recentImpressions: new Set(first) })));
     expect(next.filter((id) => first.includes(id))).toEqual([]);
     // items of the current session count as just shown too
-    const all = ids(rec.recommend(q, opts({ count: 20, recentImpressions: new Set(first) })));
+    const all = ids(rec.recommend(q, page({ count: 20, recentImpressions: new Set(first) })));
     expect(all.slice(-4).sort()).toEqual([...first, 's1'].sort());
+    // where the placement reminds, the session's items are ranked by the reminders, not demoted
+    const reminding = ids(rec.recommend(q, opts({ count: 20, recentImpressions: new Set(first) })));
+    expect(reminding.slice(-3).sort()).toEqual([...first].sort());
+    expect(reminding.slice(0, 3)).toContain('s1');
   });
 
   it('marks exploration items and draws them deterministically from the seed', () => {

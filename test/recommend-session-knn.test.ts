@@ -64,6 +64,22 @@ describe('session neighbourhood', () => {
     expect(m.generate(q, 10)).toEqual(fresh.generate(q, 10));
   });
 
+  it('extendSession leaves the index as removing the old session and adding the new one would', () => {
+    const others = [session('o1', ['a', 'b', 'c'], DAY), session('o2', ['b', 'd'], 2 * DAY), session('o3', ['c', 'e'], 60_000)];
+    // one event a minute: the session's start stays, its end moves
+    const grow = (steps: string[]) => session('open', steps, (5 - steps.length) * 60_000);
+    const prefixes = [['a'], ['a', 'b'], ['a', 'b', 'a'], ['a', 'b', 'a', 'e', 'c']];
+    const m = model({ sampleSize: 2 });
+    for (const s of others) m.addSession(s);
+    m.addSession(grow(prefixes[0]!));
+    for (let i = 1; i < prefixes.length; i++) m.extendSession(grow(prefixes[i - 1]!), grow(prefixes[i]!));
+    const fresh = model({ sampleSize: 2 });
+    for (const s of [...others, grow(prefixes[prefixes.length - 1]!)]) fresh.addSession(s);
+    expect(m.sessionCount).toBe(fresh.sessionCount);
+    for (const item of ['a', 'b', 'c', 'd', 'e']) expect(m.sessionsWith(item)).toEqual(fresh.sessionsWith(item));
+    for (const steps of [['a'], ['b', 'c'], ['e']]) expect(m.generate(query({ session: steps }), 10)).toEqual(fresh.generate(query({ session: steps }), 10));
+  });
+
   it('keeps every session when a long posting list shrinks again', () => {
     const m = model({ sampleSize: 2 });
     const sessions = Array.from({ length: 12 }, (_, i) => session(`s${i}`, ['a', `x${i}`], i * DAY));

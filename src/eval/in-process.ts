@@ -60,6 +60,8 @@ export class InProcessEngine implements EngineDriver {
       if (onProgress && i % 10_000 === 0) onProgress(i);
     });
     this.ws.flush();
+    // the server trains the collaborative model on a schedule; here it is trained once on train data
+    if (this.state.recommender.matrix.options.enabled) await this.state.recommender.matrix.retrain();
   }
 
   /** as the ingestion pipeline does: unknown items enter the catalog when an event first names them */
@@ -98,5 +100,7 @@ export class InProcessEngine implements EngineDriver {
     return serveRecommendation(this.ws, this.state, SERVING, req, now).response.items.map((i) => i.itemId);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.state.recommender.matrix.stop();
+  }
 }

@@ -5,8 +5,9 @@
  * with the session's first i events and scored on whether event i's item is in its top k.
  *
  * Frozen mode asks every system with the prefix only. Online mode also shows each test event to every
- * system (the engine ingests it) right after the prediction it is the target of, as in production.
- * Either way predictions are made in time order across sessions, at the time of the last prefix event.
+ * system (the engine ingests it) as it happens, as in production. Either way the test events of all
+ * sessions are replayed in time order and each prediction is made right after the last prefix event,
+ * at its time: the clock never goes back, and online nothing later than the request is known.
  */
 import type { Interaction } from './dataset.ts';
 import type { NextItemPredictor } from './driver.ts';
@@ -87,28 +88,28 @@ export async function evaluateSessions(set: SessionTestSet, systems: readonly Ne
   const count = Math.max(...o.cutoffs);
   const beyondAt = Math.max(...o.cutoffs);
   const results = new Map(systems.map((s) => [s.name, { acc: new NextItemMetrics(o.cutoffs, o.trainCounts, beyondAt), latencies: new Latencies() }]));
-  // a prediction point: session s, target position i (≥ 1)
-  const points: Array<{ s: TestSession; i: number }> = [];
-  for (const s of set.sessions) for (let i = 0; i < s.events.length; i++) points.push({ s, i });
-  // every session's events interleaved in time order: online mode needs it, and in frozen mode (where
-  // order cannot change an answer) it keeps "now" moving forward, as time-based caches expect
-  points.sort((a, b) => a.s.events[a.i]!.t - b.s.events[b.i]!.t);
+  // every session's events interleaved in time order (ties keep each session's order). Right after an
+  // event the system is asked for the next event of its session, at that event's time, as a client
+  // asks right after the last event; online, the event is shown to every system first. So the clock
+  // only moves forward, and online a system has seen exactly the events up to the request time.
+  const timeline: Array<{ s: TestSession; i: number }> = [];
+  for (const s of set.sessions) for (let i = 0; i < s.events.length; i++) timeline.push({ s, i });
+  timeline.sort((a, b) => a.s.events[a.i]!.t - b.s.events[b.i]!.t);
   let done = 0;
-  for (const { s, i } of points) {
-    const target = s.events[i]!;
-    if (i > 0) {
-      const prefix = s.events.slice(0, i);
-      const now = prefix[prefix.length - 1]!.t;
-      for (const system of systems) {
-        const r = results.get(system.name)!;
-        const started = performance.now();
-        const ranked = await system.nextItems(s.id, prefix, now, count);
-        r.latencies.add(performance.now() - started);
-        r.acc.add(ranked, target.item);
-      }
-      if (++done % 500 === 0) o.onProgress?.(done, set.counts.predictions);
+  for (const { s, i } of timeline) {
+    const last = s.events[i]!;
+    if (o.online) for (const system of systems) await system.observe?.(last);
+    if (i + 1 >= s.events.length) continue;
+    const target = s.events[i + 1]!;
+    const prefix = s.events.slice(0, i + 1);
+    for (const system of systems) {
+      const r = results.get(system.name)!;
+      const started = performance.now();
+      const ranked = await system.nextItems(s.id, prefix, last.t, count);
+      r.latencies.add(performance.now() - started);
+      r.acc.add(ranked, target.item);
     }
-    if (o.online) for (const system of systems) await system.observe?.(target);
+    if (++done % 500 === 0) o.onProgress?.(done, set.counts.predictions);
   }
   o.onProgress?.(done, set.counts.predictions);
   return new Map([...results].map(([name, r]) => [name, { metrics: r.acc.result(), latencies: r.latencies }]));

@@ -6,6 +6,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { DEFAULT_TUNING, loadConfig, readConfigFile, ConfigError, type TuningConfig } from '../config.ts';
 import { DEFAULT_CONTENT_OPTIONS } from '../recommend/candidates/content.ts';
 import { DEFAULT_COVISIT_OPTIONS } from '../recommend/candidates/covisit.ts';
+import { DEFAULT_IN_SESSION_OPTIONS } from '../recommend/candidates/in-session.ts';
 import { DEFAULT_NEWEST_OPTIONS } from '../recommend/candidates/newest.ts';
 import { DEFAULT_POPULARITY_OPTIONS } from '../recommend/candidates/popularity.ts';
 import { DEFAULT_SESSION_KNN_OPTIONS } from '../recommend/candidates/session-knn.ts';
@@ -39,6 +40,7 @@ export function materialize(s: EngineSettings): EngineSettings & { recommend: Re
     content: { ...structuredClone(DEFAULT_CONTENT_OPTIONS), ...structuredClone(r.content) },
     popularity: { ...DEFAULT_POPULARITY_OPTIONS, ...r.popularity },
     newest: { ...DEFAULT_NEWEST_OPTIONS, ...r.newest },
+    inSession: { ...DEFAULT_IN_SESSION_OPTIONS, ...r.inSession },
     exploration: { ...DEFAULT_EXPLORATION_OPTIONS, ...r.exploration },
     placements: structuredClone({ ...DEFAULT_RECOMMENDER_SETTINGS.placements, ...r.placements }),
   };

@@ -15,7 +15,7 @@ import { materialize } from './settings.ts';
 export interface Parameter {
   /** dotted path into EngineSettings, e.g. "recommend.covisit.halfLifeDays" */
   path: string;
-  values: readonly number[];
+  values: readonly (number | boolean)[];
 }
 
 /**
@@ -28,6 +28,9 @@ export const SEARCH_SPACE: readonly Parameter[] = [
   { path: 'recommend.covisit.halfLifeDays', values: [3, 14, 90, 365, 3650, 36500] },
   { path: 'recommend.sessionKnn.recencyDecayDays', values: [5, 20, 90, 365, 3650, 36500] },
   { path: 'recommend.popularity.trendingHalfLifeDays', values: [0.25, 1, 7, 30, 365, 3650] },
+  { path: 'recommend.placements.default.in-session', values: [0, 0.5, 1, 2, 4, 8, 16] },
+  { path: 'recommend.inSession.recencyDecay', values: [0.5, 1, 2, 4] },
+  { path: 'recommend.inSession.frequencyExponent', values: [0, 0.25, 0.5, 1] },
   { path: 'recommend.placements.default.session-knn', values: [0, 0.5, 1, 2] },
   { path: 'recommend.placements.default.covisit', values: [0, 0.5, 1, 2] },
   { path: 'recommend.placements.default.content', values: [0, 0.1, 0.4, 1] },
@@ -41,6 +44,7 @@ export const SEARCH_SPACE: readonly Parameter[] = [
   { path: 'recommend.sessionKnn.maxSessionItems', values: [3, 5, 10, 20] },
   { path: 'recommend.sessionKnn.positionDecay', values: [1, 2, 3.54, 8] },
   { path: 'recommend.sessionKnn.itemDistanceDecay', values: [1, 3.54, 8, 100] },
+  { path: 'recommend.sessionKnn.scoreSessionItems', values: [false, true] },
   { path: 'tuning.sessionGapMinutes', values: [15, 30, 60, 240] },
 ];
 

@@ -6,10 +6,12 @@
 import type { Item } from '../catalog/item.ts';
 import { ContentModel, type ContentOptions } from './candidates/content.ts';
 import { CovisitModel, type CovisitOptions } from './candidates/covisit.ts';
+import { InSessionGenerator, type InSessionOptions } from './candidates/in-session.ts';
 import { NewestItems, type NewestOptions } from './candidates/newest.ts';
 import { PopularityModel, type PopularityOptions, type RankingKind } from './candidates/popularity.ts';
 import { SessionKnnModel, type SessionKnnOptions } from './candidates/session-knn.ts';
 import { explainReasons } from './explain/reasons.ts';
+import { MatrixModelHolder, type MatrixOptions } from './model/holder.ts';
 import { ItemIds } from './item-ids.ts';
 import { purchasedItems, showsInterest } from './query-items.ts';
 import { blend, DEFAULT_PLACEMENT_WEIGHTS, weightsFor, type BlendedRanking, type GeneratorWeights } from './rank/blend.ts';
@@ -54,6 +56,10 @@ export interface RecommenderSettings {
   content: Partial<ContentOptions>;
   popularity: Partial<PopularityOptions>;
   newest: Partial<NewestOptions>;
+  /** reminders of the session's own items (a placement weighing them also stops demoting those items) */
+  inSession: Partial<InSessionOptions>;
+  /** the collaborative (EASE) model: training, schedule and serving (src/recommend/model/) */
+  matrix: Partial<MatrixOptions>;
   exploration: Partial<ExplorationOptions>;
   /** generator weights per placement; `default` serves unknown placements */
   placements: Record<string, GeneratorWeights>;
@@ -74,6 +80,8 @@ export const DEFAULT_RECOMMENDER_SETTINGS: RecommenderSettings = {
   content: {},
   popularity: {},
   newest: {},
+  inSession: {},
+  matrix: {},
   exploration: {},
   placements: { ...DEFAULT_PLACEMENT_WEIGHTS },
   categoryCapShare: 0.5,
@@ -84,7 +92,7 @@ export const DEFAULT_RECOMMENDER_SETTINGS: RecommenderSettings = {
 };
 
 /** order in which contributing generators are named in `strategy` */
-const STRATEGY_ORDER = ['session-knn', 'covisit', 'content', 'trending', 'popular', 'new', 'catalog', 'exploration'];
+const STRATEGY_ORDER = ['in-session', 'session-knn', 'covisit', 'collaborative', 'content', 'trending', 'popular', 'new', 'catalog', 'exploration'];
 /** score scale of fallback items, kept below what any blended item scores in practice */
 const FALLBACK_SCALE = 0.01;
 const MAX_COUNT = 1000;
@@ -96,6 +104,9 @@ export class Recommender implements SessionModel, CatalogListener {
   readonly content: ContentModel;
   readonly popularity: PopularityModel;
   readonly newest: NewestItems;
+  readonly inSession: InSessionGenerator;
+  /** the collaborative model, trained off the main thread and swapped in (start/retrain/status/stop) */
+  readonly matrix: MatrixModelHolder;
   private readonly settings: RecommenderSettings;
   private readonly generators: CandidateGenerator[];
   private readonly exploration: ExplorationOptions;
@@ -111,25 +122,29 @@ export class Recommender implements SessionModel, CatalogListener {
     this.content = new ContentModel(this.ids, s.content);
     this.popularity = new PopularityModel(this.ids, catalog, s.popularity);
     this.newest = new NewestItems(catalog, s.newest);
+    this.inSession = new InSessionGenerator(s.inSession);
+    this.matrix = new MatrixModelHolder(s.matrix);
     this.exploration = { ...DEFAULT_EXPLORATION_OPTIONS, ...s.exploration };
-    this.generators = [this.sessionKnn, this.covisit, this.content, this.popularity.trending, this.popularity.popular, this.newest];
+    this.generators = [this.inSession, this.sessionKnn, this.covisit, this.content, this.popularity.trending, this.popularity.popular, this.newest, this.matrix];
   }
 
   addSession(s: SessionRecord): void {
     this.sessionKnn.addSession(s);
     this.covisit.addSession(s);
     this.popularity.addSession(s);
+    this.matrix.addSession(s);
   }
 
   removeSession(s: SessionRecord): void {
     this.sessionKnn.removeSession(s);
     this.covisit.removeSession(s);
     this.popularity.removeSession(s);
+    this.matrix.removeSession(s);
   }
 
   /**
    * The engine's fast path for events appended to an open session: counting models only add what
-   * is new (each event would otherwise re-count its whole session); session-kNN re-indexes it.
+   * is new (each event would otherwise re-count its whole session); session-kNN moves its entry.
    */
   extendSession(prev: SessionRecord, next: SessionRecord): void {
     if (prev.key !== next.key || next.items.length < prev.items.length) {
@@ -137,10 +152,10 @@ export class Recommender implements SessionModel, CatalogListener {
       this.addSession(next);
       return;
     }
-    this.sessionKnn.removeSession(prev);
-    this.sessionKnn.addSession(next);
+    this.sessionKnn.extendSession(prev, next);
     this.covisit.extendSession(prev, next);
     this.popularity.extendSession(prev, next);
+    this.matrix.extendSession(prev, next);
   }
 
   upsertItem(item: Item): void {
@@ -167,7 +182,9 @@ export class Recommender implements SessionModel, CatalogListener {
     });
     // a category filter already asks for one category: capping it would only be relaxed again
     const capMax = o.filter?.category === undefined && this.settings.categoryCapShare < 1 ? capFor(count, this.settings.categoryCapShare) : undefined;
-    const demoted = demotedItems(query, o.recentImpressions);
+    // a placement that reminds of the session's items ranks them itself: they are not demoted there
+    const reminds = (weightsFor(o.placement, this.settings.placements)[this.inSession.name] ?? 0) > 0;
+    const demoted = demotedItems(reminds ? { ...query, session: [] } : query, o.recentImpressions);
     const chosen = selectItems([fromBlend(this.blended(query, o.placement, count)), ...this.fallbacks(q, o.filter)], {
       count,
       admissible,
@@ -232,7 +249,7 @@ export class Recommender implements SessionModel, CatalogListener {
   }
 }
 
-/** recently shown items and the items of the current session: shown (again) only when nothing else qualifies */
+/** recently shown items and the items of the current session: shown (again) only when nothing else qualifies (the caller passes no session where reminders are on) */
 function demotedItems(q: RecommendQuery, recentImpressions: ReadonlySet<string> | undefined): ReadonlySet<string> | undefined {
   if (q.session.length === 0) return recentImpressions;
   const out = new Set(recentImpressions);

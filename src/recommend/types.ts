@@ -56,7 +56,7 @@ export interface CatalogListener {
 
 export const REASON_TYPES = [
   'viewed_together', 'bought_together', 'similar_session', 'similar_content', 'personal',
-  'trending', 'popular', 'new', 'exploration', 'context',
+  'trending', 'popular', 'new', 'exploration', 'context', 'in_session', 'viewed_before',
 ] as const;
 export type ReasonType = (typeof REASON_TYPES)[number];
 

@@ -7,15 +7,19 @@
  * in Poisson standard deviations with a smoothing prior: a steady seller scores about zero, a rising
  * item scores high, and one lucky view of an obscure item does not.
  *
- * Ranked lists are recomputed lazily: after a change at most once per `refreshMs`, and in any case
- * when older than `maxAgeMs`, since decay alone reorders trending items as time passes. An item
- * whose last interaction is removed (erasure, consent withdrawn) leaves the lists at once, though:
- * nothing may call it popular on the strength of data that is gone.
+ * Ranked lists hold every item's score read at one time, `computedAt`. New interactions are applied
+ * to them when they are next read: only the items they touch are scored again (at `computedAt`, like
+ * the rest), so a list is always what a full computation at `computedAt` would give, at a cost
+ * proportional to what changed. A full computation happens when trending lists are older than
+ * `maxAgeMs` (decay alone reorders trending items as time passes; it never reorders popular ones, as
+ * one rate scales every score alike) and, at most once per `refreshMs`, after a removal or a catalog
+ * change. An item whose last interaction is removed (erasure, consent withdrawn) leaves the lists at
+ * once, though: nothing may call it popular on the strength of data that is gone.
  */
 import { DecayClock, DecayedSums, DECAY_EPSILON } from '../decay.ts';
 import type { ItemIds } from '../item-ids.ts';
 import { showsInterest } from '../query-items.ts';
-import { TopK } from '../top-k.ts';
+import { rankOrder, TopK } from '../top-k.ts';
 import type { Candidate, CandidateGenerator, CatalogView, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
 import type { ExplainableReason } from '../explain/reasons.ts';
 
@@ -30,9 +34,9 @@ export interface PopularityOptions {
   listSize: number;
   /** items kept in each top-level category's ranked lists */
   categoryListSize: number;
-  /** after a change, ranked lists are recomputed at most this often */
+  /** after a removal or a catalog change, ranked lists are recomputed at most this often */
   refreshMs: number;
-  /** ranked lists are recomputed when older than this even without changes */
+  /** trending lists are recomputed when older than this even without changes */
   maxAgeMs: number;
 }
 
@@ -43,7 +47,8 @@ export const DEFAULT_POPULARITY_OPTIONS: PopularityOptions = {
   listSize: 1000,
   categoryListSize: 300,
   refreshMs: 1000,
-  maxAgeMs: 60_000,
+  // ten minutes of decay move short sums against long ones by 0.5% with the 1-day trending half-life
+  maxAgeMs: 600_000,
 };
 
 export type RankingKind = 'trending' | 'popular';
@@ -53,6 +58,7 @@ export const categoryKey = (name: string): string => name.normalize('NFKC').trim
 
 interface RankedLists {
   computedAt: number;
+  /** the model's structural version (removals, catalog changes) the lists were computed at */
   version: number;
   /** items that lost their last interaction since these lists were computed, still to be dropped from them */
   vanished: Set<string>;
@@ -64,8 +70,11 @@ export class PopularityModel implements SessionModel {
   private readonly o: PopularityOptions;
   private readonly short: DecayedSums<number>;
   private readonly long: DecayedSums<number>;
+  /** bumped by removals and catalog changes, which call for a full computation */
   private version = 0;
   private readonly lists = new Map<RankingKind, RankedLists>();
+  /** per kind, items whose sums grew since its lists were last brought up to date */
+  private readonly dirty = new Map<RankingKind, Set<number>>();
   readonly trending: CandidateGenerator;
   readonly popular: CandidateGenerator;
 
@@ -97,8 +106,14 @@ export class PopularityModel implements SessionModel {
       const h = this.ids.intern(it.itemId);
       this.short.add(h, it.weight, it.t);
       this.long.add(h, it.weight, it.t);
+      for (const kind of this.lists.keys()) this.dirtyOf(kind).add(h);
     }
-    this.version++;
+  }
+
+  private dirtyOf(kind: RankingKind): Set<number> {
+    let set = this.dirty.get(kind);
+    if (!set) this.dirty.set(kind, (set = new Set()));
+    return set;
   }
 
   removeSession(s: SessionRecord): void {
@@ -137,7 +152,8 @@ export class PopularityModel implements SessionModel {
 
   /**
    * Ranked candidates of one kind, best first: overall, or within a top-level category (any case).
-   * The list is shared; callers must not change it.
+   * The list is shared and brought up to date in place when the model is next read: callers must
+   * neither change it nor keep it beyond the request.
    */
   ranked(kind: RankingKind, now: number, category?: string): readonly Candidate[] {
     const lists = this.listsAt(kind, now);
@@ -148,14 +164,97 @@ export class PopularityModel implements SessionModel {
     const cached = this.lists.get(kind);
     if (cached) {
       const age = Math.abs(now - cached.computedAt);
-      // with no change, time alone reorders trending (two decay rates) but never popular (one rate
-      // scales every score alike, and the blend normalises scores per generator)
+      // time alone reorders trending (two decay rates) but never popular (one rate scales every
+      // score alike, and the blend normalises scores per generator)
       const fresh = cached.version === this.version ? kind === 'popular' || age < this.o.maxAgeMs : age < this.o.refreshMs;
-      if (fresh) return cached.vanished.size === 0 ? cached : this.pruned(kind, cached);
+      if (fresh) {
+        const pruned = cached.vanished.size === 0 ? cached : this.pruned(kind, cached);
+        return this.dirty.get(kind)?.size ? this.updated(kind, pruned) : pruned;
+      }
     }
+    this.dirty.get(kind)?.clear();
     const computed = this.compute(kind, now);
     this.lists.set(kind, computed);
     return computed;
+  }
+
+  /** the score `compute` gives an item at `at` */
+  private scoreAt(kind: RankingKind, h: number, at: number): number {
+    return kind === 'popular' ? this.long.valueAt(h, at) : this.trendOf(this.short.valueAt(h, at), this.long.valueAt(h, at));
+  }
+
+  /**
+   * The lists with the items whose sums changed scored again at `computedAt`: exactly what `compute`
+   * would give at that time, since every other item kept its score. Lists are updated in place:
+   * callers only read them within one synchronous request, and updates happen when lists are read.
+   */
+  private updated(kind: RankingKind, lists: RankedLists): RankedLists {
+    const dirty = this.dirty.get(kind)!;
+    for (const h of dirty) {
+      const itemId = this.ids.idOf(h);
+      const item = this.catalog.get(itemId);
+      const score = this.scoreAt(kind, h, lists.computedAt);
+      const kept = score > DECAY_EPSILON && item !== undefined && this.catalog.isEligible(itemId) ? score : undefined;
+      this.rerank(lists.overall, h, kept, this.o.listSize, { type: kind });
+      const top = item?.categoryPath[0];
+      if (top === undefined) continue;
+      const key = categoryKey(top);
+      let list = lists.byCategory.get(key);
+      if (!list) {
+        if (kept === undefined) continue;
+        lists.byCategory.set(key, (list = []));
+      }
+      this.rerank(list, h, kept, this.o.categoryListSize, { type: kind, category: top });
+    }
+    dirty.clear();
+    return lists;
+  }
+
+  /** item ids of a ranked list, built on first use and kept up to date by `rerank` */
+  private readonly members = new WeakMap<Candidate[], Set<string>>();
+  private membersOf(list: Candidate[]): Set<string> {
+    let set = this.members.get(list);
+    if (!set) this.members.set(list, (set = new Set(list.map((c) => c.itemId))));
+    return set;
+  }
+
+  /** puts one item at its rank in a list (or takes it out when `score` is undefined), keeping at most `size` */
+  private rerank(list: Candidate[], h: number, score: number | undefined, size: number, reason: ExplainableReason): void {
+    const itemId = this.ids.idOf(h);
+    const members = this.membersOf(list);
+    const had = members.has(itemId);
+    if (score === undefined) {
+      if (had) {
+        list.splice(list.findIndex((c) => c.itemId === itemId), 1);
+        members.delete(itemId);
+      }
+      return;
+    }
+    // first position whose entry does not rank before (score, item)
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const c = list[mid]!;
+      if (c.itemId !== itemId && rankOrder(c.score, score, this.ids.compare(this.ids.find(c.itemId)!, h)) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (had) {
+      // a grown sum moves an item up, so its old entry is usually at or after `lo`
+      let at = lo;
+      while (at < list.length && list[at]!.itemId !== itemId) at++;
+      if (at === list.length) at = list.findIndex((c) => c.itemId === itemId);
+      list.splice(at, 1);
+      if (at < lo) lo--;
+    }
+    if (lo >= size) {
+      members.delete(itemId);
+      return;
+    }
+    // entries of one list share its reason (a category list names the category as first spelt)
+    list.splice(lo, 0, { itemId, score, reason: list[0]?.reason ?? reason });
+    members.add(itemId);
+    if (list.length > size) members.delete(list.pop()!.itemId);
   }
 
   /** the lists without the items that vanished since they were computed */

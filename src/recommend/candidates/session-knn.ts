@@ -35,6 +35,11 @@ export interface SessionKnnOptions {
   itemDistanceDecay: number;
   /** weigh shared items by inverse session frequency, so sharing a rare item counts more */
   idfWeighting: boolean;
+  /**
+   * neighbours also vote for the current session's own items (as V-STAN with reminders does); off,
+   * those items are left to the in-session generator
+   */
+  scoreSessionItems: boolean;
 }
 
 /**
@@ -51,6 +56,7 @@ export const DEFAULT_SESSION_KNN_OPTIONS: SessionKnnOptions = {
   recencyDecayDays: 20,
   itemDistanceDecay: 3.54,
   idfWeighting: true,
+  scoreSessionItems: false,
 };
 
 export class SessionKnnModel implements SessionModel, CandidateGenerator {
@@ -114,6 +120,40 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     }
   }
 
+  /**
+   * Events appended to an open session: the entry keeps its slot and only moves within the postings
+   * (its end time changed) of the items it had, and joins those of new items. Leaves the index
+   * exactly as removeSession(prev) + addSession(next).
+   */
+  extendSession(prev: SessionRecord, next: SessionRecord): void {
+    const entry = this.sessions.get(prev.key);
+    if (!entry || entry.copies !== 1 || prev.key !== next.key) {
+      this.removeSession(prev);
+      this.addSession(next);
+      return;
+    }
+    const items = distinctByLastOccurrence(next, (id) => this.ids.intern(id));
+    if (items.length === 0) {
+      this.removeSession(prev);
+      return;
+    }
+    const kept = new Set(items);
+    for (const item of entry.items) {
+      const postings = this.postings.get(item);
+      if (postings && postings.remove(entry) === 0 && !kept.has(item)) this.postings.delete(item);
+    }
+    entry.end = next.end;
+    entry.items = items;
+    for (const item of items) {
+      let postings = this.postings.get(item);
+      if (!postings) {
+        postings = new SessionPostings(2 * this.o.sampleSize);
+        this.postings.set(item, postings);
+      }
+      postings.add(entry);
+    }
+  }
+
   removeSession(s: SessionRecord): void {
     const entry = this.sessions.get(s.key);
     if (!entry || --entry.copies > 0) return;
@@ -158,7 +198,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     }
     const { handles, scores } = neighbours.drain();
     this.board.begin();
-    for (const item of current) this.board.exclude(item);
+    if (!this.o.scoreSessionItems) for (const item of current) this.board.exclude(item);
     const distanceWeight = this.distanceWeights();
     for (let n = 0; n < handles.length; n++) {
       const i = handles[n]!;

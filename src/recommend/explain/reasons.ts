@@ -22,7 +22,7 @@ function reasonText(raw: ExplainableReason, anchor: string | undefined): string 
     case 'similar_content':
       return anchor === undefined ? 'Similar to items you viewed' : `Similar to ${anchor}`;
     case 'personal':
-      return 'Picked for you';
+      return anchor === undefined ? 'Picked for you' : `Popular with people who like ${anchor}`;
     case 'trending':
       return raw.category === undefined ? 'Trending now' : `Trending in ${raw.category}`;
     case 'popular':
@@ -31,6 +31,10 @@ function reasonText(raw: ExplainableReason, anchor: string | undefined): string 
       return 'New arrival';
     case 'exploration':
       return 'Something new to explore';
+    case 'in_session':
+      return anchor === undefined ? 'You viewed this earlier' : `You viewed ${anchor} earlier`;
+    case 'viewed_before':
+      return anchor === undefined ? 'You viewed this before' : `You viewed ${anchor} before`;
     case 'context':
       return anchor === undefined ? (raw.category === undefined ? 'More from the catalog' : `More in ${raw.category}`) : `Related to ${anchor}`;
   }

@@ -3,7 +3,7 @@
  * its own maximum (generators score on unrelated scales), weighted by the placement's weight for
  * that generator, and summed per item. An item keeps every reason that contributed, strongest first.
  */
-import { rankOrder } from '../top-k.ts';
+import { rankOrder, rankScore } from '../top-k.ts';
 import type { Candidate, RawReason } from '../types.ts';
 
 /** weight per generator name; a generator absent or weighted 0 is not asked */
@@ -11,12 +11,21 @@ export type GeneratorWeights = Record<string, number>;
 
 export const DEFAULT_PLACEMENT = 'default';
 
-/** Weights per placement (`context.placement` of the request); unknown placements use `default`. */
+/**
+ * Weights per placement (`context.placement` of the request); unknown placements use `default`.
+ * `in-session` reminds of the items the person viewed in this session (and before): on for general
+ * placements, where going back to an item is a common next step, off on product, cart and similar-item
+ * placements, which are about other items. By default the last viewed item is outranked by an item
+ * that co-visitation and session-kNN agree on; shops where people mostly go back (Yoochoose: a third
+ * of next clicks) weigh reminders higher, as `kairos tune` finds (4 there). `collaborative` (the EASE model, src/recommend/model/):
+ * 0.75 in `default` was the best of {0, 0.25, 0.5, 0.75, 1, 1.5, 2, 4} on the MovieLens validation
+ * split (docs/evaluation.md); the other placements' values are judgement, not measured.
+ */
 export const DEFAULT_PLACEMENT_WEIGHTS: Readonly<Record<string, GeneratorWeights>> = {
-  default: { 'session-knn': 1, covisit: 1, content: 0.4, trending: 0.15, popular: 0.1 },
-  home: { 'session-knn': 1, covisit: 0.6, content: 0.2, trending: 0.4, popular: 0.25 },
-  product_page: { covisit: 1, 'session-knn': 0.7, content: 0.6, trending: 0.1, popular: 0.05 },
-  cart: { covisit: 1.2, 'session-knn': 0.6, content: 0.2, trending: 0.1, popular: 0.1 },
+  default: { 'in-session': 1.5, 'session-knn': 1, covisit: 1, collaborative: 0.75, content: 0.4, trending: 0.15, popular: 0.1 },
+  home: { 'in-session': 1, 'session-knn': 1, covisit: 0.6, collaborative: 0.75, content: 0.2, trending: 0.4, popular: 0.25 },
+  product_page: { covisit: 1, 'session-knn': 0.7, collaborative: 0.4, content: 0.6, trending: 0.1, popular: 0.05 },
+  cart: { covisit: 1.2, 'session-knn': 0.6, collaborative: 0.4, content: 0.2, trending: 0.1, popular: 0.1 },
   similar: { content: 1, covisit: 0.8, 'session-knn': 0.3, trending: 0.05, popular: 0.05 },
 };
 
@@ -47,26 +56,80 @@ export interface BlendedCandidate {
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * The blended ranking. Callers usually read only its head, so an item's contributions are put
- * together when it is read, not for every candidate; everything else lives in flat arrays.
+ * The blended ranking. Callers usually read only its head, so it is ordered as it is read (a heap
+ * yields the next best entry in O(log n)), and an item's contributions are put together when it is
+ * read, not for every candidate; everything else lives in flat arrays.
  */
 export class BlendedRanking implements Iterable<BlendedCandidate> {
+  /** entries in rank order, the first `sorted` of them known */
+  private readonly order: Int32Array;
+  private sorted = 0;
+  /** the entries not yet ordered, as a heap whose root ranks best: the first `heapSize` of `heap` */
+  private readonly heap: Int32Array;
+  private heapSize: number;
+  /** totals at ranking precision */
+  private readonly keys: Float64Array;
+
   constructor(
     private readonly outputs: readonly GeneratorOutput[],
     private readonly itemIds: readonly string[],
     private readonly totals: Float64Array,
     private readonly totalWeight: number,
-    private readonly order: Int32Array,
     private readonly contributions: ContributionTable,
-  ) {}
+  ) {
+    const n = itemIds.length;
+    this.order = new Int32Array(n);
+    this.keys = new Float64Array(n);
+    this.heap = new Int32Array(n);
+    for (let e = 0; e < n; e++) {
+      this.keys[e] = rankScore(totals[e]!);
+      this.heap[e] = e;
+    }
+    this.heapSize = n;
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
 
   get length(): number {
     return this.order.length;
   }
 
+  /** true when entry a ranks before entry b: larger total, then smaller id */
+  private before(a: number, b: number): boolean {
+    const ka = this.keys[a]!;
+    const kb = this.keys[b]!;
+    return ka !== kb ? ka > kb : this.itemIds[a]! < this.itemIds[b]!;
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap;
+    const n = this.heapSize;
+    const e = heap[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.before(heap[r]!, heap[l]!) ? r : l;
+      if (!this.before(heap[c]!, e)) break;
+      heap[i] = heap[c]!;
+      i = c;
+    }
+    heap[i] = e;
+  }
+
+  /** the entry at a rank, ordering the ranking up to it first */
+  private entryAt(rank: number): number {
+    while (this.sorted <= rank) {
+      this.order[this.sorted++] = this.heap[0]!;
+      this.heap[0] = this.heap[--this.heapSize]!;
+      if (this.heapSize > 0) this.siftDown(0);
+    }
+    return this.order[rank]!;
+  }
+
   /** the candidate at a rank (0 = best) */
   at(rank: number): BlendedCandidate {
-    const e = this.order[rank]!;
+    if (!(rank >= 0 && rank < this.order.length)) throw new RangeError(`rank ${rank} outside 0..${this.order.length - 1}`);
+    const e = this.entryAt(rank);
     const { amount, output, candidate, previous, last } = this.contributions;
     const contributions: Contribution[] = [];
     for (let c = last[e]!; c >= 0; c = previous[c]!) {
@@ -134,8 +197,5 @@ export function blend(outputs: readonly GeneratorOutput[]): BlendedRanking {
       table.last[e] = n;
     }
   }
-  const order = new Int32Array(itemIds.length);
-  for (let e = 0; e < order.length; e++) order[e] = e;
-  order.sort((a, b) => rankOrder(totals[a]!, totals[b]!, byId(itemIds[a]!, itemIds[b]!)));
-  return new BlendedRanking(outputs, itemIds, totals, totalWeight, order, table);
+  return new BlendedRanking(outputs, itemIds, totals, totalWeight, table);
 }

@@ -46,16 +46,15 @@ export function explore(list: readonly Pick[], o: ExplorationOptions, input: Exp
   const slots = explorationSlots(list.length, o.rate, random);
   if (slots === 0) return [...list];
   const inList = new Set(list.map((p) => p.itemId));
-  const pool: Item[] = [];
+  const pool: Array<{ item: Item; exposure: number }> = [];
   let examined = 0;
   for (const item of input.pool) {
     if (examined++ >= o.poolSize) break;
     if (inList.has(item.itemId) || input.demoted?.has(item.itemId) || !input.admissible(item.itemId)) continue;
-    pool.push(item);
+    pool.push({ item, exposure: input.exposure(item.itemId) });
   }
-  const exposure = new Map(pool.map((i) => [i.itemId, input.exposure(i.itemId)]));
-  pool.sort((a, b) => exposure.get(a.itemId)! - exposure.get(b.itemId)! || (a.itemId < b.itemId ? -1 : 1));
-  const draw = pool.slice(0, o.drawFrom);
+  pool.sort((a, b) => a.exposure - b.exposure || (a.item.itemId < b.item.itemId ? -1 : 1));
+  const draw = pool.slice(0, o.drawFrom).map((p) => p.item);
 
   const out = [...list];
   for (let s = 0; s < slots && draw.length > 0; s++) {

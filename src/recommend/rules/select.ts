@@ -52,7 +52,8 @@ export function selectItems(sources: ReadonlyArray<Iterable<SourceItem>>, rules:
       if (seen.has(c.itemId)) continue;
       seen.add(c.itemId);
       const item = admissible(c.itemId);
-      if (item) return { ...c, item };
+      // spelt out: an object spread costs several times more on this path
+      if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, generators: c.generators, item };
     }
     return undefined;
   };

@@ -2,6 +2,7 @@
 import type { WorkspaceExtension } from '../../engine/engine.ts';
 import type { Workspace } from '../../engine/workspace.ts';
 import type { Mutation, Store } from '../../store/types.ts';
+import { workspacePeople } from '../model/people.ts';
 import { Recommender, type RecommenderSettings } from '../recommender.ts';
 import { ImpressionLog, type Impression } from './impressions.ts';
 
@@ -21,6 +22,8 @@ export interface RecommendationState {
 
 export class RecommendationsExtension implements WorkspaceExtension {
   private readonly states = new WeakMap<Workspace, RecommendationState>();
+  /** every recommender attached, so stop() reaches their model schedules */
+  private readonly attached = new Set<Recommender>();
 
   constructor(
     private readonly settings: Partial<RecommenderSettings> = {},
@@ -31,6 +34,10 @@ export class RecommendationsExtension implements WorkspaceExtension {
     const recommender = new Recommender(ws.catalog, this.settings);
     ws.catalog.listen(recommender);
     ws.addModel(recommender);
+    // the collaborative model trains on a schedule (first model once data is loaded) and on demand;
+    // an erasure makes its next check retrain without the person
+    recommender.matrix.start(workspacePeople(ws));
+    this.attached.add(recommender);
     const impressions = new ImpressionLog();
     const oldest = Date.now() - this.serving.impressionTtlDays * 86_400_000;
     const dropped: Mutation[] = [];
@@ -40,7 +47,14 @@ export class RecommendationsExtension implements WorkspaceExtension {
     }
     if (dropped.length) await store.commit(ws.id, dropped);
     ws.onForget((ids) => impressions.forget(ids), (ids) => impressions.deletions(ids));
+    ws.onForget(() => recommender.matrix.forgotten());
     this.states.set(ws, { recommender, impressions });
+  }
+
+  /** stops every workspace's model schedule and any training in flight (at shutdown) */
+  stop(): void {
+    for (const r of this.attached) r.matrix.stop();
+    this.attached.clear();
   }
 
   stateOf(ws: Workspace): RecommendationState {

@@ -30,6 +30,18 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       return response;
     });
 
+    // the collaborative model (EASE, trained in a worker thread on a schedule): its status, and a
+    // retrain on demand that answers once the new model serves (requests never wait for training)
+    app.get('/v1/models', { config: { scope: 'admin' } }, async (req) => {
+      const { ws } = principalOf(req);
+      return { models: [ext.stateOf(ws).recommender.matrix.status()] };
+    });
+
+    app.post('/v1/models/collaborative/retrain', { config: { scope: 'admin' } }, async (req) => {
+      const { ws } = principalOf(req);
+      return ext.stateOf(ws).recommender.matrix.retrain();
+    });
+
     app.get<{ Params: { itemId: string }; Querystring: { count?: string } }>(
       '/v1/items/:itemId/similar',
       { schema: { params: SimilarParams, querystring: SimilarQuery }, config: { scope: 'read' } },
