@@ -13,7 +13,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { capabilities } from '../src/capabilities.ts';
 import { openEngine } from '../src/engine/open.ts';
-import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
+import { DEFAULT_SERVING_SETTINGS, RecommendationsExtension } from '../src/recommend/serving/extension.ts';
 import { serveRecommendation } from '../src/recommend/serving/serve.ts';
 import { ADMIN_KEY, ROOT, WRITE_KEY, api, removeDir, startChild, tempDir } from '../test/helpers/server.ts';
 import { mulberry32, syntheticEvents, syntheticItem } from './synthetic.ts';
@@ -87,7 +87,7 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
     for (let i = 0; i < 20_000; i++) {
       const req = { userId: `u${Math.floor(rand() * people)}`, count: 10 };
       const t0 = process.hrtime.bigint();
-      serveRecommendation(ws, state, { repeatWindow: 3, impressionTtlDays: 7 }, req, Date.now());
+      serveRecommendation(ws, state, DEFAULT_SERVING_SETTINGS, req, Date.now());
       const dt = Number(process.hrtime.bigint() - t0) / 1e6;
       if (i >= 2_000) times.push(dt);
     }

@@ -30,6 +30,7 @@ export function capabilities(config: Config): Capabilities {
     routes: [recommendationRoutes(recommendations, experiments), decisionRoutes(decisions), experimentRoutes(experiments), triggerRoutes(triggers)],
     exportSources: [
       (ws, ids) => recommendations.stateOf(ws).impressions.of(ids).map((imp) => ({ type: 'impression', ...imp })),
+      (ws, ids) => recommendations.stateOf(ws).learning.recordsOf(ids).map((r) => ({ type: 'recommendation_feedback', ...r })),
       (ws, ids) => decisions.stateOf(ws).of(ids).map((d) => ({ type: 'decision', ...d })),
       (ws, ids) => experiments.stateOf(ws).of(ids).map((a) => ({ type: 'experiment_assignment', ...a })),
       triggers.exportSource,

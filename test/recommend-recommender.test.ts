@@ -44,7 +44,7 @@ function withTraffic() {
 describe('recommender', () => {
   it('answers an empty list for an empty catalog', () => {
     const rec = new Recommender(new Catalog());
-    expect(rec.recommend(query({ session: ['x'] }), opts())).toEqual({ items: [], strategy: 'none' });
+    expect(rec.recommend(query({ session: ['x'] }), opts())).toEqual({ items: [], strategy: 'none', signals: [] });
     expect(rec.similar('x', 5, 's', NOW)).toEqual({ items: [], strategy: 'none' });
   });
 

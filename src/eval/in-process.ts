@@ -21,7 +21,7 @@ export interface EngineSettings {
   recommend: Partial<RecommenderSettings>;
 }
 
-const SERVING: ServingSettings = { repeatWindow: 0, impressionTtlDays: 7 };
+const SERVING: ServingSettings = { repeatWindow: 0, impressionTtlDays: 7, feedbackDays: 30 };
 const SEGMENT_EVENTS = 512;
 
 export interface InProcessOptions {

@@ -36,6 +36,8 @@ export interface RecommendOptions {
   seed: string;
   /** purchased items are excluded unless this is false */
   excludePurchased?: boolean;
+  /** generator weights to blend with instead of the placement's configured ones (learned, or an experiment's) */
+  weights?: GeneratorWeights;
 }
 
 export interface RecommendedItem {
@@ -48,6 +50,11 @@ export interface Recommendations {
   items: RecommendedItem[];
   /** generators that contributed, joined by '+' ("none" for an empty list) */
   strategy: string;
+}
+
+/** What serving keeps of an answer beyond its JSON: per item, the blended generators' normalised scores. */
+export interface ScoredRecommendations extends Recommendations {
+  signals: Array<Readonly<Record<string, number>>>;
 }
 
 export interface RecommenderSettings {
@@ -168,9 +175,9 @@ export class Recommender implements SessionModel, CatalogListener {
     this.popularity.catalogChanged();
   }
 
-  recommend(q: RecommendQuery, o: RecommendOptions): Recommendations {
+  recommend(q: RecommendQuery, o: RecommendOptions): ScoredRecommendations {
     const count = Math.min(MAX_COUNT, Math.max(0, Math.floor(o.count)));
-    if (count === 0 || this.catalog.size() === 0) return { items: [], strategy: 'none' };
+    if (count === 0 || this.catalog.size() === 0) return { items: [], strategy: 'none', signals: [] };
     // without consent to personalisation no generator may see the person's history or session
     const query: RecommendQuery = q.personalized ? q : { ...q, session: [], history: [] };
     const admissible = admissibility({
@@ -183,9 +190,10 @@ export class Recommender implements SessionModel, CatalogListener {
     // a category filter already asks for one category: capping it would only be relaxed again
     const capMax = o.filter?.category === undefined && this.settings.categoryCapShare < 1 ? capFor(count, this.settings.categoryCapShare) : undefined;
     // a placement that reminds of the session's items ranks them itself: they are not demoted there
-    const reminds = (weightsFor(o.placement, this.settings.placements)[this.inSession.name] ?? 0) > 0;
+    const weights = o.weights ?? weightsFor(o.placement, this.settings.placements);
+    const reminds = (weights[this.inSession.name] ?? 0) > 0;
     const demoted = demotedItems(reminds ? { ...query, session: [] } : query, o.recentImpressions);
-    const chosen = selectItems([fromBlend(this.blended(query, o.placement, count)), ...this.fallbacks(q, o.filter)], {
+    const chosen = selectItems([fromBlend(this.blended(query, weights, count)), ...this.fallbacks(q, o.filter)], {
       count,
       admissible,
       ...(demoted ? { demoted } : {}),
@@ -204,8 +212,7 @@ export class Recommender implements SessionModel, CatalogListener {
   }
 
   /** candidates of every generator the placement weighs, blended */
-  private blended(query: RecommendQuery, placement: string | undefined, count: number): BlendedRanking {
-    const weights = weightsFor(placement, this.settings.placements);
+  private blended(query: RecommendQuery, weights: GeneratorWeights, count: number): BlendedRanking {
     const perGenerator = Math.max(this.settings.minCandidates, count * this.settings.candidatesPerSlot);
     return blend(
       this.generators.map((g) => {
@@ -217,7 +224,8 @@ export class Recommender implements SessionModel, CatalogListener {
 
   /** items like one item, for "similar items" widgets: the same pipeline without any personal data */
   similar(itemId: string, count: number, seed: string, now = Date.now()): Recommendations {
-    return this.recommend({ now, session: [], history: [], contextItemId: itemId, personalized: false }, { count, seed, placement: 'similar' });
+    const { items, strategy } = this.recommend({ now, session: [], history: [], contextItemId: itemId, personalized: false }, { count, seed, placement: 'similar' });
+    return { items, strategy };
   }
 
   /** trending then popular within the requested or context category, then overall, then newest, then anything */
@@ -236,7 +244,12 @@ export class Recommender implements SessionModel, CatalogListener {
     for (const item of this.catalog.newest()) yield { itemId: item.itemId, score: 0, reasons, generators: ['catalog'] };
   }
 
-  private present(picks: readonly Pick[]): Recommendations {
+  /** the configured weights of a placement (unknown placements use `default`) */
+  weightsOf(placement: string | undefined): GeneratorWeights {
+    return weightsFor(placement, this.settings.placements);
+  }
+
+  private present(picks: readonly Pick[]): ScoredRecommendations {
     const used = new Set<string>();
     let previous = Infinity;
     const items = picks.map((p) => {
@@ -245,7 +258,7 @@ export class Recommender implements SessionModel, CatalogListener {
       return { itemId: p.itemId, score: Math.round(previous * 1e6) / 1e6, reasons: explainReasons(p.reasons, this.catalog, this.settings.maxReasons) };
     });
     const strategy = STRATEGY_ORDER.filter((g) => used.has(g)).join('+');
-    return { items, strategy: strategy === '' ? 'none' : strategy };
+    return { items, strategy: strategy === '' ? 'none' : strategy, signals: picks.map((p) => p.signals ?? {}) };
   }
 }
 
@@ -259,11 +272,14 @@ function demotedItems(q: RecommendQuery, recentImpressions: ReadonlySet<string> 
 
 function* fromBlend(blended: BlendedRanking): Generator<SourceItem> {
   for (const b of blended) {
+    const signals: Record<string, number> = {};
+    for (const c of b.contributions) signals[c.generator] = (signals[c.generator] ?? 0) + c.signal;
     yield {
       itemId: b.itemId,
       score: b.score,
       reasons: b.contributions.map((c) => c.reason),
       generators: [...new Set(b.contributions.map((c) => c.generator))],
+      signals,
     };
   }
 }

@@ -43,6 +43,8 @@ export interface Contribution {
   generator: string;
   reason: RawReason;
   amount: number;
+  /** the generator's normalised score for the item (amount ÷ weight): what feedback learning weighs */
+  signal: number;
 }
 
 export interface BlendedCandidate {
@@ -134,7 +136,7 @@ export class BlendedRanking implements Iterable<BlendedCandidate> {
     const contributions: Contribution[] = [];
     for (let c = last[e]!; c >= 0; c = previous[c]!) {
       const out = this.outputs[output[c]!]!;
-      contributions.push({ generator: out.generator, reason: out.candidates[candidate[c]!]!.reason, amount: amount[c]! });
+      contributions.push({ generator: out.generator, reason: out.candidates[candidate[c]!]!.reason, amount: amount[c]!, signal: out.weight > 0 ? amount[c]! / out.weight : 0 });
     }
     if (contributions.length > 1) contributions.sort((x, y) => rankOrder(x.amount, y.amount, byId(x.generator, y.generator)));
     return { itemId: this.itemIds[e]!, score: this.totals[e]! / this.totalWeight, contributions };

@@ -20,6 +20,8 @@ export interface SourceItem {
   reasons: readonly ExplainableReason[];
   /** generators that contributed, strongest first */
   generators: readonly string[];
+  /** each blended generator's normalised score for the item (absent for fallbacks) */
+  signals?: Readonly<Record<string, number>>;
 }
 
 export interface Pick extends SourceItem {
@@ -53,7 +55,7 @@ export function selectItems(sources: ReadonlyArray<Iterable<SourceItem>>, rules:
       seen.add(c.itemId);
       const item = admissible(c.itemId);
       // spelt out: an object spread costs several times more on this path
-      if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, generators: c.generators, item };
+      if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, generators: c.generators, ...(c.signals ? { signals: c.signals } : {}), item };
     }
     return undefined;
   };

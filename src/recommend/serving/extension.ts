@@ -4,6 +4,10 @@ import type { Workspace } from '../../engine/workspace.ts';
 import type { Mutation, Store } from '../../store/types.ts';
 import { workspacePeople } from '../model/people.ts';
 import { Recommender, type RecommenderSettings } from '../recommender.ts';
+import { personOf } from '../../engine/workspace.ts';
+import type { StoredEvent } from '../../ingest/event.ts';
+import { interactionsOf } from '../../ingest/interactions.ts';
+import { FEEDBACK_PREFIX, FeedbackLearning, feedbackKey, type FeedbackRecord } from './feedback.ts';
 import { ImpressionLog, type Impression } from './impressions.ts';
 
 export interface ServingSettings {
@@ -11,13 +15,17 @@ export interface ServingSettings {
   repeatWindow: number;
   /** impressions older than this are dropped at start (the attribution window) */
   impressionTtlDays: number;
+  /** each placement's blend learns from the attributed outcomes of this many days (replayed at start) */
+  feedbackDays: number;
 }
 
-export const DEFAULT_SERVING_SETTINGS: ServingSettings = { repeatWindow: 3, impressionTtlDays: 7 };
+export const DEFAULT_SERVING_SETTINGS: ServingSettings = { repeatWindow: 3, impressionTtlDays: 7, feedbackDays: 30 };
 
 export interface RecommendationState {
   recommender: Recommender;
   impressions: ImpressionLog;
+  /** per placement, blend weights learned from clicks and purchases attributed to recommendations */
+  learning: FeedbackLearning;
 }
 
 export class RecommendationsExtension implements WorkspaceExtension {
@@ -39,16 +47,76 @@ export class RecommendationsExtension implements WorkspaceExtension {
     recommender.matrix.start(workspacePeople(ws));
     this.attached.add(recommender);
     const impressions = new ImpressionLog();
-    const oldest = Date.now() - this.serving.impressionTtlDays * 86_400_000;
+    const learning = new FeedbackLearning((placement) => recommender.weightsOf(placement));
+    const now = Date.now();
+    const oldest = now - this.serving.impressionTtlDays * 86_400_000;
+    const oldestFeedback = now - this.serving.feedbackDays * 86_400_000;
     const dropped: Mutation[] = [];
-    for await (const [key, imp] of store.scan<Impression>(ws.id, 'impressions')) {
+    const feedback: FeedbackRecord[] = [];
+    for await (const [key, value] of store.scan<Impression | FeedbackRecord>(ws.id, 'impressions')) {
+      if (key.startsWith(FEEDBACK_PREFIX)) {
+        const rec = value as FeedbackRecord;
+        if (rec.t >= oldestFeedback) feedback.push(rec);
+        else dropped.push({ table: 'impressions', key });
+        continue;
+      }
+      const imp = value as Impression;
       if (imp.at >= oldest) dropped.push(...impressions.restore(imp));
       else dropped.push({ table: 'impressions', key });
     }
+    feedback.sort((a, b) => a.t - b.t || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
+    for (const rec of feedback) learning.add(rec);
     if (dropped.length) await store.commit(ws.id, dropped);
     ws.onForget((ids) => impressions.forget(ids), (ids) => impressions.deletions(ids));
+    ws.onForget((ids) => learning.forget(ids), (ids) => learning.deletions(ids));
     ws.onForget(() => recommender.matrix.forgotten());
-    this.states.set(ws, { recommender, impressions });
+    // outcomes attributed to a recommendation are durable before the event's request is acknowledged
+    ws.onApplied((events) => {
+      const writes = this.feedbackFrom(ws, impressions, learning, events);
+      return writes.length ? store.commit(ws.id, writes) : undefined;
+    });
+    this.states.set(ws, { recommender, impressions, learning });
+  }
+
+  /**
+   * Events carrying `properties.recommendation_id` teach the placement's blend: the item the person
+   * acted on (viewed, clicked, added, bought — weighted like any interaction) should have ranked above
+   * the items shown with it. Only the first outcome per shown item counts; the sender must be the
+   * person the recommendation was for (merges included), within the attribution window, and must not
+   * have opted out of personalization.
+   */
+  private feedbackFrom(ws: Workspace, impressions: ImpressionLog, learning: FeedbackLearning, events: readonly StoredEvent[]): Mutation[] {
+    const writes: Mutation[] = [];
+    for (const e of events) {
+      if (e.type !== 'track') continue;
+      const recommendationId = (e.properties as Record<string, unknown> | undefined)?.recommendation_id;
+      if (typeof recommendationId !== 'string') continue;
+      const imp = impressions.get(recommendationId);
+      if (!imp?.signals || e.timestamp - imp.at > this.serving.impressionTtlDays * 86_400_000) continue;
+      const view = personOf(ws, e);
+      if (view?.personalization === false) continue;
+      const sender = [e.userId, e.anonymousId].filter((x): x is string => x !== undefined);
+      const samePerson = sender.some((id) => imp.ids.includes(id)) || (view !== undefined && imp.ids.some((id) => ws.rootOf(id) === view.root));
+      if (!samePerson) continue;
+      for (const x of interactionsOf(e)) {
+        if (x.itemId === undefined) continue;
+        const at = imp.items.indexOf(x.itemId);
+        const weight = ws.settings.interactionWeights[x.kind];
+        if (at < 0 || !(weight > 0) || learning.has(recommendationId, x.itemId)) continue;
+        const rec: FeedbackRecord = {
+          recommendationId,
+          placement: imp.placement,
+          ids: imp.ids,
+          itemId: x.itemId,
+          t: e.timestamp,
+          messageId: e.messageId,
+          example: { chosen: imp.signals[at] ?? {}, others: imp.signals.filter((_, i) => i !== at), weight },
+        };
+        learning.add(rec);
+        writes.push({ table: 'impressions', key: feedbackKey(recommendationId, x.itemId), value: rec });
+      }
+    }
+    return writes;
   }
 
   /** stops every workspace's model schedule and any training in flight (at shutdown) */

@@ -79,3 +79,116 @@ export class BlendLearner {
     return Object.fromEntries(this.w);
   }
 }
+
+/** One attributed outcome, as stored (table `impressions`, key `fb\0<recommendationId>\0<itemId>`). */
+export interface FeedbackRecord {
+  recommendationId: string;
+  placement: string;
+  /** the ids of the impression's person (erasure finds the record by them) */
+  ids: string[];
+  itemId: string;
+  /** event time and id of the outcome: examples are replayed in this order */
+  t: number;
+  messageId: string;
+  example: FeedbackExample;
+}
+
+export const FEEDBACK_PREFIX = 'fb\u0000';
+export const feedbackKey = (recommendationId: string, itemId: string): string => `${FEEDBACK_PREFIX}${recommendationId}\u0000${itemId}`;
+
+const before = (a: FeedbackRecord, b: FeedbackRecord): boolean => a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
+
+/**
+ * The learners of every placement of a workspace and the examples they were taught: each learner is
+ * the replay of its placement's examples in (event time, messageId) order, so a late example or an
+ * erasure triggers a replay and the weights never depend on arrival order or on anyone erased.
+ */
+export class FeedbackLearning {
+  private readonly records = new Map<string, FeedbackRecord>();
+  private readonly learners = new Map<string, { learner: BlendLearner; last?: FeedbackRecord }>();
+
+  constructor(
+    private readonly baseOf: (placement: string) => Readonly<Record<string, number>>,
+    private readonly options: LearnerOptions = DEFAULT_LEARNER_OPTIONS,
+  ) {}
+
+  has(recommendationId: string, itemId: string): boolean {
+    return this.records.has(feedbackKey(recommendationId, itemId));
+  }
+
+  add(rec: FeedbackRecord): void {
+    const key = feedbackKey(rec.recommendationId, rec.itemId);
+    if (this.records.has(key)) return;
+    this.records.set(key, rec);
+    const held = this.learners.get(rec.placement);
+    if (held && held.last && before(rec, held.last)) return this.replay(rec.placement);
+    const state = held ?? { learner: new BlendLearner(this.baseOf(rec.placement), this.options) };
+    state.learner.learn(rec.example);
+    state.last = rec;
+    this.learners.set(rec.placement, state);
+  }
+
+  /** the learned weights of a placement once it has enough feedback, else undefined (serve the configured ones) */
+  weightsFor(placement: string): Record<string, number> | undefined {
+    const held = this.learners.get(placement);
+    return held && held.learner.exampleCount >= this.options.minExamples ? held.learner.weights() : undefined;
+  }
+
+  status(): Array<{ placement: string; examples: number; learning: boolean; weights: Record<string, number> }> {
+    return [...this.learners].map(([placement, { learner }]) => ({
+      placement,
+      examples: learner.exampleCount,
+      learning: learner.exampleCount >= this.options.minExamples,
+      weights: learner.weights(),
+    }));
+  }
+
+  private replay(placement: string): void {
+    const examples = [...this.records.values()].filter((r) => r.placement === placement).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    if (examples.length === 0) {
+      this.learners.delete(placement);
+      return;
+    }
+    const learner = new BlendLearner(this.baseOf(placement), this.options);
+    for (const r of examples) learner.learn(r.example);
+    this.learners.set(placement, { learner, last: examples[examples.length - 1]! });
+  }
+
+  private of(ids: readonly string[]): Array<[string, FeedbackRecord]> {
+    const gone = new Set(ids);
+    return [...this.records].filter(([, r]) => r.ids.some((id) => gone.has(id)));
+  }
+
+  /** export: the outcomes a person's recommendations taught */
+  recordsOf(ids: readonly string[]): FeedbackRecord[] {
+    return this.of(ids).map(([, r]) => r);
+  }
+
+  deletions(ids: readonly string[]): Array<{ table: 'impressions'; key: string }> {
+    return this.of(ids).map(([key]) => ({ table: 'impressions' as const, key }));
+  }
+
+  /** forgets a person's examples and replays the placements they taught */
+  forget(ids: readonly string[]): void {
+    const placements = new Set<string>();
+    for (const [key, r] of this.of(ids)) {
+      this.records.delete(key);
+      placements.add(r.placement);
+    }
+    for (const p of placements) this.replay(p);
+  }
+
+  /** drops examples older than `oldest` (ms) and replays; returns their store keys */
+  expire(oldest: number): string[] {
+    const out: string[] = [];
+    const placements = new Set<string>();
+    for (const [key, r] of this.records) {
+      if (r.t >= oldest) continue;
+      this.records.delete(key);
+      placements.add(r.placement);
+      out.push(key);
+    }
+    for (const p of placements) this.replay(p);
+    return out;
+  }
+}

@@ -12,6 +12,8 @@ export interface Impression {
   ids: string[];
   items: string[];
   at: number;
+  /** per item, the blended generators' normalised scores (what feedback learning weighs) */
+  signals?: Array<Readonly<Record<string, number>>>;
 }
 
 export class ImpressionLog {

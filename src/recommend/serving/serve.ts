@@ -117,8 +117,8 @@ export interface Served {
 
 /**
  * How an experiment changes a recommendation: the global holdout and a variant with
- * `personalized: false` get non-personalized lists; a variant's `placement` serves with that
- * placement's blend (so a variant can try other weights configured under another name).
+ * `personalized: false` get non-personalized lists; a variant's `blend` (generator → weight) is served
+ * as given, and its `placement` serves with that placement's configured blend.
  */
 export interface ServingVariant {
   experiment: { id: string; variant: string };
@@ -134,14 +134,27 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   const q = buildQuery(ws, view, req, now, personal);
   const ids = view ? [...view.ids] : [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
   const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(ids, placement, settings.repeatWindow) : new Set<string>();
-  const result = state.recommender.recommend(q, {
+  // an experiment's variant may set the blend; otherwise the weights learned from this placement's
+  // feedback, once it has enough; otherwise the configured ones
+  const weights = variantBlend(variant) ?? state.learning.weightsFor(blendPlacement);
+  const { signals, ...result } = state.recommender.recommend(q, {
     count: req.count ?? 10,
     ...(req.filter ? { filter: req.filter } : {}),
     recentImpressions: recent,
     placement: blendPlacement,
     seed: seedOf(view, req, placement, now),
+    ...(weights ? { weights } : {}),
   });
   const recommendationId = newRecommendationId();
-  const impression = state.impressions.record({ recommendationId, placement, ids, items: result.items.map((i) => i.itemId), at: now });
+  const impression = state.impressions.record({ recommendationId, placement, ids, items: result.items.map((i) => i.itemId), at: now, signals });
   return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: impression };
+}
+
+/** a variant's `blend`: generator name → weight ≥ 0 (anything else in it is ignored) */
+function variantBlend(variant: ServingVariant | undefined): Record<string, number> | undefined {
+  const blend = variant?.config.blend;
+  if (typeof blend !== 'object' || blend === null || Array.isArray(blend)) return undefined;
+  const out: Record<string, number> = {};
+  for (const [g, w] of Object.entries(blend)) if (typeof w === 'number' && Number.isFinite(w) && w >= 0) out[g] = w;
+  return Object.keys(out).length ? out : undefined;
 }

@@ -34,7 +34,8 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
     // retrain on demand that answers once the new model serves (requests never wait for training)
     app.get('/v1/models', { config: { scope: 'admin' } }, async (req) => {
       const { ws } = principalOf(req);
-      return { models: [ext.stateOf(ws).recommender.matrix.status()] };
+      const state = ext.stateOf(ws);
+      return { models: [state.recommender.matrix.status()], blends: state.learning.status() };
     });
 
     app.post('/v1/models/collaborative/retrain', { config: { scope: 'admin' } }, async (req) => {
