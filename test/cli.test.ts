@@ -4,34 +4,19 @@
  * Each command runs as its own process (`node bin/kairos.mjs …`), then a server on the same data
  * dir shows the result.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { api, runKairos, type CliRun, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** `kairos ARGS` in a child process on `dataDir` */
-function kairos(dataDir: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, KAIROS_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function kairos(dataDir: string, args: string[]): Promise<CliRun> {
+  return runKairos(args, { KAIROS_DATA_DIR: dataDir });
 }
 
 /** the last line of stdout that is a JSON object */
-const summary = (run: Run): any => JSON.parse(run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
+const summary = (run: CliRun): any => JSON.parse(run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
 
 const dirs: string[] = [];
 const servers: TestServer[] = [];

@@ -2,29 +2,14 @@
  * `kairos ope` end to end: decisions and rewards made through a real server, the server closed, then
  * the command run as its own process on the data dir.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, api, removeDir, startServer, tempDir } from './helpers/server.ts';
+import { api, runKairos, type CliRun, removeDir, startServer, tempDir } from './helpers/server.ts';
 import { writeConfig } from './helpers/privacy.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function kairos(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn' };
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function kairos(args: string[]): Promise<CliRun> {
+  return runKairos(args);
 }
 
 const dirs: string[] = [];

@@ -140,3 +140,29 @@ export async function api(url: string, method: string, path: string, body?: unkn
   if (body !== undefined) headers['content-type'] = 'application/json';
   return send(url, method, path, body === undefined ? undefined : JSON.stringify(body), headers);
 }
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `kairos ARGS` as its own process, as `npx kairos` runs it, with a minimal environment (no keys, so
+ * commands must not need them) plus `env`; resolves with the exit code and both streams.
+ */
+export function runKairos(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -110,6 +110,11 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     if (items.length === 0) return;
     const entry: IndexedSession = { key: s.key, end: s.end, items, copies: 1, slot: this.allocateSlot() };
     this.sessions.set(s.key, entry);
+    this.post(entry, items);
+  }
+
+  /** adds the entry to the postings of each of its items */
+  private post(entry: IndexedSession, items: readonly number[]): void {
     for (const item of items) {
       let postings = this.postings.get(item);
       if (!postings) {
@@ -144,14 +149,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     }
     entry.end = next.end;
     entry.items = items;
-    for (const item of items) {
-      let postings = this.postings.get(item);
-      if (!postings) {
-        postings = new SessionPostings(2 * this.o.sampleSize);
-        this.postings.set(item, postings);
-      }
-      postings.add(entry);
-    }
+    this.post(entry, items);
   }
 
   removeSession(s: SessionRecord): void {
