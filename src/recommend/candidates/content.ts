@@ -34,7 +34,7 @@ export interface ContentOptions {
 
 export const DEFAULT_CONTENT_OPTIONS: ContentOptions = {
   groupWeights: { name: 1, category: 1, brand: 1, tag: 1 },
-  postingBudget: 1000,
+  postingBudget: 300,
   maxAnchors: 2,
   anchorDecay: 0.5,
   cachedNeighbours: 100,
