@@ -76,6 +76,18 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   return s;
 }
 
+/** index of the first event later than `t` (events are in time order) */
+function firstAfter(events: readonly EventSummary[], t: number): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.t <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** whether `next` is `prev` with items appended (the open-session case) */
 function extends_(prev: SessionRecord, next: SessionRecord): boolean {
   if (next.items.length <= prev.items.length || next.start !== prev.start) return false;
@@ -209,21 +221,27 @@ export class Workspace {
     const kept = old.slice(0, keep);
     const fresh: Contribution[] = [];
     if (view) {
-      // sessions after the kept ones start at the first event past the last kept session's end
       const usable = view.usable;
-      let lo = 0;
-      if (keep > 0) {
-        const end = kept[keep - 1]!.record.end;
-        let hi = usable.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (usable[mid]!.t <= end) lo = mid + 1;
-          else hi = mid;
+      const last = keep === old.length - 1 ? old[keep]!.record : undefined;
+      const tail = last !== undefined && from > last.end ? usable.slice(firstAfter(usable, last.end)) : undefined;
+      if (last !== undefined && tail !== undefined && tail.length > 0 && tail[0]!.t - last.end <= gap) {
+        // The common case: events appended after the open session's last one. Its earlier events are
+        // unchanged (nothing changed before `from`), so its record is extended with the new events'
+        // items — the same record sessionize would rebuild, without re-deriving the whole session.
+        const [first, ...later] = sessionize(tail, gap);
+        const record: SessionRecord = { key: last.key, start: last.start, end: first!.end, items: last.items.concat(itemsOf(first!.events, this.tuning.interactionWeights)) };
+        fresh.push({ record, signature: sessionSignature(record) });
+        for (const session of later) {
+          const r = sessionRecord(session, this.tuning.interactionWeights);
+          if (r) fresh.push({ record: r, signature: sessionSignature(r) });
         }
-      }
-      for (const session of sessionize(lo === 0 ? usable : usable.slice(lo), gap)) {
-        const record = sessionRecord(session, this.tuning.interactionWeights);
-        if (record) fresh.push({ record, signature: sessionSignature(record) });
+      } else {
+        // sessions after the kept ones start at the first event past the last kept session's end
+        const lo = keep > 0 ? firstAfter(usable, kept[keep - 1]!.record.end) : 0;
+        for (const session of sessionize(lo === 0 ? usable : usable.slice(lo), gap)) {
+          const record = sessionRecord(session, this.tuning.interactionWeights);
+          if (record) fresh.push({ record, signature: sessionSignature(record) });
+        }
       }
     }
     const before = new Map(old.slice(keep).map((c) => [c.record.key, c]));
