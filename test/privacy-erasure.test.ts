@@ -378,9 +378,40 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect((await api(s.url, 'DELETE', `/v1/profiles/${visitor}`)).json).toMatchObject({ erased: false, ids: [visitor], events: 0 });
   });
 
-  // Open question for the contract, not asserted: product properties (name, url, …) carried by an
-  // erased person's events create catalog items (CONTRACT §4), and those items outlive the erasure.
-  it.todo('catalog items created from an erased person\'s events keep none of their property values');
+  it('catalog items made from an erased person\'s events keep none of their property values: rebuilt from what others sent, or gone', async () => {
+    const dir = dataDir();
+    const s = await server(dir);
+    const p = newPerson();
+    const other = token();
+    const secretName = token();
+    const secretUrl = `https://example.com/${token()}`;
+    const onlyTheirs = `only-${token()}`;
+    const t0 = Date.now() - 3_600_000;
+    // a shared item: someone else named it first, the person later overwrote its name and added a url
+    expect((await ingest(s.url, '/v1/track', { anonymousId: other, event: 'Product Viewed', timestamp: at(t0, 0), properties: { product_id: 'shared', name: 'Plain Name', price: 10 } })).status).toBe(200);
+    expect((await ingest(s.url, '/v1/track', { anonymousId: p.anon1, event: 'Product Viewed', timestamp: at(t0, 5), properties: { product_id: 'shared', name: secretName, url: secretUrl } })).status).toBe(200);
+    // an item only the person ever mentioned
+    expect((await ingest(s.url, '/v1/track', { anonymousId: p.anon1, event: 'Product Viewed', timestamp: at(t0, 6), properties: { product_id: onlyTheirs, name: secretName } })).status).toBe(200);
+    // an item written through the API is the API's: events never shape it, erasure never touches it
+    await api(s.url, 'PUT', '/v1/items/api-item', { properties: { name: 'From the API' } });
+    await ingest(s.url, '/v1/track', { anonymousId: p.anon1, event: 'Product Viewed', timestamp: at(t0, 7), properties: { product_id: 'api-item', name: secretName } });
+    expect((await api(s.url, 'GET', '/v1/items/shared')).json.properties).toMatchObject({ name: secretName, url: secretUrl, price: 10 });
+
+    expect((await api(s.url, 'DELETE', `/v1/profiles/${p.anon1}`)).status).toBe(200);
+    const shared = await api(s.url, 'GET', '/v1/items/shared');
+    expect(shared.json.properties).toEqual({ name: 'Plain Name', price: 10 });
+    expect((await api(s.url, 'GET', `/v1/items/${onlyTheirs}`)).status).toBe(404);
+    expect((await api(s.url, 'GET', '/v1/items/api-item')).json.properties).toEqual({ name: 'From the API' });
+    await stop(s);
+    // the same after a restart (the store, not only memory), and no byte once compacted
+    const again = await server(dir);
+    expect((await api(again.url, 'GET', '/v1/items/shared')).json.properties).toEqual({ name: 'Plain Name', price: 10 });
+    expect((await api(again.url, 'GET', `/v1/items/${onlyTheirs}`)).status).toBe(404);
+    await stop(again);
+    await kairosCli(['compact'], dir);
+    expect(scanBytes(dir, [secretName, secretUrl, onlyTheirs])).toEqual([]);
+    expect(await scanRecords(dir, [secretName, secretUrl, onlyTheirs])).toEqual([]);
+  });
 
   it('a person who was shown many recommendations leaves no impression behind', async () => {
     const dir = dataDir();

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Engine } from '../engine/engine.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation } from '../store/types.ts';
-import { exclusive, segmentRewrites } from './segments.ts';
+import { exclusive, itemRewrites, segmentRewrites } from './segments.ts';
 
 export interface ErasureReceipt {
   erased: boolean;
@@ -31,7 +31,8 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
     const events = root === undefined ? [] : (ws.viewOf(root)?.events ?? []);
     const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, events);
     const segmentsRewritten = mutations.length;
-    mutations.push(...extensionRecords);
+    const items = await itemRewrites(engine.store, ws, events);
+    mutations.push(...items.mutations, ...extensionRecords);
     const tombstones = engine.tombstones.get(ws.id)!;
     if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
     mutations.push({
@@ -44,6 +45,7 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
     if (o.suppress) tombstones.remember(ids);
     if (root !== undefined) ws.forget(root);
     else ws.forgetIds(ids);
+    items.apply();
     await engine.scheduleCompaction();
     return { erased: root !== undefined, ids, events: events.length, segmentsRewritten, suppressed: o.suppress, at };
   });

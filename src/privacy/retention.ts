@@ -4,7 +4,7 @@
  */
 import type { Engine } from '../engine/engine.ts';
 import type { EventType } from '../ingest/event.ts';
-import { exclusive, segmentRewrites } from './segments.ts';
+import { exclusive, itemRewrites, segmentRewrites } from './segments.ts';
 import type { PrivacyPolicy } from './policy.ts';
 
 const DAY = 86_400_000;
@@ -26,8 +26,10 @@ export async function sweepRetention(engine: Engine, now = Date.now()): Promise<
       if (expired.length === 0) return 0;
       // people left with no event are forgotten: what extensions keep about them goes too
       const emptied = ws.idsEmptiedBy(expired);
-      await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...ws.erasureMutations(emptied)]);
+      const items = await itemRewrites(engine.store, ws, expired);
+      await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...items.mutations, ...ws.erasureMutations(emptied)]);
       ws.removeEvents(expired);
+      items.apply();
       return expired.length;
     });
   }
