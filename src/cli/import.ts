@@ -141,7 +141,8 @@ export async function importCommand(argv: string[]): Promise<number> {
   const total = statSync(file).size;
   const config = loadConfig();
   // events are loaded (not models): repeats of what the data dir holds are recognised
-  const opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }));
+  // the import needs the catalog and the messageIds already stored, not the serving state
+  const opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }), [], 'ledger');
   const { engine } = opened;
   const wsId = values.workspace ?? DEFAULT_WORKSPACE;
   const ws = engine.workspaces.get(wsId);

@@ -50,8 +50,12 @@ export interface EngineOptions {
   store: Store;
   logger: Logger;
   extensions?: WorkspaceExtension[];
-  /** false for offline tools that need no events (keys): load catalog and keys only */
-  serving?: boolean;
+  /**
+   * false for offline tools that need no events (keys): load catalog and keys only; 'ledger' for bulk
+   * import: only which messageIds are stored (dedupe) — no identities, timelines or models, which an
+   * offline load would build only to throw away
+   */
+  serving?: boolean | 'ledger';
 }
 
 export class Engine {
@@ -67,7 +71,7 @@ export class Engine {
   readonly store: Store;
   readonly logger: Logger;
   private readonly extensions: WorkspaceExtension[];
-  private readonly serving: boolean;
+  private readonly serving: boolean | 'ledger';
 
   private constructor(o: EngineOptions) {
     this.config = o.config;
@@ -99,7 +103,7 @@ export class Engine {
     }
     if (records === 0) await this.createWorkspaceRecord(DEFAULT_WORKSPACE, DEFAULT_WORKSPACE);
     await this.ensurePrimaryKeys();
-    if (this.serving && (await this.store.get(INSTANCE, 'meta', COMPACTION_DUE))) this.armCompaction();
+    if (this.serving === true && (await this.store.get(INSTANCE, 'meta', COMPACTION_DUE))) this.armCompaction();
     const stats = [...this.workspaces.values()].map((w) => ({ id: w.id, ...w.stats() }));
     this.logger.info({ workspaces: stats, ms: Date.now() - started }, 'state loaded');
   }
@@ -110,6 +114,7 @@ export class Engine {
     for (const ext of this.extensions) await ext.attach(ws, this.store);
     for await (const [key, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(item.itemId ?? key, item.properties, item.firstSeen, item);
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
+    if (this.serving === 'ledger') ws.ledgerOnly = true;
     if (this.serving) {
       for await (const [seg, events] of this.store.scan<StoredEvent[]>(rec.id, 'events')) {
         ws.noteSegment(seg);

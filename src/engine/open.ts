@@ -16,7 +16,7 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export async function openEngine(config: Config, logger: Logger, extensions: WorkspaceExtension[] = [], serving = true): Promise<OpenedEngine> {
+export async function openEngine(config: Config, logger: Logger, extensions: WorkspaceExtension[] = [], serving: boolean | 'ledger' = true): Promise<OpenedEngine> {
   const release = lockDataDir(config.dataDir);
   try {
     const store = new LmdbStore(join(config.dataDir, 'store'));

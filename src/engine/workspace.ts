@@ -137,6 +137,12 @@ export class Workspace {
     }
   }
 
+  /**
+   * Bulk import keeps only the ledger of stored messageIds (dedupe): no identities, timelines or
+   * models, which the server rebuilds from the store at its next start anyway.
+   */
+  ledgerOnly = false;
+
   hasMessage(messageId: string): boolean {
     return this.messageIds.has(messageId);
   }
@@ -157,6 +163,10 @@ export class Workspace {
    */
   apply(e: StoredEvent, seg: string): boolean {
     if (this.messageIds.has(e.messageId)) return false;
+    if (this.ledgerOnly) {
+      this.messageIds.add(e.messageId);
+      return true;
+    }
     const ids = idsOf(e);
     let root = this.identity.add(ids[0]!);
     for (let i = 1; i < ids.length; i++) root = this.link(root, ids[i]!);
