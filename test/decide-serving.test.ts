@@ -51,6 +51,22 @@ describe('actions', () => {
     expect((await decide(s, { userId: 'u' })).json).toMatchObject({ actions: [], holdout: false });
     expect((await decide(s, { placement: 'home' })).status).toBe(400);
   });
+
+  it('bodies nested thousands of levels deep get a coded 400, never a 5xx (decide, actions, experiments)', async () => {
+    const s = await boot();
+    let deep: unknown = 1;
+    for (let i = 0; i < 3000; i++) deep = { a: deep };
+    const answers = [
+      await decide(s, { userId: 'u', context: deep }),
+      await put(s, 'deep', action({ content: deep })),
+      await api(s.url, 'PUT', '/v1/experiments/deep', { placement: 'x', variants: [{ id: 'a', weight: 1, config: deep }], metrics: ['m'], status: 'draft' }),
+    ];
+    for (const r of answers) {
+      expect(r.status).toBe(400);
+      expect(r.json.error.code).toBe('KAIROS_ERR_VALIDATION');
+    }
+    expect((await api(s.url, 'GET', '/healthz')).status).toBe(200);
+  });
 });
 
 describe('decisions', () => {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { KairosError, isKairosError } from '../errors.ts';
 import type { Engine, Principal } from '../engine/engine.ts';
 import type { Scope } from '../auth/keys.ts';
-import { MAX_REQUEST_BYTES } from '../ingest/event.ts';
+import { MAX_REQUEST_BYTES, exceedsDepth } from '../ingest/event.ts';
 import { parseJsonBody } from './body.ts';
 import type { ExportSource } from '../privacy/export.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -20,6 +20,12 @@ import { registerOpsRoutes } from './routes/ops.ts';
 
 /** Non-ingestion bodies (bulk catalog upserts) may be larger than Segment's 500 KB. */
 export const MAX_API_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * API bodies (actions, experiments, decisions, catalog…) may nest this deep at most: deeper JSON is
+ * refused before any handler, serializer or store encoder walks it recursively. Ingestion applies its
+ * own per-event limit (CONTRACT §4).
+ */
+export const MAX_API_BODY_DEPTH = 64;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -118,6 +124,9 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
       const encoding = req.headers['content-encoding'];
       const parsed = parseJsonBody(body, Array.isArray(encoding) ? encoding[0] : encoding, limit);
       req.bodyBytes = parsed.bytes;
+      if (req.routeOptions.config.maxBody === undefined && exceedsDepth(parsed.value, MAX_API_BODY_DEPTH)) {
+        throw new KairosError('KAIROS_ERR_VALIDATION', `the body nests deeper than ${MAX_API_BODY_DEPTH} levels`, [{ field: '', message: `nests deeper than ${MAX_API_BODY_DEPTH} levels` }]);
+      }
       done(null, parsed.value);
     } catch (e) {
       done(e as Error, undefined);
