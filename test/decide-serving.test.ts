@@ -218,6 +218,11 @@ describe('rewards', () => {
     expect(onTime.status).toBe(200);
     // neither the late click nor a view (worth 0 by default) was credited: the API reward is still fresh
     expect((await api(s.url, 'POST', `/v1/decisions/${d2.decisionId}/reward`, { value: 1 })).json.applied).toBe(true);
+    // the person it was for, after opting out of personalization: their click shapes nothing
+    const d3 = (await decide(s, { userId: 'owner' })).json;
+    await ingest(s.url, '/v1/identify', { userId: 'owner', context: { consent: { categoryPreferences: { Personalization: false } } } });
+    await ingest(s.url, '/v1/track', { userId: 'owner', event: 'Promotion Clicked', properties: { decision_id: d3.decisionId } });
+    expect((await api(s.url, 'POST', `/v1/decisions/${d3.decisionId}/reward`, { value: 1 })).json.applied).toBe(true);
   });
 });
 

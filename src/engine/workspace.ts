@@ -38,6 +38,17 @@ export interface PersonView {
   personalization?: boolean;
 }
 
+/** The ids a request or an event names a person by. */
+export function namedIds(x: { userId?: string; anonymousId?: string }): string[] {
+  const ids: string[] = [];
+  if (x.userId !== undefined) ids.push(x.userId);
+  if (x.anonymousId !== undefined && x.anonymousId !== x.userId) ids.push(x.anonymousId);
+  return ids;
+}
+
+/** A person's ids when the identity graph knows them, else the ids the request names. */
+export const personIds = (view: PersonView | undefined, req: { userId?: string; anonymousId?: string }): string[] => (view ? [...view.ids] : namedIds(req));
+
 /** The person a request names: the first of its ids the identity graph knows. */
 export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: string }): PersonView | undefined {
   for (const id of [req.userId, req.anonymousId]) {
@@ -367,6 +378,18 @@ export class Workspace {
     if (!old) return;
     for (const c of old) for (const m of this.models) m.removeSession(c.record);
     this.contributions.delete(root);
+  }
+
+  /**
+   * Whether an event may be credited to the person who holds `ids` (a decision's, a recommendation's):
+   * its sender is that person — one of those ids, or merged with them since — and has not opted out
+   * of personalization, so their outcomes may shape the models.
+   */
+  attributable(ids: readonly string[], sender: { userId?: string; anonymousId?: string }): boolean {
+    const view = personOf(this, sender);
+    if (view?.personalization === false) return false;
+    if (namedIds(sender).some((id) => ids.includes(id))) return true;
+    return view !== undefined && ids.some((id) => this.rootOf(id) === view.root);
   }
 
   rootOf(id: string): string | undefined {

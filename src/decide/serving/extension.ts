@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { WorkspaceExtension } from '../../engine/engine.ts';
-import { personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
+import { namedIds, personIds, personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import type { Mutation, Store } from '../../store/types.ts';
 import type { ExperimentsExtension, Exposed } from '../../experiments/serving.ts';
@@ -255,7 +255,7 @@ export class DecisionState {
     const decisionId = newDecisionId(now);
     const experiment = exposed ? { experiment: exposed.experiment } : {};
     if (exposed?.holdout) return { response: { decisionId, actions: [], holdout: true, ...experiment } };
-    const ids = view ? [...view.ids] : [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
+    const ids = personIds(view, req);
     const personalized = view?.personalization !== false;
     const facts: Facts = { context: req.context ?? {} };
     if (personalized && view) {
@@ -358,7 +358,7 @@ export class DecisionState {
       const value = this.settings.rewardEvents[e.event] ?? this.settings.defaultReward;
       if (!(value > 0)) continue;
       const rec = this.records.get(decisionId);
-      if (!rec || !this.samePerson(rec, e)) continue;
+      if (!rec || !this.ws.attributable(rec.ids, e)) continue;
       // attribution is judged on event time, so a late-arriving click still counts where it happened
       if (e.timestamp - rec.at > this.settings.attributionWindowSeconds * 1000) continue;
       const actionId = typeof props?.action_id === 'string' ? props.action_id : undefined;
@@ -369,16 +369,6 @@ export class DecisionState {
       }
     }
     return writes;
-  }
-
-  /** whether the event's sender is the person the decision was made for (identity merges included) */
-  private samePerson(rec: DecisionRecord, e: StoredEvent): boolean {
-    const id = e.userId ?? e.anonymousId;
-    if (id === undefined) return false;
-    if (rec.ids.includes(id)) return true;
-    const root = this.ws.rootOf(id);
-    if (root !== undefined && this.ws.viewOf(root)?.personalization === false) return false;
-    return root !== undefined && rec.ids.some((other) => this.ws.rootOf(other) === root);
   }
 
   private recordsOf(ids: readonly string[]): DecisionRecord[] {
@@ -475,8 +465,7 @@ export class DecisionsExtension implements WorkspaceExtension {
   /** `POST /v1/decide`: answers once the decision (and any first experiment exposure) is durable. */
   async decide(ws: Workspace, req: DecideRequest, options: DecideOptions): Promise<DecideResponse> {
     const view = personOf(ws, req);
-    const requestIds = [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
-    const { exposed, writes } = this.experiments?.stateOf(ws).expose(view, requestIds, req.placement, options.now) ?? { writes: [] };
+    const { exposed, writes } = this.experiments?.stateOf(ws).expose(view, namedIds(req), req.placement, options.now) ?? { writes: [] };
     const { response, record } = this.stateOf(ws).decide(req, view, exposed, options);
     const all: Mutation[] = record ? [...writes, { table: 'decisions', key: record.decisionId, value: record }] : writes;
     if (all.length) await this.store!.commit(ws.id, all);

@@ -4,7 +4,6 @@ import type { Workspace } from '../../engine/workspace.ts';
 import type { Mutation, Store } from '../../store/types.ts';
 import { workspacePeople } from '../model/people.ts';
 import { Recommender, type RecommenderSettings } from '../recommender.ts';
-import { personOf } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
 import { FEEDBACK_PREFIX, FeedbackLearning, feedbackKey, type FeedbackRecord } from './feedback.ts';
@@ -93,11 +92,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
       if (typeof recommendationId !== 'string') continue;
       const imp = impressions.get(recommendationId);
       if (!imp?.signals || e.timestamp - imp.at > this.serving.impressionTtlDays * 86_400_000) continue;
-      const view = personOf(ws, e);
-      if (view?.personalization === false) continue;
-      const sender = [e.userId, e.anonymousId].filter((x): x is string => x !== undefined);
-      const samePerson = sender.some((id) => imp.ids.includes(id)) || (view !== undefined && imp.ids.some((id) => ws.rootOf(id) === view.root));
-      if (!samePerson) continue;
+      if (!ws.attributable(imp.ids, e)) continue;
       for (const x of interactionsOf(e)) {
         if (x.itemId === undefined) continue;
         const at = imp.items.indexOf(x.itemId);

@@ -4,9 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
-
-export { personOf };
+import { personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemsOf, sessionize } from '../../features/sessions.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
@@ -132,7 +130,7 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   const personal = !variant?.holdout && variant?.config.personalized !== false;
   const blendPlacement = typeof variant?.config.placement === 'string' ? variant.config.placement : placement;
   const q = buildQuery(ws, view, req, now, personal);
-  const ids = view ? [...view.ids] : [req.userId, req.anonymousId].filter((x): x is string => x !== undefined);
+  const ids = personIds(view, req);
   const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(ids, placement, settings.repeatWindow) : new Set<string>();
   // an experiment's variant may set the blend; otherwise the weights learned from this placement's
   // feedback, once it has enough; otherwise the configured ones

@@ -3,7 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
 import type { RecommendationsExtension } from '../../recommend/serving/extension.ts';
-import { DEFAULT_PLACEMENT, personOf, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
+import { DEFAULT_PLACEMENT, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
+import { namedIds, personOf } from '../../engine/workspace.ts';
 import type { ExperimentsExtension } from '../../experiments/serving.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
 
@@ -19,8 +20,7 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       const started = process.hrtime.bigint();
       const now = Date.now();
       const placement = req.body.context?.placement ?? DEFAULT_PLACEMENT;
-      const requestIds = [req.body.userId, req.body.anonymousId].filter((x): x is string => x !== undefined);
-      const { exposed, writes: exposure } = experiments?.stateOf(ws).expose(personOf(ws, req.body), requestIds, placement, now) ?? { writes: [] };
+      const { exposed, writes: exposure } = experiments?.stateOf(ws).expose(personOf(ws, req.body), namedIds(req.body), placement, now) ?? { writes: [] };
       const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, now, exposed);
       metrics.recommendDuration.observe({ placement: metrics.placementLabel(placement) }, Number(process.hrtime.bigint() - started) / 1e9);
       // a first experiment exposure must be durable before the variant is shown (stickiness);
