@@ -2,16 +2,13 @@
  * Tools for privacy tests: unique secrets that cannot hide inside compressed pages, byte-level and
  * record-level scans of a data dir, the `kairos` CLI as a child process, and condition waits.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { LmdbStore } from '../../src/store/lmdb/lmdb-store.ts';
 import { INSTANCE, TABLES } from '../../src/store/types.ts';
-import { ROOT, WRITE_KEY, ADMIN_KEY } from './server.ts';
+import { WRITE_KEY, ADMIN_KEY, runKairos } from './server.ts';
 
-const run = promisify(execFile);
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
 /**
@@ -90,14 +87,11 @@ export async function recordsOf<T = unknown>(dataDir: string, ws: string, table:
   }
 }
 
-/** `node bin/kairos.mjs ARGS` (what `npx kairos ARGS` runs) against a data dir; resolves with stdout */
+/** `node bin/kairos.mjs ARGS` (what `npx kairos ARGS` runs) against a data dir; resolves with stdout, rejects on a non-zero exit */
 export async function kairosCli(args: string[], dataDir: string, env: Record<string, string> = {}): Promise<string> {
-  const { stdout } = await run(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', ...env },
-    timeout: 120_000,
-  });
-  return stdout;
+  const r = await runKairos(args, { KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, ...env });
+  if (r.code !== 0) throw new Error(`kairos ${args.join(' ')} exited with ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** writes `$dataDir/kairos.config.json`, which the server reads at start */
