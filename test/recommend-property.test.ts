@@ -84,14 +84,18 @@ describe('recommendations are a function of the set of sessions', () => {
 describe('extending an open session', () => {
   it('equals removing the shorter session and adding the longer one', () => {
     fc.assert(
-      fc.property(fc.array(sessionArb, { minLength: 0, maxLength: 6 }), sessionArb, fc.nat(), (others, grown, cut) => {
+      fc.property(fc.array(sessionArb, { minLength: 0, maxLength: 6 }), sessionArb, fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), (others, grown, cuts) => {
         const background = others.map((s, i) => toRecord(s, `o${i}`));
         const next = toRecord(grown, 'open');
-        const prev: SessionRecord = { ...next, items: next.items.slice(0, cut % (next.items.length + 1)) };
-        prev.end = prev.items.length > 0 ? prev.items[prev.items.length - 1]!.t : next.start;
+        // the open session as it was after each earlier batch of events, shortest first
+        const prefixes = [...new Set(cuts.map((c) => c % (next.items.length + 1)))].sort((a, b) => a - b).map((n): SessionRecord => {
+          const items = next.items.slice(0, n);
+          return { ...next, items, end: items.length > 0 ? items[items.length - 1]!.t : next.start };
+        });
         const extended = build(background, []);
-        extended.addSession(prev);
-        extended.extendSession(prev, next);
+        extended.addSession(prefixes[0]!);
+        for (let i = 1; i < prefixes.length; i++) extended.extendSession(prefixes[i - 1]!, prefixes[i]!);
+        extended.extendSession(prefixes[prefixes.length - 1]!, next);
         const direct = build([...background, next], []);
         for (const q of QUERIES) {
           const got = extended.recommend(q, { count: 6, seed: 'e' });

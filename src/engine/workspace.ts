@@ -62,6 +62,8 @@ export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: st
 interface Contribution {
   record: SessionRecord;
   signature: string;
+  /** made by appending items to the contribution of the same key: no need to compare them item by item */
+  appended?: true;
 }
 
 function consentPrefs(e: StoredEvent): Record<string, boolean> | undefined {
@@ -105,6 +107,7 @@ function extends_(prev: SessionRecord, next: SessionRecord): boolean {
   for (let i = 0; i < prev.items.length; i++) {
     const a = prev.items[i]!;
     const b = next.items[i]!;
+    if (a === b) continue;
     if (a.itemId !== b.itemId || a.kind !== b.kind || a.t !== b.t || a.weight !== b.weight) return false;
   }
   return true;
@@ -251,7 +254,7 @@ export class Workspace {
         // items — the same record sessionize would rebuild, without re-deriving the whole session.
         const [first, ...later] = sessionize(tail, gap);
         const record: SessionRecord = { key: last.key, start: last.start, end: first!.end, items: last.items.concat(itemsOf(first!.events, this.tuning.interactionWeights)) };
-        fresh.push({ record, signature: sessionSignature(record) });
+        fresh.push({ record, signature: sessionSignature(record), appended: true });
         for (const session of later) {
           const r = sessionRecord(session, this.tuning.interactionWeights);
           if (r) fresh.push({ record: r, signature: sessionSignature(r) });
@@ -271,7 +274,7 @@ export class Workspace {
       after.add(c.record.key);
       const prev = before.get(c.record.key);
       if (prev?.signature === c.signature) continue;
-      const appended = prev !== undefined && extends_(prev.record, c.record);
+      const appended = prev !== undefined && (c.appended === true || extends_(prev.record, c.record));
       for (const m of this.models) {
         if (appended && m.extendSession) m.extendSession(prev.record, c.record);
         else {

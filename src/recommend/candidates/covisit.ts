@@ -126,8 +126,9 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
 
   /** `next` is `prev` with items appended: only pairs that involve an appended item are new */
   extendSession(prev: SessionRecord, next: SessionRecord): void {
-    const h = next.items.map((it) => this.ids.intern(it.itemId));
-    this.apply(next, (m) => (i, j, weight, t) => m.add(h[i]!, h[j]!, weight, t), prev.items.length);
+    // a few pairs per appended item: ids are looked up per pair rather than for the whole session
+    const items = next.items;
+    this.apply(next, (m) => (i, j, weight, t) => m.add(this.ids.intern(items[i]!.itemId), this.ids.intern(items[j]!.itemId), weight, t), prev.items.length);
   }
 
   /** visits the session's pairs whose later item sits at position `from` or after */
@@ -180,12 +181,17 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   }
 }
 
-/** view-like interactions paired with their neighbours within `window` positions, closer pairs weighing more */
+/**
+ * view-like interactions paired with their neighbours within `window` positions, closer pairs
+ * weighing more. Only pairs whose later item sits at `from` or after are visited, and only the items
+ * they can involve are read: the view-like items from `from` on and the `window` ones before it.
+ */
 function forEachViewPair(items: readonly SessionItem[], window: number, from: number, visit: PairVisitor): void {
+  const isView = (it: SessionItem): boolean => it.weight > 0 && VIEW_KINDS.has(it.kind);
+  let start = Math.max(0, Math.min(from, items.length));
+  for (let before = 0; start > 0 && before < window; ) if (isView(items[--start]!)) before++;
   const seq: number[] = [];
-  items.forEach((it, i) => {
-    if (it.weight > 0 && VIEW_KINDS.has(it.kind)) seq.push(i);
-  });
+  for (let i = start; i < items.length; i++) if (isView(items[i]!)) seq.push(i);
   for (let p = 0; p < seq.length; p++) {
     const x = items[seq[p]!]!;
     for (let q = p + 1; q < seq.length && q - p <= window; q++) {
@@ -197,6 +203,10 @@ function forEachViewPair(items: readonly SessionItem[], window: number, from: nu
 
 /** every pair of distinct items purchased in the session */
 function forEachBasketPair(items: readonly SessionItem[], maxBasket: number, from: number, visit: PairVisitor): void {
+  // a new pair needs a purchase at `from` or after
+  let purchaseFrom = false;
+  for (let i = Math.max(0, from); i < items.length && !purchaseFrom; i++) purchaseFrom = items[i]!.kind === 'purchase';
+  if (!purchaseFrom) return;
   const firstPurchase = new Map<string, number>();
   items.forEach((it, i) => {
     if (it.kind === 'purchase' && it.weight > 0 && !firstPurchase.has(it.itemId) && firstPurchase.size < maxBasket) firstPurchase.set(it.itemId, i);

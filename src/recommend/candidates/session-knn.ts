@@ -126,30 +126,32 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   }
 
   /**
-   * Events appended to an open session: the entry keeps its slot and only moves within the postings
-   * (its end time changed) of the items it had, and joins those of new items. Leaves the index
-   * exactly as removeSession(prev) + addSession(next).
+   * Events appended to an open session (`next.items` is `prev.items` followed by new ones): the entry
+   * keeps its slot and only moves within the postings of the items it had (its end time changed), and
+   * joins those of new items. Only the appended items are looked at, so a growing session costs per
+   * event what it appends, not its length. Leaves the index exactly as removeSession(prev) +
+   * addSession(next).
    */
   extendSession(prev: SessionRecord, next: SessionRecord): void {
     const entry = this.sessions.get(prev.key);
-    if (!entry || entry.copies !== 1 || prev.key !== next.key) {
+    if (!entry || entry.copies !== 1 || prev.key !== next.key || next.items.length < prev.items.length) {
       this.removeSession(prev);
       this.addSession(next);
       return;
     }
-    const items = distinctByLastOccurrence(next, (id) => this.ids.intern(id));
-    if (items.length === 0) {
-      this.removeSession(prev);
-      return;
+    // the appended items of interest, distinct by last occurrence, in order
+    const appended: number[] = [];
+    for (let i = next.items.length - 1; i >= prev.items.length; i--) {
+      const it = next.items[i]!;
+      if (!showsInterest(it)) continue;
+      const h = this.ids.intern(it.itemId);
+      if (!appended.includes(h)) appended.push(h);
     }
-    const kept = new Set(items);
-    for (const item of entry.items) {
-      const postings = this.postings.get(item);
-      if (postings && postings.remove(entry) === 0 && !kept.has(item)) this.postings.delete(item);
-    }
+    appended.reverse();
+    for (const item of entry.items) this.postings.get(item)?.remove(entry);
     entry.end = next.end;
-    entry.items = items;
-    this.post(entry, items);
+    if (appended.length > 0) entry.items = entry.items.filter((h) => !appended.includes(h)).concat(appended);
+    this.post(entry, entry.items);
   }
 
   removeSession(s: SessionRecord): void {

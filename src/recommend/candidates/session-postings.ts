@@ -21,7 +21,10 @@ export interface IndexedSession {
 export const byRecency = (a: IndexedSession, b: IndexedSession): number => b.end - a.end || (a.key > b.key ? -1 : a.key < b.key ? 1 : 0);
 
 export class SessionPostings {
-  /** the most recent sessions, most recent first; every session in `older` ranks after all of them */
+  /**
+   * the most recent sessions, oldest first (so the usual change, a session that just ended or grew,
+   * lands at or near the end of the array); every session in `older` ranks after all of them
+   */
   private readonly recent: IndexedSession[] = [];
   /**
    * the rest, unordered. An array rather than a Set (8 bytes an entry instead of about 50): removing
@@ -38,27 +41,30 @@ export class SessionPostings {
 
   /** the i-th most recent session, within the window */
   recentAt(i: number): IndexedSession | undefined {
-    return this.recent[i];
+    return this.recent[this.recent.length - 1 - i];
   }
 
   add(s: IndexedSession): void {
-    const oldestRecent = this.recent[this.recent.length - 1];
+    const oldestRecent = this.recent[0];
     if (this.older && this.older.length > 0 && oldestRecent && byRecency(s, oldestRecent) > 0) {
       this.older.push(s);
       return;
     }
-    this.recent.splice(this.indexAt(s), 0, s);
+    const at = this.indexAt(s);
+    if (at === this.recent.length) this.recent.push(s);
+    else this.recent.splice(at, 0, s);
     if (this.recent.length > this.window) {
       this.older ??= [];
-      this.older.push(this.recent.pop()!);
+      this.older.push(this.recent.shift()!);
     }
   }
 
   /** removes a session; returns how many remain */
   remove(s: IndexedSession): number {
-    const at = this.indexAt(s);
-    if (this.recent[at] === s) {
-      this.recent.splice(at, 1);
+    const at = this.indexAt(s) - 1;
+    if (at >= 0 && this.recent[at] === s) {
+      if (at === this.recent.length - 1) this.recent.pop();
+      else this.recent.splice(at, 1);
       if (this.recent.length < this.window / 2) this.promote();
     } else if (this.older) {
       const i = this.older.indexOf(s);
@@ -78,25 +84,31 @@ export class SessionPostings {
     // every candidate scores the same: the tie order alone (recency) selects
     for (let i = 0; i < older.length; i++) best.push(i, 0);
     const promoted = best.drain().handles;
-    for (const i of promoted) this.recent.push(older[i]!);
+    // drained most recent first; all of them rank after the window's sessions
+    this.recent.unshift(...promoted.reverse().map((i) => older[i]!));
     const moved = new Set(promoted);
     this.older = older.filter((_, i) => !moved.has(i));
   }
 
-  /** first index of `recent` whose session is not more recent than `s` */
+  /**
+   * first index of `recent` whose session is more recent than `s` (so `s` itself, when present, sits
+   * just before it); sessions usually arrive most recent, so the end is checked first
+   */
   private indexAt(s: IndexedSession): number {
+    const n = this.recent.length;
+    if (n === 0 || byRecency(this.recent[n - 1]!, s) >= 0) return n;
     let lo = 0;
-    let hi = this.recent.length;
+    let hi = n - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (byRecency(this.recent[mid]!, s) < 0) lo = mid + 1;
-      else hi = mid;
+      if (byRecency(this.recent[mid]!, s) < 0) hi = mid;
+      else lo = mid + 1;
     }
     return lo;
   }
 
   /** every session, most recent first */
   all(): IndexedSession[] {
-    return [...this.recent, ...[...(this.older ?? [])].sort(byRecency)];
+    return [...this.recent].reverse().concat([...(this.older ?? [])].sort(byRecency));
   }
 }
