@@ -21,10 +21,11 @@ export interface Capabilities extends AppExtras {
 }
 
 export function capabilities(config: Config): Capabilities {
-  const recommendations = new RecommendationsExtension(config.recommend);
+  const logger = createLogger(config);
+  const recommendations = new RecommendationsExtension(config.recommend, undefined, (err) => logger.error({ err }, 'impressions not stored'));
   const experiments = new ExperimentsExtension();
   const decisions = new DecisionsExtension(config.decide, experiments);
-  const triggers = new TriggersExtension(decisions, {}, createLogger(config));
+  const triggers = new TriggersExtension(decisions, {}, logger);
   return {
     extensions: [recommendations, experiments, decisions, triggers],
     routes: [recommendationRoutes(recommendations, experiments), decisionRoutes(decisions), experimentRoutes(experiments), triggerRoutes(triggers)],

@@ -43,6 +43,8 @@ export interface Principal {
 export interface WorkspaceExtension {
   /** called before the workspace's events are loaded, so models are built in one pass */
   attach(ws: Workspace, store: Store): Promise<void> | void;
+  /** called by close() before the store closes: make buffered writes durable */
+  close?(): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -282,6 +284,7 @@ export class Engine {
 
   async close(): Promise<void> {
     clearTimeout(this.compactTimer);
+    for (const ext of this.extensions) await ext.close?.();
     await this.store.close();
   }
 }

@@ -19,6 +19,7 @@
  * caps hold; the answer is sent once the record is durable.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { randomToken } from '../../random-ids.ts';
 import type { WorkspaceExtension } from '../../engine/engine.ts';
 import { namedIds, personIds, personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
@@ -107,7 +108,7 @@ export class DecideError extends Error {
 }
 
 /** Time-ordered, unguessable ids: 9 base-36 digits of ms (good until the year 5188), then 12 random bytes. */
-const newDecisionId = (now: number): string => `dec_${now.toString(36).padStart(9, '0')}${randomBytes(12).toString('base64url')}`;
+const newDecisionId = (now: number): string => `dec_${now.toString(36).padStart(9, '0')}${randomToken(12)}`;
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;

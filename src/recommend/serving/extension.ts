@@ -2,6 +2,7 @@
 import type { WorkspaceExtension } from '../../engine/engine.ts';
 import type { Workspace } from '../../engine/workspace.ts';
 import type { Mutation, Store } from '../../store/types.ts';
+import { DeferredWrites } from '../../store/deferred-writes.ts';
 import { workspacePeople } from '../model/people.ts';
 import { Recommender, type RecommenderSettings } from '../recommender.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
@@ -25,16 +26,24 @@ export interface RecommendationState {
   impressions: ImpressionLog;
   /** per placement, blend weights learned from clicks and purchases attributed to recommendations */
   learning: FeedbackLearning;
+  /**
+   * where served impressions are written: batched every 100 ms rather than one fsync per request
+   * (a crash loses at most the last batch, i.e. attribution of those few recommendations)
+   */
+  impressionWrites: DeferredWrites;
 }
 
 export class RecommendationsExtension implements WorkspaceExtension {
   private readonly states = new WeakMap<Workspace, RecommendationState>();
   /** every recommender attached, so stop() reaches their model schedules */
   private readonly attached = new Set<Recommender>();
+  /** every workspace's buffered impression writes, flushed by close() */
+  private readonly writers = new Set<DeferredWrites>();
 
   constructor(
     private readonly settings: Partial<RecommenderSettings> = {},
     readonly serving: ServingSettings = DEFAULT_SERVING_SETTINGS,
+    private readonly onWriteError: (err: unknown) => void = (err) => console.error('impressions not stored', err),
   ) {}
 
   async attach(ws: Workspace, store: Store): Promise<void> {
@@ -66,7 +75,21 @@ export class RecommendationsExtension implements WorkspaceExtension {
     feedback.sort((a, b) => a.t - b.t || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
     for (const rec of feedback) learning.add(rec);
     if (dropped.length) await store.commit(ws.id, dropped);
-    ws.onForget((ids) => impressions.forget(ids), (ids) => impressions.deletions(ids));
+    const impressionWrites = new DeferredWrites(store, ws.id, this.onWriteError);
+    this.writers.add(impressionWrites);
+    // an erased person's impressions still waiting in the buffer must never reach the store
+    const dropBuffered = (ids: readonly string[]): Mutation[] => {
+      const deletions = impressions.deletions(ids);
+      impressionWrites.drop('impressions', deletions.map((d) => d.key));
+      return deletions;
+    };
+    ws.onForget(
+      (ids) => {
+        dropBuffered(ids);
+        impressions.forget(ids);
+      },
+      dropBuffered,
+    );
     ws.onForget((ids) => learning.forget(ids), (ids) => learning.deletions(ids));
     ws.onForget(() => recommender.matrix.forgotten());
     // outcomes attributed to a recommendation are durable before the event's request is acknowledged
@@ -74,7 +97,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
       const writes = this.feedbackFrom(ws, impressions, learning, events);
       return writes.length ? store.commit(ws.id, writes) : undefined;
     });
-    this.states.set(ws, { recommender, impressions, learning });
+    this.states.set(ws, { recommender, impressions, learning, impressionWrites });
   }
 
   /**
@@ -118,6 +141,11 @@ export class RecommendationsExtension implements WorkspaceExtension {
   stop(): void {
     for (const r of this.attached) r.matrix.stop();
     this.attached.clear();
+  }
+
+  /** makes buffered impressions durable (the engine calls this before it closes the store) */
+  async close(): Promise<void> {
+    await Promise.all([...this.writers].map((w) => w.close()));
   }
 
   stateOf(ws: Workspace): RecommendationState {

@@ -2,7 +2,8 @@
  * CONTRACT §6 as a function: a recommendation request against a workspace's state → the answer.
  * The HTTP route, the evaluation harness and the benchmark all call this.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemsOf, sessionize } from '../../features/sessions.ts';
@@ -95,7 +96,7 @@ export function buildQuery(ws: Workspace, view: PersonView | undefined, req: Rec
   };
 }
 
-const newRecommendationId = (): string => `rec_${randomBytes(12).toString('base64url')}`;
+const newRecommendationId = (): string => `rec_${randomToken(12)}`;
 
 /**
  * Exploration is seeded by person, placement, context and day: refreshing a page gives the same

@@ -24,9 +24,9 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, now, exposed);
       metrics.recommendDuration.observe({ placement: metrics.placementLabel(placement) }, Number(process.hrtime.bigint() - started) / 1e9);
       // a first experiment exposure must be durable before the variant is shown (stickiness);
-      // the impression is for attribution, and the answer does not wait for its fsync
+      // the impression is for attribution: it joins the next batched write, not awaited
       if (exposure.length) await engine.store.commit(ws.id, exposure);
-      engine.store.commit(ws.id, writes).catch((err: unknown) => req.log.error({ err }, 'impression not stored'));
+      ext.stateOf(ws).impressionWrites.add(writes);
       return response;
     });
 
