@@ -229,61 +229,62 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const round = ++this.round;
     const total = this.sessions.size;
     const lists: Array<{ pos: number; weight: number; item: number; postings: SessionPostings; cursor: number }> = [];
-    const heads: Array<IndexedSession | undefined> = [];
-    // end times of the heads, so choosing the next session reads one small array, not every head object
+    // end times of the lists' heads: choosing the next session reads one small array, and walking a
+    // list reads its dense end and slot arrays; a session object is touched once, when it joins
     const headEnd = new Float64Array(current.length).fill(-Infinity);
     for (let pos = 0; pos < current.length; pos++) {
       const item = current[pos]!;
       const postings = this.postings.get(item);
       if (!postings) continue;
       const idf = this.o.idfWeighting ? Math.log(1 + total / postings.size) : 1;
+      headEnd[lists.length] = postings.recentEndAt(0);
       lists.push({ pos, weight: this.positionWeight(pos, current.length) * idf, item, postings, cursor: 0 });
-      const head = postings.recentAt(0);
-      if (head) headEnd[heads.length] = head.end;
-      heads.push(head);
     }
     const sessions = this.sampleSessions;
     const match = this.sampleMatch;
     const anchorPos = this.sampleAnchorPos;
     const anchorItem = this.sampleAnchorItem;
     let sampled = 0;
-    let last: IndexedSession | undefined;
+    let lastSlot = -1;
     for (;;) {
       let best = -1;
       let bestEnd = -Infinity;
-      for (let i = 0; i < heads.length; i++) {
+      for (let i = 0; i < lists.length; i++) {
         const end = headEnd[i]!;
-        if (end > bestEnd || (end === bestEnd && end !== -Infinity && byRecency(heads[i]!, heads[best]!) < 0)) {
+        if (end > bestEnd) {
           best = i;
           bestEnd = end;
+        } else if (end === bestEnd && end !== -Infinity) {
+          // equal end times: the tie order of byRecency (larger key first) decides, as for one list
+          const a = lists[i]!;
+          const b = lists[best]!;
+          if (byRecency(a.postings.recentAt(a.cursor)!, b.postings.recentAt(b.cursor)!) < 0) best = i;
         }
       }
       if (best < 0) break;
-      const s = heads[best]!;
-      // once the sample is full, only the remaining occurrences of its last session are read
-      if (sampled >= this.o.sampleSize && s !== last) break;
       const list = lists[best]!;
-      const next = list.postings.recentAt(++list.cursor);
-      heads[best] = next;
-      headEnd[best] = next ? next.end : -Infinity;
+      const slot = list.postings.recentSlotAt(list.cursor);
+      // once the sample is full, only the remaining occurrences of its last session are read
+      if (sampled >= this.o.sampleSize && slot !== lastSlot) break;
       let at: number;
-      if (this.seenRound[s.slot] !== round) {
-        this.seenRound[s.slot] = round;
+      if (this.seenRound[slot] !== round) {
+        this.seenRound[slot] = round;
         at = sampled++;
-        this.sampleIndex[s.slot] = at;
-        sessions[at] = s;
+        this.sampleIndex[slot] = at;
+        sessions[at] = list.postings.recentAt(list.cursor)!;
         match[at] = 0;
         anchorPos[at] = -1;
         anchorItem[at] = -1;
       } else {
-        at = this.sampleIndex[s.slot]!;
+        at = this.sampleIndex[slot]!;
       }
+      headEnd[best] = list.postings.recentEndAt(++list.cursor);
       match[at]! += list.weight;
       if (list.pos > anchorPos[at]!) {
         anchorPos[at] = list.pos;
         anchorItem[at] = list.item;
       }
-      last = s;
+      lastSlot = slot;
     }
     return sampled;
   }

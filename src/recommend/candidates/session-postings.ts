@@ -27,6 +27,12 @@ export class SessionPostings {
    */
   private readonly recent: IndexedSession[] = [];
   /**
+   * each recent session's end time and slot, parallel to `recent`: a query walks many sessions and
+   * needs only these for most of them, read from two dense arrays instead of one object each
+   */
+  private readonly ends: number[] = [];
+  private readonly slots: number[] = [];
+  /**
    * the rest, unordered. An array rather than a Set (8 bytes an entry instead of about 50): removing
    * an old session scans it, but removals almost always concern recent sessions.
    */
@@ -44,6 +50,17 @@ export class SessionPostings {
     return this.recent[this.recent.length - 1 - i];
   }
 
+  /** the end time of the i-th most recent session; -Infinity past the window */
+  recentEndAt(i: number): number {
+    const at = this.recent.length - 1 - i;
+    return at >= 0 ? this.ends[at]! : -Infinity;
+  }
+
+  /** the slot of the i-th most recent session, which must exist */
+  recentSlotAt(i: number): number {
+    return this.slots[this.recent.length - 1 - i]!;
+  }
+
   add(s: IndexedSession): void {
     const oldestRecent = this.recent[0];
     if (this.older && this.older.length > 0 && oldestRecent && byRecency(s, oldestRecent) > 0) {
@@ -51,11 +68,20 @@ export class SessionPostings {
       return;
     }
     const at = this.indexAt(s);
-    if (at === this.recent.length) this.recent.push(s);
-    else this.recent.splice(at, 0, s);
+    if (at === this.recent.length) {
+      this.recent.push(s);
+      this.ends.push(s.end);
+      this.slots.push(s.slot);
+    } else {
+      this.recent.splice(at, 0, s);
+      this.ends.splice(at, 0, s.end);
+      this.slots.splice(at, 0, s.slot);
+    }
     if (this.recent.length > this.window) {
       this.older ??= [];
       this.older.push(this.recent.shift()!);
+      this.ends.shift();
+      this.slots.shift();
     }
   }
 
@@ -63,8 +89,15 @@ export class SessionPostings {
   remove(s: IndexedSession): number {
     const at = this.indexAt(s) - 1;
     if (at >= 0 && this.recent[at] === s) {
-      if (at === this.recent.length - 1) this.recent.pop();
-      else this.recent.splice(at, 1);
+      if (at === this.recent.length - 1) {
+        this.recent.pop();
+        this.ends.pop();
+        this.slots.pop();
+      } else {
+        this.recent.splice(at, 1);
+        this.ends.splice(at, 1);
+        this.slots.splice(at, 1);
+      }
       if (this.recent.length < this.window / 2) this.promote();
     } else if (this.older) {
       const i = this.older.indexOf(s);
@@ -85,7 +118,10 @@ export class SessionPostings {
     for (let i = 0; i < older.length; i++) best.push(i, 0);
     const promoted = best.drain().handles;
     // drained most recent first; all of them rank after the window's sessions
-    this.recent.unshift(...promoted.reverse().map((i) => older[i]!));
+    const moving = promoted.reverse().map((i) => older[i]!);
+    this.recent.unshift(...moving);
+    this.ends.unshift(...moving.map((m) => m.end));
+    this.slots.unshift(...moving.map((m) => m.slot));
     const moved = new Set(promoted);
     this.older = older.filter((_, i) => !moved.has(i));
   }
