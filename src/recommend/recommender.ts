@@ -14,7 +14,8 @@ import { explainReasons } from './explain/reasons.ts';
 import { MatrixModelHolder, type MatrixOptions } from './model/holder.ts';
 import { ItemIds } from './item-ids.ts';
 import { purchasedItems, showsInterest } from './query-items.ts';
-import { blend, DEFAULT_PLACEMENT_WEIGHTS, weightsFor, type BlendedRanking, type GeneratorWeights } from './rank/blend.ts';
+import { blend, DEFAULT_PLACEMENT_WEIGHTS, weightsFor, type BlendedCandidate, type BlendedRanking, type GeneratorWeights } from './rank/blend.ts';
+import type { ExplainableReason } from './explain/reasons.ts';
 import { capFor, CategoryCap } from './rules/category-cap.ts';
 import { admissibility } from './rules/exclusions.ts';
 import { DEFAULT_EXPLORATION_OPTIONS, explore, type ExplorationOptions } from './rules/exploration.ts';
@@ -253,12 +254,12 @@ export class Recommender implements SessionModel, CatalogListener {
     const used = new Set<string>();
     let previous = Infinity;
     const items = picks.map((p) => {
-      for (const g of p.generators) used.add(g);
+      for (const g of p.source.generators) used.add(g);
       previous = Math.min(previous, p.score);
       return { itemId: p.itemId, score: Math.round(previous * 1e6) / 1e6, reasons: explainReasons(p.reasons, this.catalog, this.settings.maxReasons) };
     });
     const strategy = STRATEGY_ORDER.filter((g) => used.has(g)).join('+');
-    return { items, strategy: strategy === '' ? 'none' : strategy, signals: picks.map((p) => p.signals ?? {}) };
+    return { items, strategy: strategy === '' ? 'none' : strategy, signals: picks.map((p) => p.source.signals ?? {}) };
   }
 }
 
@@ -271,16 +272,34 @@ function demotedItems(q: RecommendQuery, recentImpressions: ReadonlySet<string> 
 }
 
 function* fromBlend(blended: BlendedRanking): Generator<SourceItem> {
-  for (const b of blended) {
+  for (const b of blended) yield new BlendedSource(b);
+}
+
+/**
+ * A blended candidate as a selection source. Most candidates read are passed over by the rules, so
+ * the per-generator signals and the generator list are only put together when asked for (for the
+ * items picked).
+ */
+class BlendedSource implements SourceItem {
+  readonly itemId: string;
+  readonly score: number;
+  readonly reasons: readonly ExplainableReason[];
+  constructor(private readonly b: BlendedCandidate) {
+    this.itemId = b.itemId;
+    this.score = b.score;
+    this.reasons = b.contributions.map((c) => c.reason);
+  }
+
+  get generators(): readonly string[] {
+    const out: string[] = [];
+    for (const c of this.b.contributions) if (!out.includes(c.generator)) out.push(c.generator);
+    return out;
+  }
+
+  get signals(): Readonly<Record<string, number>> {
     const signals: Record<string, number> = {};
-    for (const c of b.contributions) signals[c.generator] = (signals[c.generator] ?? 0) + c.signal;
-    yield {
-      itemId: b.itemId,
-      score: b.score,
-      reasons: b.contributions.map((c) => c.reason),
-      generators: [...new Set(b.contributions.map((c) => c.generator))],
-      signals,
-    };
+    for (const c of this.b.contributions) signals[c.generator] = (signals[c.generator] ?? 0) + c.signal;
+    return signals;
   }
 }
 

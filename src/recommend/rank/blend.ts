@@ -138,7 +138,13 @@ export class BlendedRanking implements Iterable<BlendedCandidate> {
       const out = this.outputs[output[c]!]!;
       contributions.push({ generator: out.generator, reason: out.candidates[candidate[c]!]!.reason, amount: amount[c]!, signal: out.weight > 0 ? amount[c]! / out.weight : 0 });
     }
-    if (contributions.length > 1) contributions.sort((x, y) => rankOrder(x.amount, y.amount, byId(x.generator, y.generator)));
+    // a handful per item: insertion sort, which (unlike Array#sort) allocates nothing
+    for (let i = 1; i < contributions.length; i++) {
+      const x = contributions[i]!;
+      let j = i - 1;
+      for (; j >= 0 && rankOrder(contributions[j]!.amount, x.amount, byId(contributions[j]!.generator, x.generator)) > 0; j--) contributions[j + 1] = contributions[j]!;
+      contributions[j + 1] = x;
+    }
     return { itemId: this.itemIds[e]!, score: this.totals[e]! / this.totalWeight, contributions };
   }
 

@@ -40,6 +40,8 @@ export function explorationSlots(count: number, rate: number, random: Random): n
   return Math.min(slots, count - 1);
 }
 
+const EXPLORATION_SOURCE = { generators: ['exploration'] } as const;
+
 /** The list with exploration items inserted at drawn positions (after the first), keeping its length. */
 export function explore(list: readonly Pick[], o: ExplorationOptions, input: ExplorationInput): Pick[] {
   const { random } = input;
@@ -62,7 +64,7 @@ export function explore(list: readonly Pick[], o: ExplorationOptions, input: Exp
     const at = 1 + Math.floor(random() * (out.length - 1));
     const kept = out.slice(0, -1);
     if (input.capMax !== undefined && exceedsCap(kept, item, input.capMax)) continue;
-    out.splice(at, 0, { itemId: item.itemId, item, score: out[at]!.score, reasons: [{ type: 'exploration' }], generators: ['exploration'] });
+    out.splice(at, 0, { itemId: item.itemId, item, score: out[at]!.score, reasons: [{ type: 'exploration' }], source: EXPLORATION_SOURCE });
     out.pop();
   }
   return out;

@@ -24,8 +24,13 @@ export interface SourceItem {
   signals?: Readonly<Record<string, number>>;
 }
 
-export interface Pick extends SourceItem {
+export interface Pick {
+  itemId: string;
+  score: number;
+  reasons: readonly ExplainableReason[];
   item: Item;
+  /** where the item came from: its generators and signals are read from it for picked items only */
+  source: Readonly<{ generators: readonly string[]; signals?: Readonly<Record<string, number>> }>;
 }
 
 export interface SelectionRules {
@@ -55,7 +60,7 @@ export function selectItems(sources: ReadonlyArray<Iterable<SourceItem>>, rules:
       seen.add(c.itemId);
       const item = admissible(c.itemId);
       // spelt out: an object spread costs several times more on this path
-      if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, generators: c.generators, ...(c.signals ? { signals: c.signals } : {}), item };
+      if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, item, source: c };
     }
     return undefined;
   };
