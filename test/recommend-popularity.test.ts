@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NewestItems } from '../src/recommend/candidates/newest.ts';
 import { PopularityModel } from '../src/recommend/candidates/popularity.ts';
 import { ItemIds } from '../src/recommend/item-ids.ts';
+import { Recommender } from '../src/recommend/recommender.ts';
 import type { SessionRecord } from '../src/recommend/types.ts';
 import { catalogOf, DAY, NOW, query, session } from './recommend-fixtures.ts';
 
@@ -129,6 +130,45 @@ describe('popularity and trending', () => {
     const first = m.ranked('trending', NOW);
     expect(m.ranked('trending', NOW + 599_000)).toBe(first);
     expect(m.ranked('trending', NOW + 600_000)).not.toBe(first);
+  });
+});
+
+describe('ranked lists under catalog changes', () => {
+  /** a recommender over its own catalog, with traffic, whose popularity listens to catalog changes */
+  function listening() {
+    const cat = catalogOf([
+      { id: 'steady', name: 'Steady', category: 'Shoes', price: 10 },
+      { id: 'coat', name: 'Coat', category: 'Clothing', price: 50 },
+      { id: 'quiet', name: 'Quiet', category: 'Shoes' },
+    ]);
+    const r = new Recommender(cat, { popularity: { refreshMs: 1000 } });
+    cat.listen(r);
+    for (let d = 0; d < 5; d++) r.addSession(session(`s${d}`, ['steady', 'coat'], d * DAY));
+    return { cat, m: r.popularity };
+  }
+
+  it('a price change, or any change to an item without interactions, keeps the lists as they are', () => {
+    const { cat, m } = listening();
+    const popular = m.ranked('popular', NOW);
+    const trending = m.ranked('trending', NOW);
+    cat.upsert('steady', { name: 'Steady', category: 'Shoes', price: 12 }, NOW - 100 * DAY);
+    cat.upsert('quiet', { name: 'Quiet', category: 'Clothing' }, NOW - 100 * DAY);
+    cat.upsert('brand-new', { name: 'New', category: 'Shoes' }, NOW);
+    // past the refresh interval: a stale list would be recomputed into a new array
+    expect(m.ranked('popular', NOW + 5000)).toBe(popular);
+    expect(m.ranked('trending', NOW + 5000)).toBe(trending);
+  });
+
+  it('an item turning unavailable, moving category or leaving the catalog changes the lists at the next refresh', () => {
+    const { cat, m } = listening();
+    expect(m.ranked('popular', NOW, 'Shoes').map((c) => c.itemId)).toEqual(['steady']);
+    cat.upsert('steady', { name: 'Steady', category: 'Clothing', price: 10 }, NOW - 100 * DAY);
+    expect(m.ranked('popular', NOW + 1000, 'Shoes')).toEqual([]);
+    expect(m.ranked('popular', NOW + 1000, 'Clothing').map((c) => c.itemId).sort()).toEqual(['coat', 'steady']);
+    cat.upsert('coat', { name: 'Coat', category: 'Clothing', price: 50, available: false }, NOW - 100 * DAY);
+    expect(m.ranked('popular', NOW + 2000).map((c) => c.itemId)).toEqual(['steady']);
+    cat.remove('steady');
+    expect(m.ranked('popular', NOW + 3000)).toEqual([]);
   });
 });
 

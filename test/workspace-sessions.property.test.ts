@@ -24,7 +24,8 @@ class RecordingModel implements SessionModel {
   }
   extendSession(prev: SessionRecord, next: SessionRecord): void {
     this.removeSession(prev);
-    if (next.items.length <= prev.items.length || JSON.stringify(next.items.slice(0, prev.items.length)) !== JSON.stringify(prev.items)) throw new Error('extend is not an append');
+    // an extension appends items, or none (events without items moved the end)
+    if (next.items.length < prev.items.length || next.start !== prev.start || next.end < prev.end || JSON.stringify(next.items.slice(0, prev.items.length)) !== JSON.stringify(prev.items)) throw new Error('extend is not an append');
     this.addSession(next);
   }
 }

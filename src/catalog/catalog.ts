@@ -8,7 +8,12 @@ export class Catalog implements CatalogView {
   /** provenance of event-made items (see item-record.ts) */
   private readonly provenance = new Map<string, Pick<ItemRecord, 'source' | 'setBy'>>();
   private readonly listeners: CatalogListener[] = [];
-  private newestCache: Item[] | undefined;
+  /**
+   * every item, newest first (createdAt descending, then itemId), kept in order as items change:
+   * catalogs change all the time (prices, stock), and re-sorting the whole catalog after each change
+   * would make the next request pay for it
+   */
+  private newestOrder: Item[] | undefined;
 
   listen(l: CatalogListener): void {
     this.listeners.push(l);
@@ -32,8 +37,36 @@ export class Catalog implements CatalogView {
   }
 
   newest(): Iterable<Item> {
-    this.newestCache ??= [...this.items.values()].sort((a, b) => b.createdAt - a.createdAt || (a.itemId < b.itemId ? -1 : 1));
-    return this.newestCache;
+    this.newestOrder ??= [...this.items.values()].sort(newerFirst);
+    return this.newestOrder;
+  }
+
+  /** where an item with this creation time and id sits (or would sit) in the newest-first order */
+  private newestIndex(order: readonly Item[], createdAt: number, itemId: string): number {
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const m = order[mid]!;
+      if (m.createdAt > createdAt || (m.createdAt === createdAt && m.itemId < itemId)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private newestRemove(item: Item): void {
+    const order = this.newestOrder;
+    if (!order) return;
+    const at = this.newestIndex(order, item.createdAt, item.itemId);
+    if (order[at]?.itemId === item.itemId) order.splice(at, 1);
+  }
+
+  private newestInsert(item: Item): void {
+    const order = this.newestOrder;
+    if (!order) return;
+    const at = this.newestIndex(order, item.createdAt, item.itemId);
+    if (order[at]?.itemId === item.itemId) order[at] = item;
+    else order.splice(at, 0, item);
   }
 
   /** the stored form of an item, as the ingestion pipeline merges mentions into it */
@@ -45,18 +78,22 @@ export class Catalog implements CatalogView {
 
   upsert(itemId: string, properties: Record<string, unknown>, firstSeen: number, provenance?: Pick<ItemRecord, 'source' | 'setBy'>): Item {
     const item = itemFromProperties(itemId, properties, firstSeen);
+    const previous = this.items.get(itemId);
     this.items.set(itemId, item);
+    if (previous && previous.createdAt !== item.createdAt) this.newestRemove(previous);
+    this.newestInsert(item);
     if (provenance?.source === 'events') this.provenance.set(itemId, { source: provenance.source, ...(provenance.setBy ? { setBy: provenance.setBy } : {}) });
     else this.provenance.delete(itemId);
-    this.newestCache = undefined;
     for (const l of this.listeners) l.upsertItem(item);
     return item;
   }
 
   remove(itemId: string): boolean {
-    if (!this.items.delete(itemId)) return false;
+    const item = this.items.get(itemId);
+    if (!item) return false;
+    this.items.delete(itemId);
     this.provenance.delete(itemId);
-    this.newestCache = undefined;
+    this.newestRemove(item);
     for (const l of this.listeners) l.removeItem(itemId);
     return true;
   }
@@ -65,3 +102,5 @@ export class Catalog implements CatalogView {
     return this.items.values();
   }
 }
+
+const newerFirst = (a: Item, b: Item): number => b.createdAt - a.createdAt || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0);

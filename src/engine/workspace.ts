@@ -254,7 +254,8 @@ export class Workspace {
         // items — the same record sessionize would rebuild, without re-deriving the whole session.
         const [first, ...later] = sessionize(tail, gap);
         const record: SessionRecord = { key: last.key, start: last.start, end: first!.end, items: last.items.concat(itemsOf(first!.events, this.tuning.interactionWeights)) };
-        fresh.push({ record, signature: sessionSignature(record), ...(record.items.length > last.items.length ? { appended: true as const } : {}) });
+        // an extension even when the new events carried no item (page views): only the end time moved
+        fresh.push({ record, signature: sessionSignature(record), appended: true });
         for (const session of later) {
           const r = sessionRecord(session, this.tuning.interactionWeights);
           if (r) fresh.push({ record: r, signature: sessionSignature(r) });

@@ -168,12 +168,12 @@ export class Recommender implements SessionModel, CatalogListener {
 
   upsertItem(item: Item): void {
     this.content.upsertItem(item);
-    this.popularity.catalogChanged();
+    this.popularity.itemChanged(item, item.itemId);
   }
 
   removeItem(itemId: string): void {
     this.content.removeItem(itemId);
-    this.popularity.catalogChanged();
+    this.popularity.itemChanged(undefined, itemId);
   }
 
   recommend(q: RecommendQuery, o: RecommendOptions): ScoredRecommendations {

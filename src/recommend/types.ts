@@ -32,7 +32,8 @@ export interface SessionModel {
   removeSession(s: SessionRecord): void;
   /**
    * Optional fast path for the common case of events appended to an open session: `next` is `prev`
-   * with more items at the end (same key). Must leave the model exactly as
+   * with zero or more items at the end (same key, same start, a later or equal end; zero when the new
+   * events carried no item, such as page views). Must leave the model exactly as
    * removeSession(prev) + addSession(next) would.
    */
   extendSession?(prev: SessionRecord, next: SessionRecord): void;

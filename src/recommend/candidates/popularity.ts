@@ -20,6 +20,7 @@ import { DecayClock, DecayedSums, DECAY_EPSILON } from '../decay.ts';
 import type { ItemIds } from '../item-ids.ts';
 import { showsInterest } from '../query-items.ts';
 import { rankOrder, TopK } from '../top-k.ts';
+import type { Item } from '../../catalog/item.ts';
 import type { Candidate, CandidateGenerator, CatalogView, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
 import type { ExplainableReason } from '../explain/reasons.ts';
 
@@ -72,6 +73,8 @@ export class PopularityModel implements SessionModel {
   private readonly long: DecayedSums<number>;
   /** bumped by removals and catalog changes, which call for a full computation */
   private version = 0;
+  /** per item handle, what the catalog last said of it that the ranked lists depend on (eligible, top category) */
+  private readonly listedAs = new Map<number, string>();
   private readonly lists = new Map<RankingKind, RankedLists>();
   /** per kind, items whose sums grew since its lists were last brought up to date */
   private readonly dirty = new Map<RankingKind, Set<number>>();
@@ -127,8 +130,22 @@ export class PopularityModel implements SessionModel {
     this.version++;
   }
 
-  /** categories and eligibility feed the ranked lists: a catalog change makes them stale */
-  catalogChanged(): void {
+  /**
+   * Categories and eligibility feed the ranked lists: an item change that alters either for an item
+   * with interactions makes them stale. Everything else (prices, names, stock counts while
+   * available) leaves them as they are, so a catalog that changes all the time does not make every
+   * request recompute them.
+   */
+  itemChanged(item: Item | undefined, itemId: string): void {
+    const h = item ? this.ids.intern(itemId) : this.ids.find(itemId);
+    if (h === undefined) return;
+    // '' when not eligible; otherwise the top category's key after a marker (items without one: the marker alone)
+    const listed = item?.available === true ? `+${item.categoryPath[0] === undefined ? '' : categoryKey(item.categoryPath[0])}` : '';
+    const before = this.listedAs.get(h);
+    if (item) this.listedAs.set(h, listed);
+    else this.listedAs.delete(h);
+    // an item nobody interacted with is in no ranked list, now or after this change
+    if (before === listed || !this.long.has(h)) return;
     this.version++;
   }
 
