@@ -15,6 +15,8 @@ const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split
 const seconds = Number(args.get('seconds') ?? 10);
 const connections = Number(args.get('connections') ?? 64);
 const importEvents = Number(args.get('import-events') ?? 1_000_000);
+/** people the HTTP events cycle through: fewer people make longer open sessions (2,000 → ~100 events each in 10 s) */
+const users = Number(args.get('users') ?? 20_000);
 const basic = 'Basic ' + Buffer.from(`${WRITE_KEY}:`).toString('base64');
 
 function dirBytes(dir: string): number {
@@ -37,7 +39,7 @@ async function httpIngest(): Promise<Record<string, unknown>> {
     const batchBody = () => {
       const batch = [];
       for (let i = 0; i < 100; i++, n++) {
-        batch.push({ type: 'track', userId: `u${n % 20_000}`, event: 'Product Viewed', properties: { product_id: `p${(n * 7919) % 50_000}` }, messageId: `b-${n}` });
+        batch.push({ type: 'track', userId: `u${n % users}`, event: 'Product Viewed', properties: { product_id: `p${(n * 7919) % 50_000}` }, messageId: `b-${n}` });
       }
       return JSON.stringify({ batch });
     };
@@ -50,6 +52,7 @@ async function httpIngest(): Promise<Record<string, unknown>> {
     return {
       connections,
       seconds,
+      users,
       eventsPerBatch: 100,
       healthz: { requestsPerSecond: health.requests.average, p50Ms: health.latency.p50, p99Ms: health.latency.p99 },
       batch: {

@@ -2,7 +2,8 @@
  * `npm run bench:recommend`: recommendation serving under load, printed as one JSON object.
  * 100k items and 1M power-law events over 100k people are imported into a fresh data dir; the server
  * runs as its own process; autocannon asks for 10 items for random people, in the same run as
- * /healthz. Then the same state is opened in-process to time the recommend path without HTTP.
+ * /healthz. Then the same state is opened in-process to time the recommend path without HTTP, once
+ * with a still catalog and once while one item's price changes every 50 requests.
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -91,17 +92,29 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
     const ws = opened.engine.workspaces.get('default')!;
     const state = ext.stateOf(ws);
     await state.recommender.matrix.retrain();
-    const rand = mulberry32(11);
-    const times: number[] = [];
-    for (let i = 0; i < 20_000; i++) {
-      const req = { userId: `u${Math.floor(rand() * people)}`, count: 10 };
-      const t0 = process.hrtime.bigint();
-      serveRecommendation(ws, state, DEFAULT_SERVING_SETTINGS, req, Date.now());
-      const dt = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (i >= 2_000) times.push(dt);
-    }
-    times.sort((a, b) => a - b);
-    return { calls: times.length, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: times[times.length - 1], rssMB: Math.round(process.memoryUsage().rss / 1048576) };
+    // steady: the catalog does not change; churn: one item's price changes every 50 requests, as a
+    // shop's price and stock feed does (only what rankings depend on may cost anything)
+    const timed = (churn: boolean, seed: number): Record<string, number> => {
+      const rand = mulberry32(seed);
+      const times: number[] = [];
+      for (let i = 0; i < 20_000; i++) {
+        if (churn && i % 50 === 0) {
+          const { itemId, properties } = syntheticItem(Math.floor(rand() * items));
+          const created = ws.catalog.get(itemId)?.createdAt ?? Date.now();
+          ws.catalog.upsert(itemId, { ...properties, price: 1 + Math.floor(rand() * 500) }, created);
+        }
+        const req = { userId: `u${Math.floor(rand() * people)}`, count: 10 };
+        const t0 = process.hrtime.bigint();
+        serveRecommendation(ws, state, DEFAULT_SERVING_SETTINGS, req, Date.now());
+        const dt = Number(process.hrtime.bigint() - t0) / 1e6;
+        if (i >= 2_000) times.push(dt);
+      }
+      times.sort((a, b) => a - b);
+      return { calls: times.length, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: times[times.length - 1]! };
+    };
+    const steady = timed(false, 11);
+    const churn = timed(true, 12);
+    return { ...steady, withCatalogChurn: churn, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
   } finally {
     await opened.close();
   }
