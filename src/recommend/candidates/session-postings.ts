@@ -1,7 +1,7 @@
 /**
  * The sessions containing one item, for session-kNN. Queries only ever read the most recent ones,
- * so those are kept sorted (most recent first) in a bounded window; older ones wait unordered in a
- * set and are promoted when removals shrink the window below half. Every session is kept, so
+ * so those are kept sorted by recency in a bounded window (read from its most recent end); older ones
+ * wait unordered in an array and are promoted when removals shrink the window below half. Every session is kept, so
  * removing one restores exactly the state in which it was never added.
  */
 import { TopK } from '../top-k.ts';
