@@ -3,7 +3,8 @@
  * 100k items and 1M power-law events over 100k people are imported into a fresh data dir; the server
  * runs as its own process; autocannon asks for 10 items for random people, in the same run as
  * /healthz. Then the same state is opened in-process to time the recommend path without HTTP, once
- * with a still catalog and once while one item's price changes every 50 requests.
+ * with a still catalog and once while one item's price changes every 50 requests. Last, the HTTP floor:
+ * the same requests against a server with nothing to rank.
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -83,6 +84,32 @@ async function overHttp(dataDir: string): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * The HTTP floor: the same requests against a server whose catalog holds two items and which knows
+ * nobody, so ranking costs next to nothing. Its ratio to /healthz is the most any recommendation
+ * request can reach on this stack (parsing, auth, impression, answer).
+ */
+async function httpFloor(): Promise<Record<string, unknown>> {
+  const dir = tempDir('kairos-bench-floor-');
+  const server = await startChild(join(dir, 'data'), { LOG_LEVEL: 'warn', KAIROS_RATE_LIMIT: '0' });
+  try {
+    const r = await api(server.url, 'POST', '/v1/items', { items: [syntheticItem(0), syntheticItem(1)] });
+    if (r.status !== 200) throw new Error(`item upsert failed: ${r.status} ${r.text}`);
+    const rand = mulberry32(13);
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` };
+    await autocannon({ url: `${server.url}/healthz`, connections, duration: 2 });
+    const health = await autocannon({ url: `${server.url}/healthz`, connections, duration: seconds });
+    const recs = await autocannon({
+      url: `${server.url}/v1/recommendations`, connections, duration: seconds, method: 'POST', headers,
+      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ userId: `u${Math.floor(rand() * people)}`, count: 10 }) }) }],
+    });
+    return { healthzRequestsPerSecond: health.requests.average, recommendationsPerSecond: recs.requests.average, ratioToHealthz: recs.requests.average / health.requests.average, errors: recs.errors + recs.non2xx };
+  } finally {
+    await server.stop();
+    removeDir(dir);
+  }
+}
+
 async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
   const config = loadConfig({ KAIROS_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
   const caps = capabilities(config);
@@ -126,7 +153,8 @@ try {
   const prepared = await prepare(dataDir);
   const http = await overHttp(dataDir);
   const local = await inProcess(dataDir);
-  console.log(JSON.stringify({ bench: 'recommend', node: process.version, events, people, items, connections, seconds, ...prepared, http, inProcess: local }, null, 2));
+  const floor = await httpFloor();
+  console.log(JSON.stringify({ bench: 'recommend', node: process.version, events, people, items, connections, seconds, ...prepared, http, inProcess: local, httpFloor: floor }, null, 2));
 } finally {
   removeDir(dir);
 }
