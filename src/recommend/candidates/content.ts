@@ -76,6 +76,7 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
   /** features only checked on found candidates in the current query, with their squared weights */
   private checkStamp = new Int32Array(0);
   private checkWeight = new Float64Array(0);
+  private readonly found: number[] = [];
 
   constructor(
     private readonly ids: ItemIds,
@@ -203,12 +204,14 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
       this.dotRound = 0;
     }
     const round = ++this.dotRound;
-    const found: number[] = [];
+    // scratch reused across anchors (only [0, foundCount) belongs to this one)
+    const found = this.found;
+    let foundCount = 0;
     let checking = false;
     let spent = 0;
     for (const f of byRarity) {
       const list = this.postings[f]!;
-      if (found.length > 0 && spent + list.length > this.o.postingBudget) {
+      if (foundCount > 0 && spent + list.length > this.o.postingBudget) {
         this.checkStamp[f] = round;
         this.checkWeight[f] = this.squaredWeight(f);
         checking = true;
@@ -225,12 +228,13 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
         if (this.dotStamp[item] !== round) {
           this.dotStamp[item] = round;
           this.dot[item] = 0;
-          found.push(item);
+          found[foundCount++] = item;
         }
         this.dot[item]! += w;
       }
     }
-    for (const item of found) {
+    for (let k = 0; k < foundCount; k++) {
+      const item = found[k]!;
       const fs = this.itemFeatures[item]!;
       let dot = this.dot[item]!;
       if (checking) {

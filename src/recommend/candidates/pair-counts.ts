@@ -101,6 +101,7 @@ export class PairCounts {
   forEachNeighbour(item: number, visit: (neighbour: number, stored: number) => void): void {
     const m = this.neighbours.get(item);
     if (!m) return;
-    for (const [n, slot] of m) visit(n, this.weights[slot]!);
+    // forEach, not for…of: iterating a Map by entries allocates an [key, value] pair per entry
+    m.forEach((slot, n) => visit(n, this.weights[slot]!));
   }
 }
