@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { ROOT, WRITE_KEY, removeDir, startChild, tempDir } from '../test/helpers/server.ts';
+import { KAIROS_NODE_FLAGS, ROOT, WRITE_KEY, removeDir, startChild, tempDir } from '../test/helpers/server.ts';
 import { syntheticEvents } from './synthetic.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -80,7 +80,7 @@ async function bulkImport(): Promise<Record<string, unknown>> {
   out.end();
   await once(out, 'finish');
   const dataDir = join(dir, 'data');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), 'import', file], {
+  const r = spawnSync(process.execPath, [...KAIROS_NODE_FLAGS, join(ROOT, 'bin', 'kairos.mjs'), 'import', file], {
     env: { ...process.env, KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, LOG_LEVEL: 'warn' },
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,

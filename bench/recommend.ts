@@ -3,21 +3,24 @@
  * 100k items and 1M power-law events over 100k people are imported into a fresh data dir; the server
  * runs as its own process; autocannon asks for 10 items for random people, in the same run as
  * /healthz. Then the same state is opened in-process to time the recommend path without HTTP, once
- * with a still catalog and once while one item's price changes every 50 requests. Last, the HTTP floor:
- * the same requests against a server with nothing to rank.
+ * with a still catalog and once while one item's price changes every 50 requests, in a child process
+ * with the server's Node flags and in one with Node's defaults. Last, the HTTP floor: the same requests
+ * against a server with nothing to rank.
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { capabilities } from '../src/capabilities.ts';
 import { openEngine } from '../src/engine/open.ts';
 import { DEFAULT_SERVING_SETTINGS, RecommendationsExtension } from '../src/recommend/serving/extension.ts';
 import { serveRecommendation } from '../src/recommend/serving/serve.ts';
-import { ADMIN_KEY, ROOT, WRITE_KEY, api, removeDir, startChild, tempDir } from '../test/helpers/server.ts';
+import { ADMIN_KEY, KAIROS_NODE_FLAGS, ROOT, WRITE_KEY, api, removeDir, startChild, tempDir } from '../test/helpers/server.ts';
 import { mulberry32, syntheticEvents, syntheticItem } from './synthetic.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -35,7 +38,7 @@ async function prepare(dataDir: string): Promise<{ importSeconds: number }> {
   for (const e of syntheticEvents({ events, people, items })) if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
   out.end();
   await once(out, 'finish');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), 'import', file], {
+  const r = spawnSync(process.execPath, [...KAIROS_NODE_FLAGS, join(ROOT, 'bin', 'kairos.mjs'), 'import', file], {
     env: { ...process.env, KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn' },
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -139,22 +142,48 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
       times.sort((a, b) => a - b);
       return { calls: times.length, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: times[times.length - 1]! };
     };
+    let minorGcs = 0;
+    const gcs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (((e as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) minorGcs++;
+    });
+    gcs.observe({ entryTypes: ['gc'] });
     const steady = timed(false, 11);
     const churn = timed(true, 12);
-    return { ...steady, withCatalogChurn: churn, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
+    await new Promise((r) => setTimeout(r, 100)); // gc entries are delivered asynchronously
+    gcs.disconnect();
+    const youngGenerationMB = (v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 1048576;
+    return { nodeFlags: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx').join(' '), youngGenerationMB, ...steady, withCatalogChurn: churn, minorGcs, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
   } finally {
     await opened.close();
   }
 }
 
-const dir = tempDir('kairos-bench-recommend-');
-const dataDir = join(dir, 'data');
-try {
-  const prepared = await prepare(dataDir);
-  const http = await overHttp(dataDir);
-  const local = await inProcess(dataDir);
-  const floor = await httpFloor();
-  console.log(JSON.stringify({ bench: 'recommend', node: process.version, events, people, items, connections, seconds, ...prepared, http, inProcess: local, httpFloor: floor }, null, 2));
-} finally {
-  removeDir(dir);
+/** the in-process timing in a child process started with `nodeFlags` (the parent's heap stays out of it) */
+function inChild(dataDir: string, nodeFlags: readonly string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', import.meta.filename, `--in-process=${dataDir}`, `--items=${items}`, `--people=${people}`], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`in-process timing failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+const inProcessDir = args.get('in-process');
+if (inProcessDir !== undefined) {
+  console.log(JSON.stringify(await inProcess(inProcessDir)));
+} else {
+  const dir = tempDir('kairos-bench-recommend-');
+  const dataDir = join(dir, 'data');
+  try {
+    const prepared = await prepare(dataDir);
+    const http = await overHttp(dataDir);
+    // as the server runs (`npm start`, `npx kairos`), then with Node's default young generation
+    const local = inChild(dataDir, KAIROS_NODE_FLAGS);
+    const nodeDefaults = inChild(dataDir, []);
+    const floor = await httpFloor();
+    console.log(JSON.stringify({ bench: 'recommend', node: process.version, events, people, items, connections, seconds, ...prepared, http, inProcess: { ...local, withNodeDefaults: nodeDefaults }, httpFloor: floor }, null, 2));
+  } finally {
+    removeDir(dir);
+  }
 }

@@ -4,10 +4,11 @@
  * Each command runs as its own process (`node bin/kairos.mjs …`), then a server on the same data
  * dir shows the result.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { api, runKairos, type CliRun, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { KAIROS_NODE_FLAGS, ROOT, api, runKairos, type CliRun, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
 
 
 /** `kairos ARGS` in a child process on `dataDir` */
@@ -47,6 +48,16 @@ const NDJSON = [
   { type: 'track', userId: 'cli-u2', event: 'Product Added', properties: { product_id: 'cli-p2', price: 5 }, timestamp: '2024-03-01T11:00:00.000Z', messageId: 'cli-given-id' },
 ];
 const ndjson = (events: unknown[]): string => events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+
+describe('launch', () => {
+  it('`npm start` runs node with the Node flags of the `kairos` executable, which runs through its shebang', () => {
+    expect(KAIROS_NODE_FLAGS).toContain('--max-semi-space-size=64');
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    expect(pkg.scripts.start).toBe(['node', ...KAIROS_NODE_FLAGS, 'bin/kairos.mjs', 'serve'].join(' '));
+    // as npx runs it: the file itself, so the kernel reads the shebang (env -S splits the flags)
+    expect(execFileSync(join(ROOT, 'bin', 'kairos.mjs'), ['--help'], { encoding: 'utf8' })).toMatch(/^usage: kairos <command>/);
+  });
+});
 
 describe('kairos import', () => {
   it('loads NDJSON into the data dir; a server on it shows the profiles; a rerun stores nothing new; compact keeps it all', async () => {

@@ -3,7 +3,7 @@
  * exactly as `npm start` does (for crash and restart tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -16,6 +16,15 @@ import { buildApp } from '../../src/server/app.ts';
 export const WRITE_KEY = 'wk_test_write_key';
 export const ADMIN_KEY = 'ak_test_admin_key';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'kairos.mjs');
+
+/** the Node flags of bin/kairos.mjs's shebang (`npx kairos`), which `npm start` repeats */
+export const KAIROS_NODE_FLAGS: readonly string[] = (() => {
+  const shebang = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --?[\w-]+(?:=\S+)?)*)\s*$/.exec(shebang);
+  if (!m) throw new Error(`unexpected shebang in bin/kairos.mjs: ${shebang}`);
+  return m[1]!.split(' ').filter(Boolean);
+})();
 
 export const tempDir = (prefix = 'kairos-test-'): string => mkdtempSync(join(tmpdir(), prefix));
 
@@ -60,9 +69,9 @@ export interface ChildServer {
   stop(): Promise<number | null>;
 }
 
-/** Runs `node bin/kairos.mjs serve` as `npm start` would, in its own process group. */
+/** Runs `node FLAGS bin/kairos.mjs serve` as `npm start` would, in its own process group. */
 export async function startChild(dataDir = tempDir(), env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), 'serve'], {
+  const child = spawn(process.execPath, [...KAIROS_NODE_FLAGS, BIN, 'serve'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -153,7 +162,7 @@ export interface CliRun {
  */
 export function runKairos(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'kairos.mjs'), ...args], {
+    const child = spawn(process.execPath, [...KAIROS_NODE_FLAGS, BIN, ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
