@@ -72,9 +72,14 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   private round = 0;
   private seenRound = new Int32Array(1024);
   private sampleIndex = new Int32Array(1024);
+  /** distinct items of the session in each slot: scoring a sampled session reads this, not the session object */
+  private slotSize = new Int32Array(1024);
   // the current query's sample, reused across queries: only [0, sampled) is meaningful
   private readonly sampleSessions: IndexedSession[] = [];
   private readonly sampleMatch: Float64Array;
+  /** end time and slot of each sampled session, copied from the postings' dense arrays as it joins */
+  private readonly sampleEnd: Float64Array;
+  private readonly sampleSlot: Int32Array;
   private readonly sampleAnchorPos: Int32Array;
   private readonly sampleAnchorItem: Int32Array;
 
@@ -85,6 +90,8 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     this.o = { ...DEFAULT_SESSION_KNN_OPTIONS, ...options };
     this.board = new ScoreBoard(ids);
     this.sampleMatch = new Float64Array(this.o.sampleSize);
+    this.sampleEnd = new Float64Array(this.o.sampleSize);
+    this.sampleSlot = new Int32Array(this.o.sampleSize);
     this.sampleAnchorPos = new Int32Array(this.o.sampleSize);
     this.sampleAnchorItem = new Int32Array(this.o.sampleSize);
   }
@@ -109,6 +116,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const items = distinctByLastOccurrence(s, (id) => this.ids.intern(id));
     if (items.length === 0) return;
     const entry: IndexedSession = { key: s.key, end: s.end, items, copies: 1, slot: this.allocateSlot() };
+    this.slotSize[entry.slot] = items.length;
     this.sessions.set(s.key, entry);
     this.post(entry, items);
   }
@@ -151,6 +159,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     for (const item of entry.items) this.postings.get(item)?.remove(entry);
     entry.end = next.end;
     if (appended.length > 0) entry.items = entry.items.filter((h) => !appended.includes(h)).concat(appended);
+    this.slotSize[entry.slot] = entry.items.length;
     this.post(entry, entry.items);
   }
 
@@ -173,6 +182,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       const n = grownLength(this.seenRound.length, this.nextSlot + 1);
       this.seenRound = widened(this.seenRound, n);
       this.sampleIndex = widened(this.sampleIndex, n);
+      this.slotSize = widened(this.slotSize, n);
     }
     return this.nextSlot++;
   }
@@ -189,12 +199,14 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const sessions = this.sampleSessions;
     const match = this.sampleMatch;
     const anchorItem = this.sampleAnchorItem;
+    const ends = this.sampleEnd;
+    const slots = this.sampleSlot;
     const neighbours = new TopK(this.o.k, (a, b) => byRecency(sessions[a]!, sessions[b]!));
     const recencyMs = this.o.recencyDecayDays * DAY_MS;
+    // from dense arrays only: a session object is read for ties and for the k neighbours that vote
     for (let i = 0; i < sampled; i++) {
-      const s = sessions[i]!;
-      const age = Math.max(0, q.now - s.end);
-      neighbours.push(i, (match[i]! / Math.sqrt(s.items.length)) * Math.exp(-age / recencyMs));
+      const age = Math.max(0, q.now - ends[i]!);
+      neighbours.push(i, (match[i]! / Math.sqrt(this.slotSize[slots[i]!]!)) * Math.exp(-age / recencyMs));
     }
     const { handles, scores } = neighbours.drain();
     this.board.begin();
@@ -244,6 +256,8 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const match = this.sampleMatch;
     const anchorPos = this.sampleAnchorPos;
     const anchorItem = this.sampleAnchorItem;
+    const sampleEnd = this.sampleEnd;
+    const sampleSlot = this.sampleSlot;
     let sampled = 0;
     let lastSlot = -1;
     for (;;) {
@@ -272,6 +286,8 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
         at = sampled++;
         this.sampleIndex[slot] = at;
         sessions[at] = list.postings.recentAt(list.cursor)!;
+        sampleEnd[at] = bestEnd;
+        sampleSlot[at] = slot;
         match[at] = 0;
         anchorPos[at] = -1;
         anchorItem[at] = -1;
