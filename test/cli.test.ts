@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KAIROS_NODE_FLAGS, ROOT, api, runKairos, type CliRun, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { youngGenerationConfigured } from '../src/cli/serve.ts';
+import { KAIROS_NODE_FLAGS, ROOT, api, runKairos, type CliRun, removeDir, startChild, startServer, tempDir, type TestServer } from './helpers/server.ts';
 
 
 /** `kairos ARGS` in a child process on `dataDir` */
@@ -56,6 +57,26 @@ describe('launch', () => {
     expect(pkg.scripts.start).toBe(['node', ...KAIROS_NODE_FLAGS, 'bin/kairos.mjs', 'serve'].join(' '));
     // as npx runs it: the file itself, so the kernel reads the shebang (env -S splits the flags)
     expect(execFileSync(join(ROOT, 'bin', 'kairos.mjs'), ['--help'], { encoding: 'utf8' })).toMatch(/^usage: kairos <command>/);
+  });
+
+  it('a server started without a young-generation size says how to start it; started as npm start does, it does not', async () => {
+    const bare = await startChild(workDir(), { NODE_OPTIONS: '' }, []);
+    const flagged = await startChild(workDir(), { NODE_OPTIONS: '' });
+    try {
+      expect(bare.output()).toMatch(/default 16 MB young generation.*--max-semi-space-size=64/);
+      expect(flagged.output()).not.toMatch(/young generation/);
+    } finally {
+      await bare.stop();
+      await flagged.stop();
+    }
+  });
+
+  it('recognises the flag on the command line and in NODE_OPTIONS, in either spelling', () => {
+    expect(youngGenerationConfigured(['--max-semi-space-size=64'], undefined)).toBe(true);
+    expect(youngGenerationConfigured(['--max_semi_space_size=32'], '')).toBe(true);
+    expect(youngGenerationConfigured([], '--enable-source-maps --max-semi-space-size=128')).toBe(true);
+    expect(youngGenerationConfigured(['--max-old-space-size=4096'], '--enable-source-maps')).toBe(false);
+    expect(youngGenerationConfigured([], undefined)).toBe(false);
   });
 });
 

@@ -5,9 +5,20 @@ import { buildApp } from '../server/app.ts';
 import { capabilities } from '../capabilities.ts';
 import { sweepRetention } from '../privacy/retention.ts';
 
+/** whether Node was started with a young-generation size (the flag `npm start` and `npx kairos` pass) */
+export function youngGenerationConfigured(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const flag = /^--max[-_]semi[-_]space[-_]size(=|$)/;
+  return execArgv.some((a) => flag.test(a)) || (nodeOptions ?? '').split(/\s+/).some((a) => flag.test(a));
+}
+
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
+  if (!youngGenerationConfigured(process.execArgv, process.env.NODE_OPTIONS)) {
+    logger.warn(
+      'Node runs with its default 16 MB young generation: with a large serving state, minor GC pauses land on ~4x more requests; start with `npm start`, `npx kairos serve` or NODE_OPTIONS=--max-semi-space-size=64 (docs/configuration.md, Node flags)',
+    );
+  }
   const caps = capabilities(config);
   const opened = await openEngine(config, logger, caps.extensions);
   const { engine } = opened;

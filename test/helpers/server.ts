@@ -69,9 +69,9 @@ export interface ChildServer {
   stop(): Promise<number | null>;
 }
 
-/** Runs `node FLAGS bin/kairos.mjs serve` as `npm start` would, in its own process group. */
-export async function startChild(dataDir = tempDir(), env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, [...KAIROS_NODE_FLAGS, BIN, 'serve'], {
+/** Runs `node FLAGS bin/kairos.mjs serve` as `npm start` would (or with other Node flags), in its own process group. */
+export async function startChild(dataDir = tempDir(), env: Record<string, string> = {}, nodeFlags: readonly string[] = KAIROS_NODE_FLAGS): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...nodeFlags, BIN, 'serve'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', KAIROS_DATA_DIR: dataDir, KAIROS_WRITE_KEY: WRITE_KEY, KAIROS_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
