@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { itemFromProperties } from '../src/catalog/item.ts';
 import { ContentModel } from '../src/recommend/candidates/content.ts';
+import { featuresOf } from '../src/recommend/candidates/content-features.ts';
 import { ItemIds } from '../src/recommend/item-ids.ts';
 
 const words = ['trail', 'road', 'boot', 'rain', 'camp', 'mug', 'pro', 'lite'];
@@ -45,6 +46,40 @@ describe('content index maintenance', () => {
         for (const id of final.keys()) expect(byScore(live.similarTo(id, 20))).toEqual(byScore(fresh.similarTo(id, 20)));
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('content similarity under a postings budget', () => {
+  it('every item it finds scores the exact TF-IDF cosine with the anchor, whichever features were read or only checked', () => {
+    const tags = ['waterproof', 'vegan', 'sale'];
+    const item = fc.record({
+      name: fc.array(fc.constantFrom(...words), { minLength: 1, maxLength: 3 }).map((w) => w.join(' ')),
+      category: fc.constantFrom(...categories),
+      brand: fc.constantFrom(...brands),
+      tags: fc.subarray(tags),
+    });
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 2, maxLength: 40 }), fc.constantFrom(1, 2, 3, 5, 8, 1000), (catalog, postingBudget) => {
+        const model = new ContentModel(new ItemIds(), { postingBudget });
+        const features = catalog.map((p, i) => {
+          const it = itemFromProperties(`i${i}`, p, 0);
+          model.upsertItem(it);
+          return new Set(featuresOf(it));
+        });
+        const df = new Map<string, number>();
+        for (const fs of features) for (const f of fs) df.set(f, (df.get(f) ?? 0) + 1);
+        const w2 = (f: string) => (Math.log(1 + catalog.length / df.get(f)!)) ** 2;
+        const norm = (fs: Set<string>) => Math.sqrt([...fs].reduce((s, f) => s + w2(f), 0));
+        const cosine = (a: Set<string>, b: Set<string>) => [...a].filter((f) => b.has(f)).reduce((s, f) => s + w2(f), 0) / (norm(a) * norm(b));
+        for (let a = 0; a < catalog.length; a++) {
+          const found = model.similarTo(`i${a}`, 1000);
+          for (const { itemId, score } of found) expect(score).toBeCloseTo(cosine(features[a]!, features[Number(itemId.slice(1))]!), 12);
+          // with a budget that reads every posting, every item sharing a feature is found
+          if (postingBudget === 1000) expect(found.length).toBe(features.filter((fs, b) => b !== a && [...fs].some((f) => features[a]!.has(f))).length);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

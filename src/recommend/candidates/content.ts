@@ -73,9 +73,12 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
   private dot = new Float64Array(0);
   private dotStamp = new Int32Array(0);
   private dotRound = 0;
-  /** features only checked on found candidates in the current query, with their squared weights */
-  private checkStamp = new Int32Array(0);
-  private checkWeight = new Float64Array(0);
+  /**
+   * features only checked on found candidates in the current query, ascending, with their squared
+   * weights (only [0, checkedCount) belongs to the current anchor)
+   */
+  private readonly checkedFeature: number[] = [];
+  private readonly checkedWeight: number[] = [];
   private readonly found: number[] = [];
 
   constructor(
@@ -145,11 +148,6 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
       this.featureIds.set(feature, f);
       this.postings.push([]);
       this.featureWeight.push(this.o.groupWeights[groupOf(feature)]);
-      if (f >= this.checkStamp.length) {
-        const n = grownLength(this.checkStamp.length, f + 1);
-        this.checkStamp = widened(this.checkStamp, n);
-        this.checkWeight = widened(this.checkWeight, n);
-      }
       this.squaredWeights.push(0);
       this.weightAtSize.push(-1);
       this.weightAtDf.push(-1);
@@ -200,28 +198,34 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
     const byRarity = [...features].sort((a, b) => this.postings[a]!.length - this.postings[b]!.length || a - b);
     if (this.dotRound === ROUND_LIMIT) {
       this.dotStamp.fill(0);
-      this.checkStamp.fill(0);
       this.dotRound = 0;
     }
     const round = ++this.dotRound;
     // scratch reused across anchors (only [0, foundCount) belongs to this one)
     const found = this.found;
     let foundCount = 0;
-    let checking = false;
+    const checkedFeature = this.checkedFeature;
+    const checkedWeight = this.checkedWeight;
+    let checkedCount = 0;
     let spent = 0;
     for (const f of byRarity) {
       const list = this.postings[f]!;
       if (foundCount > 0 && spent + list.length > this.o.postingBudget) {
-        this.checkStamp[f] = round;
-        this.checkWeight[f] = this.squaredWeight(f);
-        checking = true;
+        checkedFeature[checkedCount] = f;
+        checkedWeight[checkedCount++] = this.squaredWeight(f);
         continue;
       }
       // the rarest shared feature is still common (no rare feature at all): read an even sample of its
-      // postings, budget-sized, offset by the anchor so different anchors see different samples
+      // postings, budget-sized, offset by the anchor so different anchors see different samples. A
+      // sampled feature only finds candidates; like the checked ones, it is then scored on every
+      // candidate found, so a candidate the sample skipped but a later list found still gets its weight
       const step = list.length > this.o.postingBudget ? Math.ceil(list.length / this.o.postingBudget) : 1;
       spent += Math.ceil(list.length / step);
-      const w = this.squaredWeight(f);
+      const w = step > 1 ? 0 : this.squaredWeight(f);
+      if (step > 1) {
+        checkedFeature[checkedCount] = f;
+        checkedWeight[checkedCount++] = this.squaredWeight(f);
+      }
       for (let k = step > 1 ? anchor % step : 0; k < list.length; k += step) {
         const item = list[k]!;
         if (item === anchor) continue;
@@ -233,15 +237,30 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
         this.dot[item]! += w;
       }
     }
+    // ascending, like every item's features, so each found item is checked by one merge that stops at
+    // the last checked feature (the commonest features were met early: their ids are small) and adds
+    // the weights in the same order a scan of its features would
+    for (let i = 1; i < checkedCount; i++) {
+      const f = checkedFeature[i]!;
+      const w = checkedWeight[i]!;
+      let j = i - 1;
+      for (; j >= 0 && checkedFeature[j]! > f; j--) {
+        checkedFeature[j + 1] = checkedFeature[j]!;
+        checkedWeight[j + 1] = checkedWeight[j]!;
+      }
+      checkedFeature[j + 1] = f;
+      checkedWeight[j + 1] = w;
+    }
+    const lastChecked = checkedCount > 0 ? checkedFeature[checkedCount - 1]! : -1;
     for (let k = 0; k < foundCount; k++) {
       const item = found[k]!;
       const fs = this.itemFeatures[item]!;
       let dot = this.dot[item]!;
-      if (checking) {
-        for (let i = 0; i < fs.length; i++) {
-          const f = fs[i]!;
-          if (this.checkStamp[f] === round) dot += this.checkWeight[f]!;
-        }
+      for (let i = 0, c = 0; c < checkedCount && i < fs.length; i++) {
+        const f = fs[i]!;
+        if (f > lastChecked) break;
+        while (checkedFeature[c]! < f) c++;
+        if (checkedFeature[c] === f) dot += checkedWeight[c++]!;
       }
       visit(item, dot / (anchorNorm * this.norm(item, fs)));
     }
