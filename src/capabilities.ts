@@ -25,7 +25,7 @@ export function capabilities(config: Config): Capabilities {
   const recommendations = new RecommendationsExtension(config.recommend, undefined, (err) => logger.error({ err }, 'impressions not stored'));
   const experiments = new ExperimentsExtension();
   const decisions = new DecisionsExtension(config.decide, experiments);
-  const triggers = new TriggersExtension(decisions, {}, logger);
+  const triggers = new TriggersExtension(decisions, { allowInternalAddresses: config.webhookAllowInternal }, logger);
   return {
     extensions: [recommendations, experiments, decisions, triggers],
     routes: [recommendationRoutes(recommendations, experiments), decisionRoutes(decisions), experimentRoutes(experiments), triggerRoutes(triggers)],

@@ -37,6 +37,8 @@ export interface Config {
   autoCompactSeconds: number;
   /** requests per second allowed per key (API and write keys), bursts of twice that; 0 = unlimited */
   rateLimitPerSecond: number;
+  /** trigger webhooks may point at loopback, private and link-local addresses (off: refused) */
+  webhookAllowInternal: boolean;
   /** data minimisation and retention (the config file's "privacy" key) */
   privacy: PrivacyPolicy;
   /** recommender settings (the config file's "recommend" key, as `kairos tune` writes it) */
@@ -56,6 +58,13 @@ const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function boolFrom(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
 function intFrom(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
@@ -188,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tuning,
     autoCompactSeconds: intFrom('KAIROS_AUTO_COMPACT_SECONDS', env.KAIROS_AUTO_COMPACT_SECONDS, 3600, 0, 365 * 86400),
     rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
+    webhookAllowInternal: boolFrom('KAIROS_WEBHOOK_ALLOW_INTERNAL', env.KAIROS_WEBHOOK_ALLOW_INTERNAL, false),
     privacy,
     recommend,
     decide,

@@ -21,7 +21,7 @@ const VALID: Array<[method: string, path: string, body: Record<string, unknown>]
   ['PUT', '/v1/actions/fz', { placements: ['home'], channel: 'web', content: {}, eligibility: { path: 'traits.plan', op: '==', value: 'pro' }, frequencyCaps: [{ count: 1, periodSeconds: 60, scope: 'action' }], value: 1 }],
   ['POST', '/v1/decide', { userId: 'fz', placement: 'home', context: { page: 'x' }, count: 2 }],
   ['PUT', '/v1/experiments/fz', { placement: 'fz', variants: [{ id: 'a', weight: 1, config: {} }], holdoutPercent: 5, metrics: ['Order Completed'], status: 'draft' }],
-  ['PUT', '/v1/triggers/fz', { when: { event: 'Product Added' }, unless: { event: 'Order Completed', withinSeconds: 60 }, placement: 'home', channel: 'email', webhook: { url: 'http://127.0.0.1:9/hook', secret: 'a-secret-of-16-chars' }, status: 'paused' }],
+  ['PUT', '/v1/triggers/fz', { when: { event: 'Product Added' }, unless: { event: 'Order Completed', withinSeconds: 60 }, placement: 'home', channel: 'email', webhook: { url: 'https://hooks.example.com/kairos', secret: 'a-secret-of-16-chars' }, status: 'paused' }],
   ['POST', '/v1/recommendations', { userId: 'fz', context: { placement: 'home', itemId: 'x' }, count: 3, filter: { category: 'A', price: { min: 1 } } }],
   ['POST', '/v1/items', { items: [{ itemId: 'fz', properties: { name: 'Fz' } }] }],
 ];

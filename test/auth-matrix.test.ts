@@ -134,7 +134,7 @@ const ACCESS: Record<string, Fixture> = {
   'POST /v1/triggers/:triggerId/deliveries/:idempotencyKey/retry': { access: 'admin', request: () => ({ path: '/v1/triggers/t1/deliveries/kt_unknown/retry' }), ok: 404, inOther: 404 },
 };
 /** a trigger that never fires (paused; the matrix sends no anchor event either) */
-const pausedTrigger = { when: { event: 'Never Sent' }, placement: 'home', channel: 'email', webhook: { url: 'http://127.0.0.1:9/hook', secret: 'matrix-secret-0123456789' }, status: 'paused' };
+const pausedTrigger = { when: { event: 'Never Sent' }, placement: 'home', channel: 'email', webhook: { url: 'https://hooks.example.com/kairos', secret: 'matrix-secret-0123456789' }, status: 'paused' };
 /** per credential, a key of the default workspace that its DELETE /v1/keys/:id call targets */
 const revocable = new Map<Credential, { id: string; key: string }>();
 

@@ -62,7 +62,8 @@ afterAll(async () => {
 
 async function server(dataDir = tempDir('kairos-triggers-')): Promise<TestServer> {
   if (!dirs.includes(dataDir)) dirs.push(dataDir);
-  const s = await startServer({ dataDir });
+  // the receiver listens on loopback: this instance allows webhooks to internal addresses
+  const s = await startServer({ dataDir, env: { KAIROS_WEBHOOK_ALLOW_INTERNAL: 'true' } });
   servers.push(s);
   return s;
 }

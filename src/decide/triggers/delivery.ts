@@ -2,9 +2,13 @@
  * One delivery attempt: POST the payload to the webhook, signed, with its idempotency key, and
  * classify the answer. 2xx delivers; 408, 429 and 5xx (and network errors, timeouts) are retried,
  * after `Retry-After` when the receiver sends one; every other status is a permanent refusal.
- * Redirects are not followed: a webhook URL that moved must be updated, not guessed.
+ * Redirects are not followed: a webhook URL that moved must be updated, not guessed. Internal
+ * addresses are refused (address-guard.ts) unless the instance allows them.
  */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Channel } from '../action.ts';
+import { guardedLookup, INTERNAL_ADDRESS_CODE, isInternalAddress } from './address-guard.ts';
 import type { DecidedAction } from '../decision.ts';
 import { SIGNATURE_HEADER, signatureHeader } from './signature.ts';
 
@@ -24,7 +28,8 @@ export interface DeliveryPayload {
 export type AttemptOutcome =
   | { kind: 'delivered'; status: number }
   | { kind: 'retry'; status?: number; message: string; retryAfterMs?: number }
-  | { kind: 'rejected'; status: number; message: string }
+  /** a permanent refusal: by the receiver (its status), or before sending (an internal address) */
+  | { kind: 'rejected'; status?: number; message: string }
   /** the attempt was abandoned (shutdown): it does not count */
   | { kind: 'aborted' };
 
@@ -50,35 +55,58 @@ export interface AttemptRequest {
   timeoutMs: number;
   /** aborted on shutdown */
   signal: AbortSignal;
+  /** deliver to loopback, private and link-local addresses too (KAIROS_WEBHOOK_ALLOW_INTERNAL) */
+  allowInternalAddresses: boolean;
+}
+
+interface Answer {
+  status: number;
+  statusText: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** one POST; resolves with the answer's head (its body is discarded) */
+function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal, guarded: boolean): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal, ...(guarded ? { lookup: guardedLookup } : {}) }, (res) => {
+      // the answer's body is of no use: drain it so the connection can be reused
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers });
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
 }
 
 export async function attemptDelivery(a: AttemptRequest): Promise<AttemptOutcome> {
-  let res: Response;
+  const url = new URL(a.url);
+  // an address in the URL is not looked up, so it is checked here; a name is checked as it resolves
+  if (!a.allowInternalAddresses && isInternalAddress(url.hostname)) {
+    return { kind: 'rejected', message: `not sent: ${url.hostname} is an internal address` };
+  }
+  const timeout = AbortSignal.timeout(a.timeoutMs);
+  let res: Answer;
   try {
-    res = await fetch(a.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'kairos-webhooks/1',
-        'idempotency-key': a.idempotencyKey,
-        [SIGNATURE_HEADER]: signatureHeader(a.secret, a.body, Math.floor(a.now / 1000)),
-      },
-      body: a.body,
-      redirect: 'manual',
-      signal: AbortSignal.any([a.signal, AbortSignal.timeout(a.timeoutMs)]),
-    });
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'kairos-webhooks/1',
+      'idempotency-key': a.idempotencyKey,
+      [SIGNATURE_HEADER]: signatureHeader(a.secret, a.body, Math.floor(a.now / 1000)),
+    };
+    res = await post(url, headers, a.body, AbortSignal.any([a.signal, timeout]), !a.allowInternalAddresses);
   } catch (e) {
     if (a.signal.aborted) return { kind: 'aborted' };
-    const err = e as Error & { cause?: { code?: string } };
-    const reason = err.name === 'TimeoutError' ? `no answer within ${a.timeoutMs} ms` : (err.cause?.code ?? err.message);
-    return { kind: 'retry', message: `network error: ${reason}` };
+    if (timeout.aborted) return { kind: 'retry', message: `network error: no answer within ${a.timeoutMs} ms` };
+    const err = e as Error & { code?: string };
+    if (err.code === INTERNAL_ADDRESS_CODE) return { kind: 'rejected', message: `not sent: ${err.message}` };
+    return { kind: 'retry', message: `network error: ${err.code ?? err.message}` };
   }
-  // the answer's body is of no use: release the connection without reading it
-  await res.body?.cancel().catch(() => undefined);
   if (res.status >= 200 && res.status < 300) return { kind: 'delivered', status: res.status };
   const message = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
   if (!retryable(res.status)) return { kind: 'rejected', status: res.status, message };
-  const after = retryAfterMs(res.headers.get('retry-after'), a.now);
+  const retryAfter = res.headers['retry-after'];
+  const after = retryAfterMs(typeof retryAfter === 'string' ? retryAfter : null, a.now);
   return { kind: 'retry', status: res.status, message, ...(after !== undefined ? { retryAfterMs: after } : {}) };
 }
 

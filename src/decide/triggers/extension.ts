@@ -48,6 +48,8 @@ export interface TriggerSettings {
   maxLatenessMs: number;
   /** how often finished firings past `keepDays` are removed while running */
   pruneEveryMs: number;
+  /** webhooks may point at loopback, private and link-local addresses (KAIROS_WEBHOOK_ALLOW_INTERNAL) */
+  allowInternalAddresses: boolean;
 }
 
 export const DEFAULT_TRIGGER_SETTINGS: TriggerSettings = {
@@ -56,6 +58,7 @@ export const DEFAULT_TRIGGER_SETTINGS: TriggerSettings = {
   keepDays: 30,
   maxLatenessMs: 3_600_000,
   pruneEveryMs: 3_600_000,
+  allowInternalAddresses: false,
 };
 
 interface Context {
@@ -452,6 +455,7 @@ export class TriggersExtension implements WorkspaceExtension {
       now: Date.now(),
       timeoutMs: this.settings.requestTimeoutMs,
       signal: this.shutdown.signal,
+      allowInternalAddresses: this.settings.allowInternalAddresses,
     });
     if (outcome.kind === 'aborted') return;
     const now = Date.now();

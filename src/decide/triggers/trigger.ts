@@ -11,6 +11,7 @@ import { ajv } from '../../validation.ts';
 import { CHANNELS, type Channel } from '../action.ts';
 import { validateCondition, type Condition } from '../conditions.ts';
 import { schemaDetails, stringEnum } from '../schema-details.ts';
+import { internalHostProblem } from './address-guard.ts';
 
 /** Trigger ids appear in store keys after a `/`: they may not hold one. */
 export const TRIGGER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}$';
@@ -80,7 +81,7 @@ export function publicTrigger(t: TriggerRecord): PublicTrigger {
 
 const checkBody = ajv.compile<TriggerBody>(TriggerBodySchema);
 
-function urlProblem(raw: string): string | undefined {
+function urlProblem(raw: string, allowInternalAddresses: boolean): string | undefined {
   let url: URL;
   try {
     url = new URL(raw);
@@ -90,6 +91,8 @@ function urlProblem(raw: string): string | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http or https (got ${url.protocol.slice(0, -1)})`;
   // credentials in the URL would be shown back by GET and logged by proxies: sign with the secret instead
   if (url.username || url.password) return 'must not carry credentials (user:password@)';
+  const internal = allowInternalAddresses ? undefined : internalHostProblem(url.hostname);
+  if (internal) return `${internal}: webhooks may not reach this machine or its private network unless the instance sets KAIROS_WEBHOOK_ALLOW_INTERNAL=true`;
   return undefined;
 }
 
@@ -109,7 +112,7 @@ export type TriggerValidation = { ok: true; trigger: TriggerRecord } | { ok: fal
  * Validates a `PUT /v1/triggers/{id}` body and resolves it against the stored trigger (`existing`):
  * defaults filled in, the secret kept when the body leaves it out.
  */
-export function validateTrigger(triggerId: string, input: unknown, existing: TriggerRecord | undefined, now: number): TriggerValidation {
+export function validateTrigger(triggerId: string, input: unknown, existing: TriggerRecord | undefined, now: number, allowInternalAddresses = false): TriggerValidation {
   if (!checkBody(input)) return { ok: false, details: schemaDetails(checkBody.errors) };
   const body = input;
   const details: ErrorDetail[] = [];
@@ -126,7 +129,7 @@ export function validateTrigger(triggerId: string, input: unknown, existing: Tri
   if (body.delaySeconds !== undefined && body.delaySeconds < within) {
     details.push({ field: '/delaySeconds', message: `must be at least unless.withinSeconds (${within}): the trigger can only tell that no "${body.unless!.event}" came once the window is over` });
   }
-  const badUrl = urlProblem(body.webhook.url);
+  const badUrl = urlProblem(body.webhook.url, allowInternalAddresses);
   if (badUrl) details.push({ field: '/webhook/url', message: badUrl });
   const secret = body.webhook.secret ?? existing?.webhook.secret;
   if (secret === undefined) details.push({ field: '/webhook/secret', message: 'is required when creating a trigger (at least 16 characters)' });

@@ -33,7 +33,7 @@ export function triggerRoutes(ext: TriggersExtension): RouteRegistrar {
       async (req) => {
         const { ws } = principalOf(req);
         const now = Date.now();
-        const verdict = validateTrigger(req.params.triggerId, req.body, ext.trigger(ws, req.params.triggerId), now);
+        const verdict = validateTrigger(req.params.triggerId, req.body, ext.trigger(ws, req.params.triggerId), now, ext.settings.allowInternalAddresses);
         if (!verdict.ok) throw new KairosError('KAIROS_ERR_VALIDATION', 'the trigger failed validation', verdict.details);
         return publicTrigger(await ext.putTrigger(ws, verdict.trigger, now));
       },
