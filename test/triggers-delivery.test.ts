@@ -1,8 +1,9 @@
-/** The pieces of webhook delivery on their own: signatures, the retry schedule, Retry-After, the due queue. */
+/** The pieces of webhook delivery on their own: signatures, the retry schedule, Retry-After, the due queue, one attempt. */
 import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS, backoffMs, retryAfterMs } from '../src/decide/triggers/delivery.ts';
+import { MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS, attemptDelivery, backoffMs, retryAfterMs, type AttemptRequest } from '../src/decide/triggers/delivery.ts';
 import { DueQueue } from '../src/decide/triggers/due-queue.ts';
 import { idempotencyKeyOf } from '../src/decide/triggers/outbox.ts';
 import { signatureHeader, verifySignature } from '../src/decide/triggers/signature.ts';
@@ -85,5 +86,74 @@ describe('due queue', () => {
     // a queue armed later for the same time is released after the stopped one would have been
     await new Promise<void>((r) => new DueQueue<void>(r).add(Date.now(), undefined));
     expect(released).toEqual([]);
+  });
+});
+
+describe('one attempt against a real receiver', () => {
+  /** a loopback receiver answering with `respond`; the attempt is allowed to reach loopback */
+  async function withReceiver(respond: (req: IncomingMessage, res: ServerResponse, body: string) => void, run: (url: string, seen: Array<{ headers: IncomingMessage['headers']; body: string }>) => Promise<void>): Promise<void> {
+    const seen: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body });
+        respond(req, res, body);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const addr = server.address();
+    try {
+      await run(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook`, seen);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }
+  const attempt = (url: string, extra: Partial<AttemptRequest> = {}) =>
+    attemptDelivery({ url, secret: 'whsec_0123456789abcdef', idempotencyKey: 'kt_1', body: '{"a":"é"}', now: 1_700_000_000_000, timeoutMs: 5000, signal: new AbortController().signal, allowInternalAddresses: true, ...extra });
+
+  it('POSTs the body with its length, signature and idempotency key; 2xx delivers (whatever the answer body)', async () => {
+    await withReceiver((_req, res) => res.writeHead(201, { 'content-type': 'text/plain' }).end('thanks'), async (url, seen) => {
+      expect(await attempt(url)).toEqual({ kind: 'delivered', status: 201 });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.body).toBe('{"a":"é"}');
+      expect(seen[0]!.headers['content-length']).toBe(String(Buffer.byteLength('{"a":"é"}')));
+      expect(seen[0]!.headers['idempotency-key']).toBe('kt_1');
+      expect(verifySignature(seen[0]!.headers['kairos-signature'] as string, seen[0]!.body, 'whsec_0123456789abcdef', 1_700_000_000)).toBe(true);
+    });
+  });
+
+  it('a 503 with Retry-After is retried after it; a 3xx is not followed but refused; a 404 is refused', async () => {
+    await withReceiver((req, res) => {
+      if (req.url === '/hook') res.writeHead(503, { 'retry-after': '7' }).end();
+      else if (req.url === '/moved') res.writeHead(302, { location: '/hook' }).end();
+      else res.writeHead(404).end();
+    }, async (url, seen) => {
+      expect(await attempt(url)).toEqual({ kind: 'retry', status: 503, message: 'HTTP 503 Service Unavailable', retryAfterMs: 7000 });
+      expect(await attempt(url.replace('/hook', '/moved'))).toEqual({ kind: 'rejected', status: 302, message: 'HTTP 302 Found' });
+      expect(await attempt(url.replace('/hook', '/gone'))).toEqual({ kind: 'rejected', status: 404, message: 'HTTP 404 Not Found' });
+      expect(seen.map((s) => s.body)).toHaveLength(3);
+    });
+  });
+
+  it('no answer within the timeout is a retry; shutdown abandons the attempt; a closed port is a retry', async () => {
+    await withReceiver(() => undefined, async (url) => {
+      expect(await attempt(url, { timeoutMs: 150 })).toEqual({ kind: 'retry', message: 'network error: no answer within 150 ms' });
+      const shutdown = new AbortController();
+      const pending = attempt(url, { signal: shutdown.signal });
+      setTimeout(() => shutdown.abort(), 50);
+      expect(await pending).toEqual({ kind: 'aborted' });
+    });
+    // the receiver is gone: its port refuses connections
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const addr = probe.address();
+        probe.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+      });
+    });
+    expect(await attempt(`http://127.0.0.1:${closed}/hook`)).toEqual({ kind: 'retry', message: 'network error: ECONNREFUSED' });
   });
 });
