@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { api, runKairos, type CliRun, removeDir, startServer, tempDir } from './helpers/server.ts';
-import { writeConfig } from './helpers/privacy.ts';
+import { waitFor, writeConfig } from './helpers/privacy.ts';
 
 
 function kairos(args: string[]): Promise<CliRun> {
@@ -114,6 +114,45 @@ describe('kairos ope', () => {
     const unknown = await kairos(['ope', '--data-dir', dataDir, '--policy', 'fixed:zzz']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/action "zzz" is not a candidate/);
+  });
+
+  it('runs beside a server that holds the data dir, and agrees with a run after the server stopped', async () => {
+    const dataDir = workDir();
+    writeConfig(dataDir, { decide: { consistencySeconds: 0, bandit: { epsilon: 1 } } });
+    const s = await startServer({ dataDir });
+    let closed = false;
+    try {
+      for (const id of ['a', 'b']) expect((await api(s.url, 'PUT', `/v1/actions/${id}`, { placements: ['home'], channel: 'web', content: { title: id } })).status).toBe(200);
+      for (let i = 0; i < 60; i++) {
+        const answer = await api(s.url, 'POST', '/v1/decide', { userId: `u${i}`, placement: 'home' });
+        expect(answer.status).toBe(200);
+        if (answer.json.actions[0].actionId === 'a') expect((await api(s.url, 'POST', `/v1/decisions/${answer.json.decisionId}/reward`, { value: 1 })).status).toBe(200);
+      }
+      // the decision log is written in batches: wait until a reader sees all of it
+      let beside: CliRun | undefined;
+      await waitFor('the whole decision log to be readable beside the server', async () => {
+        beside = await kairos(['ope', '--data-dir', dataDir, '--json', '--policy', 'uniform,fixed:a']);
+        return beside.code === 0 && JSON.parse(beside.stdout).decisions === 60;
+      });
+      // the server keeps serving and writing while and after a reader had the store open
+      const cut = Date.now();
+      await new Promise((r) => setTimeout(r, 5));
+      expect((await api(s.url, 'POST', '/v1/decide', { userId: 'u-after', placement: 'home' })).status).toBe(200);
+      await s.close();
+      closed = true;
+      const all = await kairos(['ope', '--data-dir', dataDir, '--json', '--policy', 'uniform,fixed:a']);
+      expect(all.code, all.stderr).toBe(0);
+      expect(JSON.parse(all.stdout).records).toBe(61);
+      // the same 60 decisions read with the server stopped give the same estimates
+      const same = await kairos(['ope', '--data-dir', dataDir, '--json', '--policy', 'uniform,fixed:a', '--until', String(cut)]);
+      expect(same.code, same.stderr).toBe(0);
+      const r = JSON.parse(same.stdout);
+      expect(r.decisions).toBe(60);
+      expect(r.policies).toEqual(JSON.parse(beside!.stdout).policies);
+      expect(r.logged).toEqual(JSON.parse(beside!.stdout).logged);
+    } finally {
+      if (!closed) await s.close();
+    }
   });
 
   it('says so when the data dir holds no decisions, or is not a data dir', async () => {

@@ -1,6 +1,6 @@
 /**
- * `kairos ope`: offline policy evaluation. Reads the decision log of a data dir (with the server
- * stopped) and estimates what candidate policies would have earned per decision with IPS, SNIPS and
+ * `kairos ope`: offline policy evaluation. Reads the decision log of a data dir (read-only, beside a
+ * running server or not) and estimates what candidate policies would have earned per decision with IPS, SNIPS and
  * doubly robust estimators (src/decide/ope.ts), cross-fitted where a policy or reward model is learned
  * from the log (src/decide/ope-log.ts). docs/ope.md explains the estimators and assumptions.
  */
@@ -12,7 +12,6 @@ import type { Action } from '../decide/action.ts';
 import type { LinUcbOptions } from '../decide/bandit.ts';
 import { evaluateLog, parsePolicy, selectLog, type EstimateJson, type LogFilter, type LogRecord, type LogSelection, type OpeReport, type PolicySpec } from '../decide/ope-log.ts';
 import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
-import { lockDataDir } from '../store/lock.ts';
 import { LmdbStore } from '../store/lmdb/lmdb-store.ts';
 import { INSTANCE, type Store } from '../store/types.ts';
 import { numberOption, parsedArgs, UsageError, userError } from './eval.ts';
@@ -20,8 +19,9 @@ import { numberOption, parsedArgs, UsageError, userError } from './eval.ts';
 const USAGE = `usage: kairos ope [options]
 
 Estimates, from the logged decisions of a data dir, the reward per decision candidate policies would
-have earned: IPS, self-normalised IPS and doubly robust, each with a 95% interval. Run it with the
-server stopped (it takes the data dir's lock). Only the first slot of each decision is a clean draw
+have earned: IPS, self-normalised IPS and doubly robust, each with a 95% interval. It reads the
+store as an LMDB reader, so a server may keep running on the data dir (what it commits meanwhile may
+or may not be included). Only the first slot of each decision is a clean draw
 of the logging policy; decisions of opted-out people and slots repeating an earlier draw are skipped.
 
 data:
@@ -175,18 +175,14 @@ export async function opeCommand(argv: string[]): Promise<number> {
     const workspace = v.workspace ?? DEFAULT_WORKSPACE;
     const dataDir = config.dataDir;
     if (!existsSync(join(dataDir, 'store'))) throw new UsageError(`no data dir at ${dataDir} (no store in it); give --data-dir or KAIROS_DATA_DIR`);
-    const release = lockDataDir(dataDir);
     let log: DecisionLog;
+    // an LMDB reader: no data-dir lock, so it runs beside a server writing the same store
+    const store = new LmdbStore(join(dataDir, 'store'), { readOnly: true });
     try {
-      const store = new LmdbStore(join(dataDir, 'store'));
-      try {
-        if (!(await store.get(INSTANCE, 'workspaces', workspace))) throw new UsageError(`no workspace "${workspace}" in ${dataDir}`);
-        log = await readDecisionLog(store, workspace, filter);
-      } finally {
-        await store.close();
-      }
+      if (!(await store.get(INSTANCE, 'workspaces', workspace))) throw new UsageError(`no workspace "${workspace}" in ${dataDir}`);
+      log = await readDecisionLog(store, workspace, filter);
     } finally {
-      release();
+      await store.close();
     }
     const where = [
       `workspace ${workspace}`,

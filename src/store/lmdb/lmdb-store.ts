@@ -32,9 +32,15 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-function openEnv(path: string): { root: RootDatabase<unknown, Buffer>; tables: Tables } {
-  mkdirSync(path, { recursive: true });
-  const root = open<unknown, Buffer>({ path, noSubdir: false, maxDbs: TABLES.length + 4, overlappingSync: true, noMemInit: false, keyEncoding: 'binary' });
+function openEnv(path: string, readOnly = false): { root: RootDatabase<unknown, Buffer>; tables: Tables } {
+  if (!readOnly) mkdirSync(path, { recursive: true });
+  const root = open<unknown, Buffer>({
+    path,
+    noSubdir: false,
+    maxDbs: TABLES.length + 4,
+    keyEncoding: 'binary',
+    ...(readOnly ? { readOnly: true } : { overlappingSync: true, noMemInit: false }),
+  });
   // event segments are large and repetitive: LZ4 (off the main thread) shrinks them several-fold
   const tables = Object.fromEntries(
     TABLES.map((t) => [t, root.openDB<unknown, Buffer>({ name: t, keyEncoding: 'binary', ...(t === 'events' ? { compression: true } : {}) })]),
@@ -52,10 +58,25 @@ export class LmdbStore implements Store {
   /** commits under way, which compaction must let finish before it copies */
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(private readonly path: string) {
-    const leftover = `${path}.compacting`;
-    if (existsSync(leftover)) rmSync(leftover, { recursive: true, force: true });
-    ({ root: this.root, tables: this.tables } = openEnv(path));
+  /**
+   * `readOnly` opens the environment as an LMDB reader beside whichever process writes it (a running
+   * server): no lock is taken, nothing is created or cleaned up, and writes are refused. Each read
+   * sees a consistent snapshot; a compaction by the writer meanwhile leaves this reader on the
+   * environment it opened.
+   */
+  constructor(
+    private readonly path: string,
+    private readonly options: { readOnly?: boolean } = {},
+  ) {
+    if (!options.readOnly) {
+      const leftover = `${path}.compacting`;
+      if (existsSync(leftover)) rmSync(leftover, { recursive: true, force: true });
+    }
+    ({ root: this.root, tables: this.tables } = openEnv(path, options.readOnly));
+  }
+
+  private writable(what: string): void {
+    if (this.options.readOnly) throw new Error(`cannot ${what}: the store is open read-only`);
   }
 
   async get<T>(ws: string, table: Table, key: string): Promise<T | undefined> {
@@ -85,6 +106,7 @@ export class LmdbStore implements Store {
   }
 
   async commit(ws: string, mutations: readonly Mutation[]): Promise<void> {
+    this.writable('commit');
     if (mutations.length === 0) return;
     while (this.compacting) await this.compacting; // inline: no turn may pass between this check and the writes below
     if (this.closed) throw new Error('store is closed');
@@ -116,6 +138,7 @@ export class LmdbStore implements Store {
   }
 
   async compact(): Promise<CompactionReport> {
+    this.writable('compact');
     await this.idle();
     let release!: () => void;
     this.compacting = new Promise((r) => (release = r));
