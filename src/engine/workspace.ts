@@ -61,10 +61,16 @@ export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: st
 
 interface Contribution {
   record: SessionRecord;
-  signature: string;
+  /** computed when first compared (`signatureOf`): an appended contribution never needs it compared */
+  signature?: string;
   /** made by appending items to the contribution of the same key: no need to compare them item by item */
   appended?: true;
 }
+
+const signatureOf = (c: Contribution): string => (c.signature ??= sessionSignature(c.record));
+
+/** whether a recomputed contribution equals the one held before (an extended session never does: its end moved) */
+const unchanged = (prev: Contribution | undefined, c: Contribution): boolean => prev !== undefined && c.appended !== true && signatureOf(prev) === signatureOf(c);
 
 function consentPrefs(e: StoredEvent): Record<string, boolean> | undefined {
   const prefs = (e.context?.consent as { categoryPreferences?: unknown } | undefined)?.categoryPreferences;
@@ -255,17 +261,17 @@ export class Workspace {
         const [first, ...later] = sessionize(tail, gap);
         const record: SessionRecord = { key: last.key, start: last.start, end: first!.end, items: last.items.concat(itemsOf(first!.events, this.tuning.interactionWeights)) };
         // an extension even when the new events carried no item (page views): only the end time moved
-        fresh.push({ record, signature: sessionSignature(record), appended: true });
+        fresh.push({ record, appended: true });
         for (const session of later) {
           const r = sessionRecord(session, this.tuning.interactionWeights);
-          if (r) fresh.push({ record: r, signature: sessionSignature(r) });
+          if (r) fresh.push({ record: r });
         }
       } else {
         // sessions after the kept ones start at the first event past the last kept session's end
         const lo = keep > 0 ? firstAfter(usable, kept[keep - 1]!.record.end) : 0;
         for (const session of sessionize(lo === 0 ? usable : usable.slice(lo), gap)) {
           const record = sessionRecord(session, this.tuning.interactionWeights);
-          if (record) fresh.push({ record, signature: sessionSignature(record) });
+          if (record) fresh.push({ record });
         }
       }
     }
@@ -274,7 +280,7 @@ export class Workspace {
     for (const c of fresh) {
       after.add(c.record.key);
       const prev = before.get(c.record.key);
-      if (prev?.signature === c.signature) continue;
+      if (unchanged(prev, c)) continue;
       const appended = prev !== undefined && (c.appended === true || extends_(prev.record, c.record));
       for (const m of this.models) {
         if (appended && m.extendSession) m.extendSession(prev.record, c.record);
@@ -285,7 +291,10 @@ export class Workspace {
       }
     }
     for (const [key, c] of before) if (!after.has(key)) for (const m of this.models) m.removeSession(c.record);
-    const next = kept.concat(fresh.map((c) => before.get(c.record.key)?.signature === c.signature ? before.get(c.record.key)! : c));
+    const next = kept.concat(fresh.map((c) => {
+      const prev = before.get(c.record.key);
+      return prev !== undefined && unchanged(prev, c) ? prev : c;
+    }));
     if (next.length) this.contributions.set(root, next);
     else this.contributions.delete(root);
   }

@@ -7,6 +7,7 @@ import { DecayClock } from '../decay.ts';
 import type { InteractionKind } from '../../ingest/interactions.ts';
 import type { ItemIds } from '../item-ids.ts';
 import { LruCache } from '../lru-cache.ts';
+import { grownLength } from '../typed-arrays.ts';
 import { recentInterest } from '../query-items.ts';
 import { TopK } from '../top-k.ts';
 import type { Candidate, CandidateGenerator, RecommendQuery, SessionItem, SessionModel, SessionRecord } from '../types.ts';
@@ -186,15 +187,21 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
  * weighing more. Only pairs whose later item sits at `from` or after are visited, and only the items
  * they can involve are read: the view-like items from `from` on and the `window` ones before it.
  */
+const isView = (it: SessionItem): boolean => it.weight > 0 && VIEW_KINDS.has(it.kind);
+
+/** positions of the view-like items being paired, reused across calls (this runs for every event) */
+let viewPositions = new Int32Array(64);
+
 function forEachViewPair(items: readonly SessionItem[], window: number, from: number, visit: PairVisitor): void {
-  const isView = (it: SessionItem): boolean => it.weight > 0 && VIEW_KINDS.has(it.kind);
   let start = Math.max(0, Math.min(from, items.length));
   for (let before = 0; start > 0 && before < window; ) if (isView(items[--start]!)) before++;
-  const seq: number[] = [];
-  for (let i = start; i < items.length; i++) if (isView(items[i]!)) seq.push(i);
-  for (let p = 0; p < seq.length; p++) {
+  if (viewPositions.length < items.length - start) viewPositions = new Int32Array(grownLength(viewPositions.length, items.length - start));
+  const seq = viewPositions;
+  let n = 0;
+  for (let i = start; i < items.length; i++) if (isView(items[i]!)) seq[n++] = i;
+  for (let p = 0; p < n; p++) {
     const x = items[seq[p]!]!;
-    for (let q = p + 1; q < seq.length && q - p <= window; q++) {
+    for (let q = p + 1; q < n && q - p <= window; q++) {
       const y = items[seq[q]!]!;
       if (seq[q]! >= from && x.itemId !== y.itemId) visit(seq[p]!, seq[q]!, Math.sqrt(x.weight * y.weight) / (q - p), Math.max(x.t, y.t));
     }

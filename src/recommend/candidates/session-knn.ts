@@ -123,14 +123,16 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
 
   /** adds the entry to the postings of each of its items */
   private post(entry: IndexedSession, items: readonly number[]): void {
-    for (const item of items) {
-      let postings = this.postings.get(item);
-      if (!postings) {
-        postings = new SessionPostings(2 * this.o.sampleSize);
-        this.postings.set(item, postings);
-      }
-      postings.add(entry);
+    for (const item of items) this.postOne(entry, item);
+  }
+
+  private postOne(entry: IndexedSession, item: number): void {
+    let postings = this.postings.get(item);
+    if (!postings) {
+      postings = new SessionPostings(2 * this.o.sampleSize);
+      this.postings.set(item, postings);
     }
+    postings.add(entry);
   }
 
   /**
@@ -156,11 +158,20 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       if (!appended.includes(h)) appended.push(h);
     }
     appended.reverse();
-    for (const item of entry.items) this.postings.get(item)?.remove(entry);
+    // where the session is already the newest (the usual case for an item someone is looking at now),
+    // it stays in place and only its end time changes; elsewhere it moves to its new place
+    for (const item of entry.items) {
+      const postings = this.postings.get(item);
+      if (postings && !postings.isNewest(entry)) postings.remove(entry);
+    }
     entry.end = next.end;
     if (appended.length > 0) entry.items = entry.items.filter((h) => !appended.includes(h)).concat(appended);
     this.slotSize[entry.slot] = entry.items.length;
-    this.post(entry, entry.items);
+    for (const item of entry.items) {
+      const postings = this.postings.get(item);
+      if (postings?.isNewest(entry)) postings.newestEndChanged(entry);
+      else this.postOne(entry, item);
+    }
   }
 
   removeSession(s: SessionRecord): void {

@@ -17,6 +17,19 @@ export interface IndexedSession {
   slot: number;
 }
 
+/** removes arr[at] by shifting the tail left (splice would allocate the array of removed elements) */
+function removeAt<T>(arr: T[], at: number): void {
+  for (let i = at + 1; i < arr.length; i++) arr[i - 1] = arr[i]!;
+  arr.pop();
+}
+
+/** inserts `value` at `at` by shifting the tail right (no allocation but the array's own growth) */
+function insertAt<T>(arr: T[], at: number, value: T): void {
+  arr.push(value);
+  for (let i = arr.length - 1; i > at; i--) arr[i] = arr[i - 1]!;
+  arr[at] = value;
+}
+
 /** negative when a is more recent than b: later end, then larger key */
 export const byRecency = (a: IndexedSession, b: IndexedSession): number => b.end - a.end || (a.key > b.key ? -1 : a.key < b.key ? 1 : 0);
 
@@ -61,6 +74,19 @@ export class SessionPostings {
     return this.slots[this.recent.length - 1 - i]!;
   }
 
+  /** whether `s` is the most recent session of the window */
+  isNewest(s: IndexedSession): boolean {
+    return this.recent.length > 0 && this.recent[this.recent.length - 1] === s;
+  }
+
+  /**
+   * The newest session's end moved later (its open session grew): it stays the newest, so only its
+   * entry in the dense end array changes.
+   */
+  newestEndChanged(s: IndexedSession): void {
+    this.ends[this.ends.length - 1] = s.end;
+  }
+
   add(s: IndexedSession): void {
     const oldestRecent = this.recent[0];
     if (this.older && this.older.length > 0 && oldestRecent && byRecency(s, oldestRecent) > 0) {
@@ -73,9 +99,9 @@ export class SessionPostings {
       this.ends.push(s.end);
       this.slots.push(s.slot);
     } else {
-      this.recent.splice(at, 0, s);
-      this.ends.splice(at, 0, s.end);
-      this.slots.splice(at, 0, s.slot);
+      insertAt(this.recent, at, s);
+      insertAt(this.ends, at, s.end);
+      insertAt(this.slots, at, s.slot);
     }
     if (this.recent.length > this.window) {
       this.older ??= [];
@@ -94,9 +120,9 @@ export class SessionPostings {
         this.ends.pop();
         this.slots.pop();
       } else {
-        this.recent.splice(at, 1);
-        this.ends.splice(at, 1);
-        this.slots.splice(at, 1);
+        removeAt(this.recent, at);
+        removeAt(this.ends, at);
+        removeAt(this.slots, at);
       }
       if (this.recent.length < this.window / 2) this.promote();
     } else if (this.older) {
