@@ -67,6 +67,12 @@ interface Contribution {
   appended?: true;
 }
 
+/** the contribution of `list[from..]` for session `key` */
+function findByKey(list: readonly Contribution[], from: number, key: string): Contribution | undefined {
+  for (let i = from; i < list.length; i++) if (list[i]!.record.key === key) return list[i];
+  return undefined;
+}
+
 const signatureOf = (c: Contribution): string => (c.signature ??= sessionSignature(c.record));
 
 /** whether a recomputed contribution equals the one held before (an extended session never does: its end moved) */
@@ -248,7 +254,6 @@ export class Workspace {
     // keep the prefix of sessions that end before anything changed
     let keep = 0;
     if (view && from !== -Infinity) while (keep < old.length && old[keep]!.record.end < from - gap) keep++;
-    const kept = old.slice(0, keep);
     const fresh: Contribution[] = [];
     if (view) {
       const usable = view.usable;
@@ -258,29 +263,37 @@ export class Workspace {
         // The common case: events appended after the open session's last one. Its earlier events are
         // unchanged (nothing changed before `from`), so its record is extended with the new events'
         // items — the same record sessionize would rebuild, without re-deriving the whole session.
-        const [first, ...later] = sessionize(tail, gap);
-        const record: SessionRecord = { key: last.key, start: last.start, end: first!.end, items: last.items.concat(itemsOf(first!.events, this.tuning.interactionWeights)) };
+        const sessions = sessionize(tail, gap);
+        const first = sessions[0]!;
+        const record: SessionRecord = { key: last.key, start: last.start, end: first.end, items: last.items.concat(itemsOf(first.events, this.tuning.interactionWeights)) };
         // an extension even when the new events carried no item (page views): only the end time moved
         fresh.push({ record, appended: true });
-        for (const session of later) {
-          const r = sessionRecord(session, this.tuning.interactionWeights);
+        for (let i = 1; i < sessions.length; i++) {
+          const r = sessionRecord(sessions[i]!, this.tuning.interactionWeights);
           if (r) fresh.push({ record: r });
         }
       } else {
         // sessions after the kept ones start at the first event past the last kept session's end
-        const lo = keep > 0 ? firstAfter(usable, kept[keep - 1]!.record.end) : 0;
+        const lo = keep > 0 ? firstAfter(usable, old[keep - 1]!.record.end) : 0;
         for (const session of sessionize(lo === 0 ? usable : usable.slice(lo), gap)) {
           const record = sessionRecord(session, this.tuning.interactionWeights);
           if (record) fresh.push({ record });
         }
       }
     }
-    const before = new Map(old.slice(keep).map((c) => [c.record.key, c]));
-    const after = new Set<string>();
-    for (const c of fresh) {
-      after.add(c.record.key);
-      const prev = before.get(c.record.key);
-      if (unchanged(prev, c)) continue;
+    // what was held for the sessions from `keep` on, by key: usually one or two, searched in place
+    let byKey: Map<string, Contribution> | undefined;
+    if (old.length - keep > 8) {
+      byKey = new Map();
+      for (let i = keep; i < old.length; i++) byKey.set(old[i]!.record.key, old[i]!);
+    }
+    for (let j = 0; j < fresh.length; j++) {
+      const c = fresh[j]!;
+      const prev = byKey ? byKey.get(c.record.key) : findByKey(old, keep, c.record.key);
+      if (unchanged(prev, c)) {
+        fresh[j] = prev!;
+        continue;
+      }
       const appended = prev !== undefined && (c.appended === true || extends_(prev.record, c.record));
       for (const m of this.models) {
         if (appended && m.extendSession) m.extendSession(prev.record, c.record);
@@ -290,12 +303,17 @@ export class Workspace {
         }
       }
     }
-    for (const [key, c] of before) if (!after.has(key)) for (const m of this.models) m.removeSession(c.record);
-    const next = kept.concat(fresh.map((c) => {
-      const prev = before.get(c.record.key);
-      return prev !== undefined && unchanged(prev, c) ? prev : c;
-    }));
-    if (next.length) this.contributions.set(root, next);
+    const freshKeys = fresh.length > 8 ? new Set(fresh.map((c) => c.record.key)) : undefined;
+    for (let i = keep; i < old.length; i++) {
+      const c = old[i]!;
+      const stays = freshKeys ? freshKeys.has(c.record.key) : findByKey(fresh, 0, c.record.key) !== undefined;
+      if (!stays) for (const m of this.models) m.removeSession(c.record);
+    }
+    // the person's list becomes the kept prefix and then the fresh contributions (the held one where
+    // nothing changed), in place: nothing else holds the array
+    old.length = keep;
+    for (const c of fresh) old.push(c);
+    if (old.length) this.contributions.set(root, old);
     else this.contributions.delete(root);
   }
 

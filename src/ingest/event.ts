@@ -232,8 +232,11 @@ export function checkBatch(body: unknown): { ok: true; batch: WireBatch } | { ok
 
 /** The ids an event names, in the order that decides where it is stored (userId first). */
 export function idsOf(e: StoredEvent): string[] {
+  // field by field (no array of candidates): this runs for every ingested event
   const ids: string[] = [];
-  for (const id of [e.userId, e.anonymousId, e.previousId]) if (id !== undefined && !ids.includes(id)) ids.push(id);
+  if (e.userId !== undefined) ids.push(e.userId);
+  if (e.anonymousId !== undefined && e.anonymousId !== e.userId) ids.push(e.anonymousId);
+  if (e.previousId !== undefined && e.previousId !== e.userId && e.previousId !== e.anonymousId) ids.push(e.previousId);
   return ids;
 }
 

@@ -6,7 +6,7 @@
 import { KairosError, type ErrorDetail } from '../errors.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
-import { MAX_EVENT_BYTES, idsOf, normaliseEvent, type EventType, type StoredEvent } from './event.ts';
+import { MAX_EVENT_BYTES, idsOf, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
 import { productMentions } from './interactions.ts';
 import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
 import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
@@ -63,28 +63,33 @@ export class Ingestor {
     let tooLarge = false;
     const indexed = req.impliedType === undefined;
     const smallEnough = req.maxEventBytes !== undefined && req.maxEventBytes <= MAX_EVENT_BYTES;
-    req.events.forEach((raw, i) => {
-      const r = normaliseEvent({
-        raw,
-        receivedAt,
-        smallEnough,
-        ...(req.impliedType ? { impliedType: req.impliedType } : {}),
-        ...(req.batchContext ? { batchContext: req.batchContext } : {}),
-        ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
-        ...(indexed ? { index: i } : {}),
-      });
+    // one input object for the whole request, its event and index set per event
+    const input: NormaliseInput = {
+      raw: undefined,
+      receivedAt,
+      smallEnough,
+      ...(req.impliedType ? { impliedType: req.impliedType } : {}),
+      ...(req.batchContext ? { batchContext: req.batchContext } : {}),
+      ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
+    };
+    for (let i = 0; i < req.events.length; i++) {
+      input.raw = req.events[i];
+      if (indexed) input.index = i;
+      const r = normaliseEvent(input);
       if (!r.ok) {
         details.push(...r.details);
         tooLarge ||= r.tooLarge === true;
-        return;
+        continue;
       }
-      const badIds = productMentions(r.event).flatMap((m) => {
+      let badId = false;
+      for (const m of productMentions(r.event)) {
         const problem = itemIdProblem(m.itemId);
-        return problem ? [{ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem }] : [];
-      });
-      if (badIds.length) details.push(...badIds);
-      else events.push(this.hooks.minimise ? this.hooks.minimise(r.event) : r.event);
-    });
+        if (!problem) continue;
+        details.push({ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem });
+        badId = true;
+      }
+      if (!badId) events.push(this.hooks.minimise ? this.hooks.minimise(r.event) : r.event);
+    }
     if (tooLarge) throw new KairosError('KAIROS_ERR_TOO_LARGE', 'an event is larger than 32 KB', details);
     if (details.length > 0) throw new KairosError('KAIROS_ERR_VALIDATION', `${details.length} problem(s) in the request`, details);
     return events;
@@ -103,7 +108,7 @@ export class Ingestor {
     let duplicates = 0;
     let dropped = 0;
     for (const e of events) {
-      if (idsOf(e).some((id) => this.hooks.isSuppressed(ws, id)) || this.hooks.isExpired?.(e)) {
+      if (this.anySuppressed(ws, e) || this.hooks.isExpired?.(e)) {
         dropped++;
         continue;
       }
@@ -163,6 +168,11 @@ export class Ingestor {
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all([...waits, ...derived]);
     return { stored: toStore.length, duplicates, dropped, itemsWritten: newItems.size };
+  }
+
+  private anySuppressed(ws: Workspace, e: StoredEvent): boolean {
+    for (const id of idsOf(e)) if (this.hooks.isSuppressed(ws, id)) return true;
+    return false;
   }
 
   private inflightOf(ws: string): Map<string, Promise<unknown>> {
