@@ -67,6 +67,9 @@ interface Contribution {
   appended?: true;
 }
 
+/** up to this many contributions are searched by key in place; past it a Map or Set is built */
+const LINEAR_SEARCH_MAX = 8;
+
 /** the contribution of `list[from..]` for session `key` */
 function findByKey(list: readonly Contribution[], from: number, key: string): Contribution | undefined {
   for (let i = from; i < list.length; i++) if (list[i]!.record.key === key) return list[i];
@@ -283,7 +286,7 @@ export class Workspace {
     }
     // what was held for the sessions from `keep` on, by key: usually one or two, searched in place
     let byKey: Map<string, Contribution> | undefined;
-    if (old.length - keep > 8) {
+    if (old.length - keep > LINEAR_SEARCH_MAX) {
       byKey = new Map();
       for (let i = keep; i < old.length; i++) byKey.set(old[i]!.record.key, old[i]!);
     }
@@ -303,7 +306,7 @@ export class Workspace {
         }
       }
     }
-    const freshKeys = fresh.length > 8 ? new Set(fresh.map((c) => c.record.key)) : undefined;
+    const freshKeys = fresh.length > LINEAR_SEARCH_MAX ? new Set(fresh.map((c) => c.record.key)) : undefined;
     for (let i = keep; i < old.length; i++) {
       const c = old[i]!;
       const stays = freshKeys ? freshKeys.has(c.record.key) : findByKey(fresh, 0, c.record.key) !== undefined;

@@ -221,12 +221,13 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
       // candidate found, so a candidate the sample skipped but a later list found still gets its weight
       const step = list.length > this.o.postingBudget ? Math.ceil(list.length / this.o.postingBudget) : 1;
       spent += Math.ceil(list.length / step);
-      const w = step > 1 ? 0 : this.squaredWeight(f);
-      if (step > 1) {
+      const sampled = step > 1;
+      if (sampled) {
         checkedFeature[checkedCount] = f;
         checkedWeight[checkedCount++] = this.squaredWeight(f);
       }
-      for (let k = step > 1 ? anchor % step : 0; k < list.length; k += step) {
+      const w = sampled ? 0 : this.squaredWeight(f);
+      for (let k = sampled ? anchor % step : 0; k < list.length; k += step) {
         const item = list[k]!;
         if (item === anchor) continue;
         if (this.dotStamp[item] !== round) {

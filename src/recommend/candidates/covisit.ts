@@ -182,16 +182,16 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   }
 }
 
-/**
- * view-like interactions paired with their neighbours within `window` positions, closer pairs
- * weighing more. Only pairs whose later item sits at `from` or after are visited, and only the items
- * they can involve are read: the view-like items from `from` on and the `window` ones before it.
- */
 const isView = (it: SessionItem): boolean => it.weight > 0 && VIEW_KINDS.has(it.kind);
 
 /** positions of the view-like items being paired, reused across calls (this runs for every event) */
 let viewPositions = new Int32Array(64);
 
+/**
+ * view-like interactions paired with their neighbours within `window` positions, closer pairs
+ * weighing more. Only pairs whose later item sits at `from` or after are visited, and only the items
+ * they can involve are read: the view-like items from `from` on and the `window` ones before it.
+ */
 function forEachViewPair(items: readonly SessionItem[], window: number, from: number, visit: PairVisitor): void {
   let start = Math.max(0, Math.min(from, items.length));
   for (let before = 0; start > 0 && before < window; ) if (isView(items[--start]!)) before++;
