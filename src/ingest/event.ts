@@ -147,43 +147,51 @@ function ajvDetails(errors: typeof checkWireEvent.errors, index: number | undefi
   }));
 }
 
+function detailAt(index: number | undefined, field: string, message: string): ErrorDetail {
+  return index !== undefined ? { index, field, message } : { field, message };
+}
+
+function checkId(details: ErrorDetail[], index: number | undefined, field: string, v: string | undefined): void {
+  if (v !== undefined && (v.length === 0 || v.length > MAX_ID_LENGTH || v.includes('\u0000'))) details.push(detailAt(index, `/${field}`, `${field} must be 1–${MAX_ID_LENGTH} characters without NUL`));
+}
+
 /** Validates one wire event and turns it into the stored form; never throws on bad input. */
 export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   const { raw, index } = input;
-  const at = (field: string, message: string): ErrorDetail => ({ ...(index !== undefined ? { index } : {}), field, message });
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, details: [at('/', 'event must be a JSON object')] };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, details: [detailAt(index, '/', 'event must be a JSON object')] };
   // depth first: serialising hostile nesting to measure it would overflow the stack
-  if (exceedsDepth(raw, MAX_DEPTH)) return { ok: false, details: [at('/', `event nests deeper than ${MAX_DEPTH} levels`)] };
+  if (exceedsDepth(raw, MAX_DEPTH)) return { ok: false, details: [detailAt(index, '/', `event nests deeper than ${MAX_DEPTH} levels`)] };
   if (!input.smallEnough && Buffer.byteLength(JSON.stringify(raw)) > MAX_EVENT_BYTES) {
-    return { ok: false, tooLarge: true, details: [at('/', `event is larger than ${MAX_EVENT_BYTES} bytes`)] };
+    return { ok: false, tooLarge: true, details: [detailAt(index, '/', `event is larger than ${MAX_EVENT_BYTES} bytes`)] };
   }
   if (!checkWireEvent(raw)) return { ok: false, details: ajvDetails(checkWireEvent.errors, index) };
   const w = raw;
   const details: ErrorDetail[] = [];
   const type = (input.impliedType ?? w.type) as EventType | undefined;
-  if (type === undefined) details.push(at('/type', 'type is required'));
-  else if (!EVENT_TYPES.includes(type)) details.push(at('/type', `type must be one of ${EVENT_TYPES.join(', ')}`));
+  if (type === undefined) details.push(detailAt(index, '/type', 'type is required'));
+  else if (!EVENT_TYPES.includes(type)) details.push(detailAt(index, '/type', `type must be one of ${EVENT_TYPES.join(', ')}`));
   const userId = idString(w.userId);
   const anonymousId = idString(w.anonymousId);
   const previousId = idString(w.previousId);
   const groupId = idString(w.groupId);
-  for (const [field, v] of [['userId', userId], ['anonymousId', anonymousId], ['previousId', previousId], ['groupId', groupId]] as const) {
-    if (v !== undefined && (v.length === 0 || v.length > MAX_ID_LENGTH || v.includes('\u0000'))) details.push(at(`/${field}`, `${field} must be 1–${MAX_ID_LENGTH} characters without NUL`));
-  }
+  checkId(details, index, 'userId', userId);
+  checkId(details, index, 'anonymousId', anonymousId);
+  checkId(details, index, 'previousId', previousId);
+  checkId(details, index, 'groupId', groupId);
   if (type === 'alias') {
-    if (userId === undefined) details.push(at('/userId', 'alias requires userId'));
-    if (previousId === undefined) details.push(at('/previousId', 'alias requires previousId'));
+    if (userId === undefined) details.push(detailAt(index, '/userId', 'alias requires userId'));
+    if (previousId === undefined) details.push(detailAt(index, '/previousId', 'alias requires previousId'));
   } else if (userId === undefined && anonymousId === undefined) {
-    details.push(at('/userId', 'userId or anonymousId is required'));
+    details.push(detailAt(index, '/userId', 'userId or anonymousId is required'));
   }
-  if (type === 'track' && w.event === undefined) details.push(at('/event', 'track requires event'));
-  if (type === 'group' && groupId === undefined) details.push(at('/groupId', 'group requires groupId'));
+  if (type === 'track' && w.event === undefined) details.push(detailAt(index, '/event', 'track requires event'));
+  if (type === 'group' && groupId === undefined) details.push(detailAt(index, '/groupId', 'group requires groupId'));
   const timestamp = parseTime(w.timestamp);
   const original = parseTime(w.originalTimestamp);
   const sentAt = parseTime(w.sentAt ?? input.batchSentAt);
-  if (timestamp === null) details.push(at('/timestamp', 'timestamp must be an ISO-8601 date'));
-  if (original === null) details.push(at('/originalTimestamp', 'originalTimestamp must be an ISO-8601 date'));
-  if (sentAt === null) details.push(at('/sentAt', 'sentAt must be an ISO-8601 date'));
+  if (timestamp === null) details.push(detailAt(index, '/timestamp', 'timestamp must be an ISO-8601 date'));
+  if (original === null) details.push(detailAt(index, '/originalTimestamp', 'originalTimestamp must be an ISO-8601 date'));
+  if (sentAt === null) details.push(detailAt(index, '/sentAt', 'sentAt must be an ISO-8601 date'));
   if (details.length > 0) return { ok: false, details };
 
   let time = input.receivedAt;
@@ -193,22 +201,18 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   if (time > input.receivedAt + MAX_FUTURE_SKEW_MS) time = input.receivedAt;
 
   const context = input.batchContext || w.context ? { ...(input.batchContext ?? {}), ...(w.context ?? {}) } : undefined;
-  const event: StoredEvent = {
-    messageId: w.messageId ?? `kairos-${randomUUID()}`,
-    type: type as EventType,
-    timestamp: time,
-    receivedAt: input.receivedAt,
-    ...(userId !== undefined ? { userId } : {}),
-    ...(anonymousId !== undefined ? { anonymousId } : {}),
-    ...(previousId !== undefined ? { previousId } : {}),
-    ...(groupId !== undefined ? { groupId } : {}),
-    ...(w.event !== undefined ? { event: w.event } : {}),
-    ...(typeof w.name === 'string' ? { name: w.name } : {}),
-    ...(typeof w.category === 'string' ? { category: w.category } : {}),
-    ...(w.properties ? { properties: w.properties } : {}),
-    ...(w.traits ? { traits: w.traits } : {}),
-    ...(context ? { context } : {}),
-  };
+  // field by field, in this order (spreading one-field objects allocates each of them, for every event)
+  const event: StoredEvent = { messageId: w.messageId ?? `kairos-${randomUUID()}`, type: type as EventType, timestamp: time, receivedAt: input.receivedAt };
+  if (userId !== undefined) event.userId = userId;
+  if (anonymousId !== undefined) event.anonymousId = anonymousId;
+  if (previousId !== undefined) event.previousId = previousId;
+  if (groupId !== undefined) event.groupId = groupId;
+  if (w.event !== undefined) event.event = w.event;
+  if (typeof w.name === 'string') event.name = w.name;
+  if (typeof w.category === 'string') event.category = w.category;
+  if (w.properties) event.properties = w.properties;
+  if (w.traits) event.traits = w.traits;
+  if (context) event.context = context;
   return { ok: true, event };
 }
 

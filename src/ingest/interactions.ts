@@ -110,6 +110,23 @@ export function interactionsOf(event: StoredEvent): Interaction[] {
   return [interaction(event, kind, productId(props), kind === 'add' && price !== undefined ? price * (num(props.quantity) ?? 1) : undefined, recommendationId, decisionId)];
 }
 
+/** The ids of the products an event mentions (those of `productMentions`), without copying their properties. */
+export function productIdsOf(event: StoredEvent): string[] {
+  const kind = interactionKindOf(event);
+  if (!kind) return [];
+  const props: Props = event.properties ?? {};
+  if (kind !== 'purchase' && kind !== 'list_view') {
+    const id = productId(props);
+    return id ? [id] : [];
+  }
+  const out: string[] = [];
+  for (const p of productsOf(props)) {
+    const id = productId(p);
+    if (id) out.push(id);
+  }
+  return out;
+}
+
 /** Product properties mentioned by an event, for catalog upserts of unknown items. */
 export function productMentions(event: StoredEvent): ProductMention[] {
   const kind = interactionKindOf(event);

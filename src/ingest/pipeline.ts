@@ -7,7 +7,7 @@ import { KairosError, type ErrorDetail } from '../errors.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
 import { MAX_EVENT_BYTES, idsOf, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
-import { productMentions } from './interactions.ts';
+import { productIdsOf, productMentions } from './interactions.ts';
 import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
 import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
 
@@ -82,8 +82,8 @@ export class Ingestor {
         continue;
       }
       let badId = false;
-      for (const m of productMentions(r.event)) {
-        const problem = itemIdProblem(m.itemId);
+      for (const itemId of productIdsOf(r.event)) {
+        const problem = itemIdProblem(itemId);
         if (!problem) continue;
         details.push({ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem });
         badId = true;

@@ -17,23 +17,25 @@ export const showsInterest = (i: SessionItem): boolean => i.weight > 0 && INTERE
  */
 export function recentInterest(q: RecommendQuery, max: number): string[] {
   const out: string[] = [];
-  const seen = new Set<string>();
-  const take = (itemId: string): boolean => {
-    if (!seen.has(itemId)) {
-      seen.add(itemId);
-      out.push(itemId);
-    }
-    return out.length < max;
-  };
   if (max <= 0) return out;
-  if (q.contextItemId !== undefined && !take(q.contextItemId)) return out;
-  for (const list of [q.session, q.history]) {
-    for (let i = list.length - 1; i >= 0; i--) {
-      const it = list[i]!;
-      if (showsInterest(it) && !take(it.itemId)) return out;
-    }
+  const seen = new Set<string>();
+  if (q.contextItemId !== undefined) {
+    seen.add(q.contextItemId);
+    out.push(q.contextItemId);
   }
+  takeInterest(q.session, out, seen, max);
+  takeInterest(q.history, out, seen, max);
   return out;
+}
+
+/** appends the list's unseen items of interest to `out`, most recent first, until it holds `max` */
+function takeInterest(list: readonly SessionItem[], out: string[], seen: Set<string>, max: number): void {
+  for (let i = list.length - 1; i >= 0 && out.length < max; i--) {
+    const it = list[i]!;
+    if (!showsInterest(it) || seen.has(it.itemId)) continue;
+    seen.add(it.itemId);
+    out.push(it.itemId);
+  }
 }
 
 /** items the person bought, as far as the query tells */

@@ -207,7 +207,7 @@ export class Recommender implements SessionModel, CatalogListener {
       admissible,
       ...(demoted ? { demoted } : {}),
       ...(capMax !== undefined ? { capMax } : {}),
-      exposure: (itemId) => this.popularity.popularity(itemId, q.now),
+      exposure: exposureAt(this.popularity, q.now),
     });
     return this.present(explored);
   }
@@ -233,11 +233,14 @@ export class Recommender implements SessionModel, CatalogListener {
   private fallbacks(q: RecommendQuery, filter: RecommendFilter | undefined): Array<Iterable<SourceItem>> {
     const contextCategory = q.contextItemId === undefined ? undefined : this.catalog.get(q.contextItemId)?.categoryPath[0];
     const scope = filterTopCategory(filter) ?? contextCategory;
-    const ranked = (kind: RankingKind, category?: string): Iterable<SourceItem> => fromFallback(this.popularity.ranked(kind, q.now, category), kind);
     const sources: Array<Iterable<SourceItem>> = [];
-    if (scope !== undefined) sources.push(ranked('trending', scope), ranked('popular', scope));
-    sources.push(ranked('trending'), ranked('popular'), fromFallback(lazy(() => this.newest.candidates(q.now)), 'new'), this.anyItem(scope));
+    if (scope !== undefined) sources.push(this.ranked('trending', q.now, scope), this.ranked('popular', q.now, scope));
+    sources.push(this.ranked('trending', q.now), this.ranked('popular', q.now), fromFallback(lazy(() => this.newest.candidates(q.now)), 'new'), this.anyItem(scope));
     return sources;
+  }
+
+  private ranked(kind: RankingKind, now: number, category?: string): Iterable<SourceItem> {
+    return fromFallback(this.popularity.ranked(kind, now, category), kind);
   }
 
   private *anyItem(scope: string | undefined): Generator<SourceItem> {
@@ -314,3 +317,8 @@ function* fromFallback(candidates: Iterable<Candidate>, source: string): Generat
 
 /** defers creating an iterable until it is iterated */
 const lazy = <T>(make: () => Iterable<T>): Iterable<T> => ({ [Symbol.iterator]: () => make()[Symbol.iterator]() });
+
+/** how much an item was seen lately, at `now`, for the exploration slot (an unnamed closure: see selectItems) */
+function exposureAt(popularity: PopularityModel, now: number): (itemId: string) => number {
+  return (itemId) => popularity.popularity(itemId, now);
+}

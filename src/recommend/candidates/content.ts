@@ -284,17 +284,18 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
 
   /** the `need` most similar items of an anchor, best first, from the cache while the catalog is unchanged */
   private similarList(anchor: number, need: number): SimilarList {
-    const compute = (size: number): SimilarList => {
-      const best = new TopK(size, this.ids.compare);
-      this.forEachSimilar(anchor, (item, cosine) => best.push(item, cosine));
-      return { version: this.version, ...best.drain() };
-    };
-    if (need > this.o.cachedNeighbours) return compute(need);
+    if (need > this.o.cachedNeighbours) return this.computeSimilar(anchor, need);
     const cached = this.similarCache.get(anchor);
     if (cached && cached.version === this.version) return cached;
-    const list = compute(this.o.cachedNeighbours);
+    const list = this.computeSimilar(anchor, this.o.cachedNeighbours);
     this.similarCache.set(anchor, list);
     return list;
+  }
+
+  private computeSimilar(anchor: number, size: number): SimilarList {
+    const best = new TopK(size, this.ids.compare);
+    this.forEachSimilar(anchor, (item, cosine) => best.push(item, cosine));
+    return { version: this.version, ...best.drain() };
   }
 
   private anchorsOf(q: RecommendQuery): number[] {

@@ -78,17 +78,18 @@ export class InSessionGenerator implements CandidateGenerator {
     }
 
     const out: Candidate[] = [];
-    const emit = (seen: readonly Seen[], scale: number, type: ReasonType): void => {
-      for (const s of seen) {
-        if (s.removed || !(s.weight > 0)) continue;
-        const score = scale * Math.exp(-s.rank / this.o.recencyDecay) * s.weight ** this.o.frequencyExponent;
-        if (score > 0) out.push({ itemId: s.itemId, score, reason: { type, itemId: s.itemId } });
-      }
-    };
-    emit(session, 1, 'in_session');
-    emit(earlier, this.o.historyWeight, 'viewed_before');
+    this.emit(out, session, 1, 'in_session');
+    this.emit(out, earlier, this.o.historyWeight, 'viewed_before');
     out.sort((a, b) => rankOrder(a.score, b.score, a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
     return out.length > limit ? out.slice(0, limit) : out;
+  }
+
+  private emit(out: Candidate[], seen: readonly Seen[], scale: number, type: ReasonType): void {
+    for (const s of seen) {
+      if (s.removed || !(s.weight > 0)) continue;
+      const score = scale * Math.exp(-s.rank / this.o.recencyDecay) * s.weight ** this.o.frequencyExponent;
+      if (score > 0) out.push({ itemId: s.itemId, score, reason: { type, itemId: s.itemId } });
+    }
   }
 }
 

@@ -42,62 +42,90 @@ export interface SelectionRules {
   softScanLimit: number;
 }
 
-export function selectItems(sources: ReadonlyArray<Iterable<SourceItem>>, rules: SelectionRules): Pick[] {
-  const { count, admissible, demoted, cap } = rules;
-  const chosen: Pick[] = [];
-  const seen = new Set<string>();
-  const iterators = sources.map((s) => s[Symbol.iterator]());
-  let current = 0;
-  const next = (): Pick | undefined => {
-    while (current < iterators.length) {
-      const r = iterators[current]!.next();
+/** one selection's state: the sources' iterators, what was seen, what was chosen */
+class Selection {
+  readonly chosen: Pick[] = [];
+  private readonly seen = new Set<string>();
+  private readonly iterators: Iterator<SourceItem>[];
+  private current = 0;
+
+  constructor(
+    sources: ReadonlyArray<Iterable<SourceItem>>,
+    private readonly rules: SelectionRules,
+  ) {
+    this.iterators = sources.map((s) => s[Symbol.iterator]());
+  }
+
+  /** the next admissible item not yet seen, from the first source that has one */
+  next(): Pick | undefined {
+    const iterators = this.iterators;
+    while (this.current < iterators.length) {
+      const r = iterators[this.current]!.next();
       if (r.done) {
-        current++;
+        this.current++;
         continue;
       }
       const c = r.value;
-      if (seen.has(c.itemId)) continue;
-      seen.add(c.itemId);
-      const item = admissible(c.itemId);
+      if (this.seen.has(c.itemId)) continue;
+      this.seen.add(c.itemId);
+      const item = this.rules.admissible(c.itemId);
       // spelt out: an object spread costs several times more on this path
       if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, item, source: c };
     }
     return undefined;
-  };
-  const take = (p: Pick): void => {
-    chosen.push(p);
-    cap?.take(p.item);
-  };
-  const isDemoted = (p: Pick): boolean => demoted?.has(p.itemId) === true;
-  const capAllows = (p: Pick): boolean => cap === undefined || cap.allows(p.item);
+  }
 
+  take(p: Pick): void {
+    this.chosen.push(p);
+    this.rules.cap?.take(p.item);
+  }
+
+  isDemoted(p: Pick): boolean {
+    return this.rules.demoted?.has(p.itemId) === true;
+  }
+
+  capAllows(p: Pick): boolean {
+    return this.rules.cap === undefined || this.rules.cap.allows(p.item);
+  }
+
+  get full(): boolean {
+    return this.chosen.length >= this.rules.count;
+  }
+}
+
+// A class rather than closures over locals: the dev loader (tsx) keeps function names, which costs a
+// property definition for every named closure created per call, and this runs for every request.
+export function selectItems(sources: ReadonlyArray<Iterable<SourceItem>>, rules: SelectionRules): Pick[] {
+  const s = new Selection(sources, rules);
   const setAside: Pick[] = [];
   let examined = 0;
-  while (chosen.length < count && (examined < rules.softScanLimit || setAside.length === 0)) {
-    const p = next();
+  while (!s.full && (examined < rules.softScanLimit || setAside.length === 0)) {
+    const p = s.next();
     if (!p) break;
     examined++;
-    if (!isDemoted(p) && capAllows(p)) take(p);
+    if (!s.isDemoted(p) && s.capAllows(p)) s.take(p);
     else setAside.push(p);
   }
 
   // relax one soft rule at a time: first the cap, then the demotion, then both
-  const passes: Array<(p: Pick) => boolean> = [(p) => !isDemoted(p) && capAllows(p), (p) => !isDemoted(p), capAllows, () => true];
-  const used = new Set<Pick>();
-  for (const pass of passes) {
-    for (const p of setAside) {
-      if (chosen.length >= count) break;
-      if (!used.has(p) && pass(p)) {
-        used.add(p);
-        take(p);
+  if (!s.full && setAside.length > 0) {
+    const passes: Array<(p: Pick) => boolean> = [(p) => !s.isDemoted(p) && s.capAllows(p), (p) => !s.isDemoted(p), (p) => s.capAllows(p), () => true];
+    const used = new Set<Pick>();
+    for (const pass of passes) {
+      for (const p of setAside) {
+        if (s.full) break;
+        if (!used.has(p) && pass(p)) {
+          used.add(p);
+          s.take(p);
+        }
       }
     }
   }
 
-  while (chosen.length < count) {
-    const p = next();
+  while (!s.full) {
+    const p = s.next();
     if (!p) break;
-    take(p);
+    s.take(p);
   }
-  return chosen;
+  return s.chosen;
 }
