@@ -7,6 +7,9 @@
  * The index maps each item to the sessions containing it. As in V-SKNN, a query considers only the
  * `sampleSize` most recent sessions sharing an item with the current one: it merges the per-item
  * lists from their recent ends, so it touches about `sampleSize` sessions whatever the history size.
+ * "Most recent" is by session start, which stays put while a session grows (V-SKNN's reference code
+ * sorts past sessions by their last event; for closed sessions the two orders differ only among
+ * sessions that overlapped in time). How recent a neighbour is when it votes is still its last event.
  */
 import type { ItemIds } from '../item-ids.ts';
 import { recentInterest, showsInterest } from '../query-items.ts';
@@ -74,10 +77,12 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   private sampleIndex = new Int32Array(1024);
   /** distinct items of the session in each slot: scoring a sampled session reads this, not the session object */
   private slotSize = new Int32Array(1024);
+  /** end time of the session in each slot (it moves as the session grows; the postings hold starts) */
+  private slotEnd = new Float64Array(1024);
   // the current query's sample, reused across queries: only [0, sampled) is meaningful
   private readonly sampleSessions: IndexedSession[] = [];
   private readonly sampleMatch: Float64Array;
-  /** end time and slot of each sampled session, copied from the postings' dense arrays as it joins */
+  /** end time and slot of each sampled session, copied from the slot arrays as it joins */
   private readonly sampleEnd: Float64Array;
   private readonly sampleSlot: Int32Array;
   private readonly sampleAnchorPos: Int32Array;
@@ -115,8 +120,9 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     }
     const items = distinctByLastOccurrence(s, (id) => this.ids.intern(id));
     if (items.length === 0) return;
-    const entry: IndexedSession = { key: s.key, end: s.end, items, copies: 1, slot: this.allocateSlot() };
+    const entry: IndexedSession = { key: s.key, start: s.start, end: s.end, items, copies: 1, slot: this.allocateSlot() };
     this.slotSize[entry.slot] = items.length;
+    this.slotEnd[entry.slot] = s.end;
     this.sessions.set(s.key, entry);
     this.post(entry, items);
   }
@@ -136,15 +142,15 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   }
 
   /**
-   * Events appended to an open session (`next.items` is `prev.items` followed by new ones): the entry
-   * keeps its slot and only moves within the postings of the items it had (its end time changed), and
-   * joins those of new items. Only the appended items are looked at, so a growing session costs per
-   * event what it appends, not its length. Leaves the index exactly as removeSession(prev) +
-   * addSession(next).
+   * Events appended to an open session (`next.items` is `prev.items` followed by new ones, same
+   * start): the entry keeps its slot and its place in the postings of the items it had (they are
+   * ordered by start), its end and item order change, and it joins the postings of new items. Only
+   * the appended items are looked up, so a growing session costs per event what it appends, not its
+   * length. Leaves the index exactly as removeSession(prev) + addSession(next).
    */
   extendSession(prev: SessionRecord, next: SessionRecord): void {
     const entry = this.sessions.get(prev.key);
-    if (!entry || entry.copies !== 1 || prev.key !== next.key || next.items.length < prev.items.length) {
+    if (!entry || entry.copies !== 1 || prev.key !== next.key || next.start !== entry.start || next.items.length < prev.items.length) {
       this.removeSession(prev);
       this.addSession(next);
       return;
@@ -158,20 +164,13 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       if (!appended.includes(h)) appended.push(h);
     }
     appended.reverse();
-    // where the session is already the newest (the usual case for an item someone is looking at now),
-    // it stays in place and only its end time changes; elsewhere it moves to its new place
-    for (const item of entry.items) {
-      const postings = this.postings.get(item);
-      if (postings && !postings.isNewest(entry)) postings.remove(entry);
-    }
     entry.end = next.end;
-    if (appended.length > 0) entry.items = entry.items.filter((h) => !appended.includes(h)).concat(appended);
+    this.slotEnd[entry.slot] = next.end;
+    if (appended.length === 0) return;
+    const had = entry.items;
+    entry.items = had.filter((h) => !appended.includes(h)).concat(appended);
     this.slotSize[entry.slot] = entry.items.length;
-    for (const item of entry.items) {
-      const postings = this.postings.get(item);
-      if (postings?.isNewest(entry)) postings.newestEndChanged(entry);
-      else this.postOne(entry, item);
-    }
+    for (const item of appended) if (!had.includes(item)) this.postOne(entry, item);
   }
 
   removeSession(s: SessionRecord): void {
@@ -194,6 +193,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       this.seenRound = widened(this.seenRound, n);
       this.sampleIndex = widened(this.sampleIndex, n);
       this.slotSize = widened(this.slotSize, n);
+      this.slotEnd = widened(this.slotEnd, n);
     }
     return this.nextSlot++;
   }
@@ -252,15 +252,15 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const round = ++this.round;
     const total = this.sessions.size;
     const lists: Array<{ pos: number; weight: number; item: number; postings: SessionPostings; cursor: number }> = [];
-    // end times of the lists' heads: choosing the next session reads one small array, and walking a
-    // list reads its dense end and slot arrays; a session object is touched once, when it joins
-    const headEnd = new Float64Array(current.length).fill(-Infinity);
+    // start times of the lists' heads: choosing the next session reads one small array, and walking a
+    // list reads its dense start and slot arrays; a session object is touched once, when it joins
+    const headStart = new Float64Array(current.length).fill(-Infinity);
     for (let pos = 0; pos < current.length; pos++) {
       const item = current[pos]!;
       const postings = this.postings.get(item);
       if (!postings) continue;
       const idf = this.o.idfWeighting ? Math.log(1 + total / postings.size) : 1;
-      headEnd[lists.length] = postings.recentEndAt(0);
+      headStart[lists.length] = postings.recentStartAt(0);
       lists.push({ pos, weight: this.positionWeight(pos, current.length) * idf, item, postings, cursor: 0 });
     }
     const sessions = this.sampleSessions;
@@ -273,14 +273,14 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     let lastSlot = -1;
     for (;;) {
       let best = -1;
-      let bestEnd = -Infinity;
+      let bestStart = -Infinity;
       for (let i = 0; i < lists.length; i++) {
-        const end = headEnd[i]!;
-        if (end > bestEnd) {
+        const start = headStart[i]!;
+        if (start > bestStart) {
           best = i;
-          bestEnd = end;
-        } else if (end === bestEnd && end !== -Infinity) {
-          // equal end times: the tie order of byRecency (larger key first) decides, as for one list
+          bestStart = start;
+        } else if (start === bestStart && start !== -Infinity) {
+          // equal start times: the tie order of byRecency (larger key first) decides, as for one list
           const a = lists[i]!;
           const b = lists[best]!;
           if (byRecency(a.postings.recentAt(a.cursor)!, b.postings.recentAt(b.cursor)!) < 0) best = i;
@@ -297,7 +297,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
         at = sampled++;
         this.sampleIndex[slot] = at;
         sessions[at] = list.postings.recentAt(list.cursor)!;
-        sampleEnd[at] = bestEnd;
+        sampleEnd[at] = this.slotEnd[slot]!;
         sampleSlot[at] = slot;
         match[at] = 0;
         anchorPos[at] = -1;
@@ -305,7 +305,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       } else {
         at = this.sampleIndex[slot]!;
       }
-      headEnd[best] = list.postings.recentEndAt(++list.cursor);
+      headStart[best] = list.postings.recentStartAt(++list.cursor);
       match[at]! += list.weight;
       if (list.pos > anchorPos[at]!) {
         anchorPos[at] = list.pos;

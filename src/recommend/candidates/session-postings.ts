@@ -3,11 +3,18 @@
  * so those are kept sorted by recency in a bounded window (read from its most recent end); older ones
  * wait unordered in an array and are promoted when removals shrink the window below half. Every session is kept, so
  * removing one restores exactly the state in which it was never added.
+ *
+ * Recency is the session's start, which never changes while the session grows: an open session that
+ * gains an event keeps its place in the postings of the items it already had (its end, which weighs
+ * it when it votes, is read elsewhere), so growing costs what was appended, not the session's length.
  */
 import { TopK } from '../top-k.ts';
 
 export interface IndexedSession {
   key: string;
+  /** when the session started: its place in the postings */
+  start: number;
+  /** when its latest event happened: how recent it is when it votes */
   end: number;
   /** distinct item handles, ordered by their last occurrence (a plain array: far smaller than a typed one when short) */
   items: readonly number[];
@@ -30,8 +37,8 @@ function insertAt<T>(arr: T[], at: number, value: T): void {
   arr[at] = value;
 }
 
-/** negative when a is more recent than b: later end, then larger key */
-export const byRecency = (a: IndexedSession, b: IndexedSession): number => b.end - a.end || (a.key > b.key ? -1 : a.key < b.key ? 1 : 0);
+/** negative when a is more recent than b: later start, then larger key */
+export const byRecency = (a: IndexedSession, b: IndexedSession): number => b.start - a.start || (a.key > b.key ? -1 : a.key < b.key ? 1 : 0);
 
 export class SessionPostings {
   /**
@@ -40,10 +47,10 @@ export class SessionPostings {
    */
   private readonly recent: IndexedSession[] = [];
   /**
-   * each recent session's end time and slot, parallel to `recent`: a query walks many sessions and
+   * each recent session's start time and slot, parallel to `recent`: a query walks many sessions and
    * needs only these for most of them, read from two dense arrays instead of one object each
    */
-  private readonly ends: number[] = [];
+  private readonly starts: number[] = [];
   private readonly slots: number[] = [];
   /**
    * the rest, unordered. An array rather than a Set (8 bytes an entry instead of about 50): removing
@@ -63,28 +70,15 @@ export class SessionPostings {
     return this.recent[this.recent.length - 1 - i];
   }
 
-  /** the end time of the i-th most recent session; -Infinity past the window */
-  recentEndAt(i: number): number {
+  /** the start time of the i-th most recent session; -Infinity past the window */
+  recentStartAt(i: number): number {
     const at = this.recent.length - 1 - i;
-    return at >= 0 ? this.ends[at]! : -Infinity;
+    return at >= 0 ? this.starts[at]! : -Infinity;
   }
 
   /** the slot of the i-th most recent session, which must exist */
   recentSlotAt(i: number): number {
     return this.slots[this.recent.length - 1 - i]!;
-  }
-
-  /** whether `s` is the most recent session of the window */
-  isNewest(s: IndexedSession): boolean {
-    return this.recent.length > 0 && this.recent[this.recent.length - 1] === s;
-  }
-
-  /**
-   * The newest session's end moved later (its open session grew): it stays the newest, so only its
-   * entry in the dense end array changes.
-   */
-  newestEndChanged(s: IndexedSession): void {
-    this.ends[this.ends.length - 1] = s.end;
   }
 
   add(s: IndexedSession): void {
@@ -96,17 +90,17 @@ export class SessionPostings {
     const at = this.indexAt(s);
     if (at === this.recent.length) {
       this.recent.push(s);
-      this.ends.push(s.end);
+      this.starts.push(s.start);
       this.slots.push(s.slot);
     } else {
       insertAt(this.recent, at, s);
-      insertAt(this.ends, at, s.end);
+      insertAt(this.starts, at, s.start);
       insertAt(this.slots, at, s.slot);
     }
     if (this.recent.length > this.window) {
       this.older ??= [];
       this.older.push(this.recent.shift()!);
-      this.ends.shift();
+      this.starts.shift();
       this.slots.shift();
     }
   }
@@ -117,11 +111,11 @@ export class SessionPostings {
     if (at >= 0 && this.recent[at] === s) {
       if (at === this.recent.length - 1) {
         this.recent.pop();
-        this.ends.pop();
+        this.starts.pop();
         this.slots.pop();
       } else {
         removeAt(this.recent, at);
-        removeAt(this.ends, at);
+        removeAt(this.starts, at);
         removeAt(this.slots, at);
       }
       if (this.recent.length < this.window / 2) this.promote();
@@ -146,7 +140,7 @@ export class SessionPostings {
     // drained most recent first; all of them rank after the window's sessions
     const moving = promoted.reverse().map((i) => older[i]!);
     this.recent.unshift(...moving);
-    this.ends.unshift(...moving.map((m) => m.end));
+    this.starts.unshift(...moving.map((m) => m.start));
     this.slots.unshift(...moving.map((m) => m.slot));
     const moved = new Set(promoted);
     this.older = older.filter((_, i) => !moved.has(i));
