@@ -6,6 +6,7 @@
 import type { Item } from '../../catalog/item.ts';
 import { topCategoryOf } from './category-cap.ts';
 import type { Admissibility } from './exclusions.ts';
+import { rankScore } from '../top-k.ts';
 import type { Random } from './seeded-random.ts';
 import type { Pick } from './select.ts';
 
@@ -53,7 +54,8 @@ export function explore(list: readonly Pick[], o: ExplorationOptions, input: Exp
   for (const item of input.pool) {
     if (examined++ >= o.poolSize) break;
     if (inList.has(item.itemId) || input.demoted?.has(item.itemId) || !input.admissible(item.itemId)) continue;
-    pool.push({ item, exposure: input.exposure(item.itemId) });
+    // at ranking precision: exposures summed in another order (sessions added then removed) tie alike
+    pool.push({ item, exposure: rankScore(input.exposure(item.itemId)) });
   }
   pool.sort((a, b) => a.exposure - b.exposure || (a.item.itemId < b.item.itemId ? -1 : 1));
   const draw = pool.slice(0, o.drawFrom).map((p) => p.item);
