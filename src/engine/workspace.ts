@@ -11,7 +11,7 @@ import type { TuningConfig } from '../config.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { consentView } from '../features/consent.ts';
 import { personFeatures, segmentsOf, type PersonFeatures } from '../features/person-features.ts';
-import { sessionRecord, sessionSignature, sessionize, itemsOf } from '../features/sessions.ts';
+import { itemsAppended, sessionRecord, sessionSignature, sessionize, itemsOf } from '../features/sessions.ts';
 import { IdentityGraph } from '../identity/identity-graph.ts';
 import { Timeline, type EventSummary } from '../identity/timeline.ts';
 import { idsOf, personalizationPreference, type StoredEvent } from '../ingest/event.ts';
@@ -135,6 +135,8 @@ export class Workspace {
   private readonly views = new Map<string, PersonView>();
   /** per person, the sessions the models currently hold, oldest first */
   private readonly contributions = new Map<string, Contribution[]>();
+  /** contribute's list of recomputed contributions, reused */
+  private readonly freshScratch: Contribution[] = [];
   /** people whose contribution must be recomputed, with the earliest event time that changed */
   private readonly dirty = new Map<string, number>();
   /** messageIds of stored events: a repeat is acknowledged and ignored */
@@ -257,23 +259,27 @@ export class Workspace {
     // keep the prefix of sessions that end before anything changed
     let keep = 0;
     if (view && from !== -Infinity) while (keep < old.length && old[keep]!.record.end < from - gap) keep++;
-    const fresh: Contribution[] = [];
+    // reused across calls (this runs for every event)
+    const fresh = this.freshScratch;
+    fresh.length = 0;
     if (view) {
       const usable = view.usable;
       const last = keep === old.length - 1 ? old[keep]!.record : undefined;
-      const tail = last !== undefined && from > last.end ? usable.slice(firstAfter(usable, last.end)) : undefined;
-      if (last !== undefined && tail !== undefined && tail.length > 0 && tail[0]!.t - last.end <= gap) {
+      const lo = last !== undefined && from > last.end ? firstAfter(usable, last.end) : usable.length;
+      if (last !== undefined && lo < usable.length && usable[lo]!.t - last.end <= gap) {
         // The common case: events appended after the open session's last one. Its earlier events are
         // unchanged (nothing changed before `from`), so its record is extended with the new events'
         // items — the same record sessionize would rebuild, without re-deriving the whole session.
-        const sessions = sessionize(tail, gap);
-        const first = sessions[0]!;
-        const record: SessionRecord = { key: last.key, start: last.start, end: first.end, items: last.items.concat(itemsOf(first.events, this.tuning.interactionWeights)) };
+        let hi = lo + 1;
+        while (hi < usable.length && usable[hi]!.t - usable[hi - 1]!.t <= gap) hi++;
+        const record: SessionRecord = { key: last.key, start: last.start, end: usable[hi - 1]!.t, items: itemsAppended(last.items, usable, lo, hi, this.tuning.interactionWeights) };
         // an extension even when the new events carried no item (page views): only the end time moved
         fresh.push({ record, appended: true });
-        for (let i = 1; i < sessions.length; i++) {
-          const r = sessionRecord(sessions[i]!, this.tuning.interactionWeights);
-          if (r) fresh.push({ record: r });
+        if (hi < usable.length) {
+          for (const session of sessionize(usable.slice(hi), gap)) {
+            const r = sessionRecord(session, this.tuning.interactionWeights);
+            if (r) fresh.push({ record: r });
+          }
         }
       } else {
         // sessions after the kept ones start at the first event past the last kept session's end
@@ -316,6 +322,7 @@ export class Workspace {
     // nothing changed), in place: nothing else holds the array
     old.length = keep;
     for (const c of fresh) old.push(c);
+    fresh.length = 0;
     if (old.length) this.contributions.set(root, old);
     else this.contributions.delete(root);
   }
@@ -435,7 +442,7 @@ export class Workspace {
     if (cached) return cached;
     const timeline = this.timelines.get(root);
     if (!timeline) return undefined;
-    const consent = consentView(timeline.events);
+    const consent = consentView(timeline.events, timeline.statesPreference);
     const view: PersonView = {
       root,
       ids: this.identity.membersOf(root),

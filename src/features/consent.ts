@@ -14,9 +14,10 @@ export interface ConsentView {
   personalization?: boolean;
 }
 
-export function consentView(events: readonly EventSummary[]): ConsentView {
+/** `statesPreference`: whether any event states a preference, when the caller keeps count (else scanned) */
+export function consentView(events: readonly EventSummary[], statesPreference = events.some((e) => e.personalization !== undefined)): ConsentView {
   // the common case, nobody ever stated a preference: everything is usable, no copy needed
-  if (!events.some((e) => e.personalization !== undefined)) return { usable: events as EventSummary[] };
+  if (!statesPreference) return { usable: events as EventSummary[] };
   let state: boolean | undefined;
   const usable: EventSummary[] = [];
   for (const e of events) {

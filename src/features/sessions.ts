@@ -33,6 +33,25 @@ export function itemsOf(events: readonly EventSummary[], weights: Readonly<Recor
   return items;
 }
 
+/** scratch of itemsAppended (this runs for every event) */
+const appendedScratch: SessionItem[] = [];
+
+/**
+ * `base` followed by the items of events[from, to), as a new array of exactly that length; `base`
+ * itself when those events carry no item (records are never modified, so they may share it).
+ */
+export function itemsAppended(base: readonly SessionItem[], events: readonly EventSummary[], from: number, to: number, weights: Readonly<Record<InteractionKind, number>>): SessionItem[] {
+  const added = appendedScratch;
+  added.length = 0;
+  for (let k = from; k < to; k++) {
+    for (const i of events[k]!.interactions) if (i.itemId !== undefined) added.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind] });
+  }
+  if (added.length === 0) return base as SessionItem[];
+  const out = base.concat(added);
+  added.length = 0;
+  return out;
+}
+
 /** the model-facing form of a session; undefined when it holds no item interaction */
 export function sessionRecord(s: Session, weights: Readonly<Record<InteractionKind, number>>): SessionRecord | undefined {
   const items = itemsOf(s.events, weights);

@@ -25,8 +25,17 @@ export interface EventSummary {
 export const before = (a: { t: number; messageId: string }, b: { t: number; messageId: string }): boolean =>
   a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
 
+const statesPreference = (e: EventSummary): boolean => e.personalization !== undefined;
+
 export class Timeline {
   events: EventSummary[] = [];
+  /** how many events state a Personalization preference: for most people none, so no scan is needed */
+  private statements = 0;
+
+  /** whether any event states a Personalization preference */
+  get statesPreference(): boolean {
+    return this.statements > 0;
+  }
 
   /** inserts in order; returns the index, or -1 when the messageId is already present */
   insert(e: EventSummary): number {
@@ -43,6 +52,7 @@ export class Timeline {
     if (lo < list.length && list[lo]!.messageId === e.messageId) return -1;
     if (lo === list.length) list.push(e);
     else list.splice(lo, 0, e);
+    if (statesPreference(e)) this.statements++;
     return lo;
   }
 
@@ -58,12 +68,16 @@ export class Timeline {
       if (out.length === 0 || out[out.length - 1]!.messageId !== next.messageId) out.push(next);
     }
     this.events = out;
+    this.statements = out.filter(statesPreference).length;
   }
 
   /** removes the events matching `expired`; returns them */
   removeWhere(expired: (e: EventSummary) => boolean): EventSummary[] {
     const gone = this.events.filter(expired);
-    if (gone.length) this.events = this.events.filter((e) => !expired(e));
+    if (gone.length) {
+      this.events = this.events.filter((e) => !expired(e));
+      this.statements -= gone.filter(statesPreference).length;
+    }
     return gone;
   }
 

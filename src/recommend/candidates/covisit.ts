@@ -127,9 +127,19 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
 
   /** `next` is `prev` with items appended: only pairs that involve an appended item are new */
   extendSession(prev: SessionRecord, next: SessionRecord): void {
-    // a few pairs per appended item: ids are looked up per pair rather than for the whole session
+    // a few pairs per appended item: ids are looked up for the positions paired, each once
     const items = next.items;
-    this.apply(next, (m) => (i, j, weight, t) => m.add(this.ids.intern(items[i]!.itemId), this.ids.intern(items[j]!.itemId), weight, t), prev.items.length);
+    this.memo.begin(items.length);
+    this.apply(next, (m) => (i, j, weight, t) => m.add(this.handleAt(items, i), this.handleAt(items, j), weight, t), prev.items.length);
+  }
+
+  /** handles of the current extension's positions, interned on first use */
+  private readonly memo = new PositionMemo();
+
+  private handleAt(items: readonly SessionItem[], i: number): number {
+    let h = this.memo.get(i);
+    if (h < 0) this.memo.set(i, (h = this.ids.intern(items[i]!.itemId)));
+    return h;
   }
 
   /** visits the session's pairs whose later item sits at position `from` or after */
@@ -179,6 +189,37 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   /** number of distinct item pairs held, per matrix */
   pairCount(kind: CovisitKind): number {
     return (kind === 'viewed' ? this.viewed : this.bought).pairs.pairCount;
+  }
+}
+
+/** a value per position for the length of one call, reset in O(1) by a stamp (reused: this runs for every event) */
+class PositionMemo {
+  private values = new Int32Array(64);
+  private stamps = new Int32Array(64);
+  private stamp = 0;
+
+  begin(length: number): void {
+    if (this.values.length < length) {
+      const n = grownLength(this.values.length, length);
+      this.values = new Int32Array(n);
+      this.stamps = new Int32Array(n);
+      this.stamp = 0;
+    }
+    if (this.stamp === 0x7fffffff) {
+      this.stamps.fill(0);
+      this.stamp = 0;
+    }
+    this.stamp++;
+  }
+
+  /** the value set at `i` since begin(), or -1 */
+  get(i: number): number {
+    return this.stamps[i] === this.stamp ? this.values[i]! : -1;
+  }
+
+  set(i: number, value: number): void {
+    this.values[i] = value;
+    this.stamps[i] = this.stamp;
   }
 }
 

@@ -15,7 +15,7 @@ import type { ItemIds } from '../item-ids.ts';
 import { recentInterest, showsInterest } from '../query-items.ts';
 import { TopK } from '../top-k.ts';
 import { grownLength, widened } from '../typed-arrays.ts';
-import { byRecency, SessionPostings, type IndexedSession } from './session-postings.ts';
+import { byRecency, removeAt, SessionPostings, type IndexedSession } from './session-postings.ts';
 import type { Candidate, CandidateGenerator, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
 import { ROUND_LIMIT, ScoreBoard } from './score-board.ts';
 
@@ -79,6 +79,8 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   private slotSize = new Int32Array(1024);
   /** end time of the session in each slot (it moves as the session grows; the postings hold starts) */
   private slotEnd = new Float64Array(1024);
+  /** scratch of extendSession: the appended items */
+  private readonly appended: number[] = [];
   // the current query's sample, reused across queries: only [0, sampled) is meaningful
   private readonly sampleSessions: IndexedSession[] = [];
   private readonly sampleMatch: Float64Array;
@@ -155,22 +157,29 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       this.addSession(next);
       return;
     }
-    // the appended items of interest, distinct by last occurrence, in order
-    const appended: number[] = [];
+    entry.end = next.end;
+    this.slotEnd[entry.slot] = next.end;
+    // the appended items of interest, distinct by last occurrence, most recent first (scratch reused)
+    const appended = this.appended;
+    appended.length = 0;
     for (let i = next.items.length - 1; i >= prev.items.length; i--) {
       const it = next.items[i]!;
       if (!showsInterest(it)) continue;
       const h = this.ids.intern(it.itemId);
       if (!appended.includes(h)) appended.push(h);
     }
-    appended.reverse();
-    entry.end = next.end;
-    this.slotEnd[entry.slot] = next.end;
     if (appended.length === 0) return;
-    const had = entry.items;
-    entry.items = had.filter((h) => !appended.includes(h)).concat(appended);
-    this.slotSize[entry.slot] = entry.items.length;
-    for (const item of appended) if (!had.includes(item)) this.postOne(entry, item);
+    // in place (the entry owns its item array): each appended item moves to the end, oldest first;
+    // one the session did not have yet joins that item's postings
+    const items = entry.items;
+    for (let k = appended.length - 1; k >= 0; k--) {
+      const h = appended[k]!;
+      const at = items.indexOf(h);
+      if (at >= 0) removeAt(items, at);
+      else this.postOne(entry, h);
+      items.push(h);
+    }
+    this.slotSize[entry.slot] = items.length;
   }
 
   removeSession(s: SessionRecord): void {

@@ -16,8 +16,11 @@ export interface IndexedSession {
   start: number;
   /** when its latest event happened: how recent it is when it votes */
   end: number;
-  /** distinct item handles, ordered by their last occurrence (a plain array: far smaller than a typed one when short) */
-  items: readonly number[];
+  /**
+   * distinct item handles, ordered by their last occurrence (a plain array: far smaller than a typed
+   * one when short). Owned by the index, which reorders it in place as the session grows.
+   */
+  items: number[];
   /** how many times this key was added and not yet removed */
   copies: number;
   /** dense number of the session while indexed: its row in per-query scratch arrays */
@@ -25,7 +28,7 @@ export interface IndexedSession {
 }
 
 /** removes arr[at] by shifting the tail left (splice would allocate the array of removed elements) */
-function removeAt<T>(arr: T[], at: number): void {
+export function removeAt<T>(arr: T[], at: number): void {
   for (let i = at + 1; i < arr.length; i++) arr[i - 1] = arr[i]!;
   arr.pop();
 }
