@@ -26,4 +26,17 @@ describe('item handle tie order', () => {
       { numRuns: 300 },
     );
   });
+
+  it('memoises a session item\'s handle, never trusting one another instance set', () => {
+    const a = new ItemIds();
+    const b = new ItemIds();
+    b.intern('other');
+    const item = { itemId: 'shoe', kind: 'view' as const, t: 0, weight: 1 };
+    expect(a.internItem(item)).toBe(0);
+    expect(item).toMatchObject({ handle: 0 });
+    // in b, handle 0 is 'other': the memo is checked against the id and replaced
+    expect(b.internItem(item)).toBe(1);
+    expect(b.idOf(1)).toBe('shoe');
+    expect(a.internItem(item)).toBe(0);
+  });
 });

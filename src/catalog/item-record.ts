@@ -20,17 +20,25 @@ const newer = (a: [number, string], b: [number, string] | undefined): boolean =>
 /** The record after one more mention, or undefined when the mention changes nothing. */
 export function mergeMention(prev: ItemRecord | undefined, properties: Record<string, unknown>, t: number, messageId: string): ItemRecord | undefined {
   if (prev && prev.source !== 'events') return undefined;
+  const firstSeen = Math.min(prev?.firstSeen ?? t, t);
+  // most mentions change nothing (a known item, no newer property): decided before copying anything
+  let changed = !prev || firstSeen !== prev.firstSeen;
+  if (!changed) {
+    for (const field in properties) {
+      if (newer([t, messageId], prev!.setBy?.[field])) {
+        changed = true;
+        break;
+      }
+    }
+  }
+  if (!changed) return undefined;
   const setBy = { ...(prev?.setBy ?? {}) };
   const merged = { ...(prev?.properties ?? {}) };
-  let changed = !prev;
   for (const [field, value] of Object.entries(properties)) {
     const stamp: [number, string] = [t, messageId];
     if (!newer(stamp, setBy[field])) continue;
     setBy[field] = stamp;
     merged[field] = value;
-    changed = true;
   }
-  const firstSeen = Math.min(prev?.firstSeen ?? t, t);
-  if (!changed && firstSeen === prev?.firstSeen) return undefined;
   return { properties: merged, firstSeen, source: 'events', setBy };
 }

@@ -253,17 +253,18 @@ export class Workspace {
    * person's whole history.
    */
   private contribute(root: string, from: number): void {
-    const view = this.viewOf(root);
+    // the usable events only (not the cached person view: nothing reads it before the next event)
+    const timeline = this.timelines.get(root);
+    const usable = timeline ? consentView(timeline.events, timeline.statesPreference).usable : undefined;
     const old = this.contributions.get(root) ?? [];
     const gap = this.tuning.sessionGapMinutes * 60_000;
     // keep the prefix of sessions that end before anything changed
     let keep = 0;
-    if (view && from !== -Infinity) while (keep < old.length && old[keep]!.record.end < from - gap) keep++;
+    if (usable && from !== -Infinity) while (keep < old.length && old[keep]!.record.end < from - gap) keep++;
     // reused across calls (this runs for every event)
     const fresh = this.freshScratch;
     fresh.length = 0;
-    if (view) {
-      const usable = view.usable;
+    if (usable) {
       const last = keep === old.length - 1 ? old[keep]!.record : undefined;
       const lo = last !== undefined && from > last.end ? firstAfter(usable, last.end) : usable.length;
       if (last !== undefined && lo < usable.length && usable[lo]!.t - last.end <= gap) {

@@ -28,7 +28,7 @@ export function sessionize(events: readonly EventSummary[], gapMs: number): Sess
 export function itemsOf(events: readonly EventSummary[], weights: Readonly<Record<InteractionKind, number>>): SessionItem[] {
   const items: SessionItem[] = [];
   for (const e of events) {
-    for (const i of e.interactions) if (i.itemId !== undefined) items.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind] });
+    for (const i of e.interactions) if (i.itemId !== undefined) items.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
   }
   return items;
 }
@@ -44,7 +44,7 @@ export function itemsAppended(base: readonly SessionItem[], events: readonly Eve
   const added = appendedScratch;
   added.length = 0;
   for (let k = from; k < to; k++) {
-    for (const i of events[k]!.interactions) if (i.itemId !== undefined) added.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind] });
+    for (const i of events[k]!.interactions) if (i.itemId !== undefined) added.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
   }
   if (added.length === 0) return base as SessionItem[];
   const out = base.concat(added);

@@ -3,6 +3,7 @@
  * is several times smaller and faster than string keys; ranking still breaks ties by the id string so
  * results never depend on the order in which items were first seen.
  */
+import type { SessionItem } from './types.ts';
 import { grownLength, widened } from './typed-arrays.ts';
 
 /** UTF-16 code units packed per sort key: 3 × 17 bits fit a double's 53-bit mantissa exactly */
@@ -45,6 +46,15 @@ export class ItemIds {
       this.head[h] = sortKey(itemId, 0);
       this.next[h] = sortKey(itemId, UNITS_PER_KEY);
     }
+    return h;
+  }
+
+  /** the handle of a session item's id, memoised on the item (and checked: another instance may have set it) */
+  internItem(it: SessionItem): number {
+    const memo = it.handle;
+    if (memo !== undefined && this.ids[memo] === it.itemId) return memo;
+    const h = this.intern(it.itemId);
+    it.handle = h;
     return h;
   }
 

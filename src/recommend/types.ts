@@ -14,6 +14,12 @@ export interface SessionItem {
   t: number;
   /** configured weight of the interaction kind */
   weight: number;
+  /**
+   * The item's handle in a recommender's ItemIds, memoised on first use (ItemIds.internItem checks
+   * it against the id, so a memo set by another instance is never trusted). Generators read it on
+   * every event that extends the session: one lookup per item instead of one per pair.
+   */
+  handle?: number;
 }
 
 /** One session of one person: consecutive usable item interactions with no gap over the session timeout. */

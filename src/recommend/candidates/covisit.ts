@@ -114,7 +114,7 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   }
 
   addSession(s: SessionRecord): void {
-    const h = s.items.map((it) => this.ids.intern(it.itemId));
+    const h = s.items.map((it) => this.ids.internItem(it));
     this.apply(s, (m) => (i, j, weight, t) => m.add(h[i]!, h[j]!, weight, t));
   }
 
@@ -127,19 +127,9 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
 
   /** `next` is `prev` with items appended: only pairs that involve an appended item are new */
   extendSession(prev: SessionRecord, next: SessionRecord): void {
-    // a few pairs per appended item: ids are looked up for the positions paired, each once
+    // a few pairs per appended item: handles are read per pair (memoised on the items)
     const items = next.items;
-    this.memo.begin(items.length);
-    this.apply(next, (m) => (i, j, weight, t) => m.add(this.handleAt(items, i), this.handleAt(items, j), weight, t), prev.items.length);
-  }
-
-  /** handles of the current extension's positions, interned on first use */
-  private readonly memo = new PositionMemo();
-
-  private handleAt(items: readonly SessionItem[], i: number): number {
-    let h = this.memo.get(i);
-    if (h < 0) this.memo.set(i, (h = this.ids.intern(items[i]!.itemId)));
-    return h;
+    this.apply(next, (m) => (i, j, weight, t) => m.add(this.ids.internItem(items[i]!), this.ids.internItem(items[j]!), weight, t), prev.items.length);
   }
 
   /** visits the session's pairs whose later item sits at position `from` or after */
@@ -189,37 +179,6 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   /** number of distinct item pairs held, per matrix */
   pairCount(kind: CovisitKind): number {
     return (kind === 'viewed' ? this.viewed : this.bought).pairs.pairCount;
-  }
-}
-
-/** a value per position for the length of one call, reset in O(1) by a stamp (reused: this runs for every event) */
-class PositionMemo {
-  private values = new Int32Array(64);
-  private stamps = new Int32Array(64);
-  private stamp = 0;
-
-  begin(length: number): void {
-    if (this.values.length < length) {
-      const n = grownLength(this.values.length, length);
-      this.values = new Int32Array(n);
-      this.stamps = new Int32Array(n);
-      this.stamp = 0;
-    }
-    if (this.stamp === 0x7fffffff) {
-      this.stamps.fill(0);
-      this.stamp = 0;
-    }
-    this.stamp++;
-  }
-
-  /** the value set at `i` since begin(), or -1 */
-  get(i: number): number {
-    return this.stamps[i] === this.stamp ? this.values[i]! : -1;
-  }
-
-  set(i: number, value: number): void {
-    this.values[i] = value;
-    this.stamps[i] = this.stamp;
   }
 }
 

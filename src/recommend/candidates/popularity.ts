@@ -106,7 +106,7 @@ export class PopularityModel implements SessionModel {
     for (let i = from; i < s.items.length; i++) {
       const it = s.items[i]!;
       if (!showsInterest(it)) continue;
-      const h = this.ids.intern(it.itemId);
+      const h = this.ids.internItem(it);
       this.short.add(h, it.weight, it.t);
       this.long.add(h, it.weight, it.t);
       for (const kind of this.lists.keys()) this.dirtyOf(kind).add(h);

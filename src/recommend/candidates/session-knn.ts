@@ -120,7 +120,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       existing.copies++;
       return;
     }
-    const items = distinctByLastOccurrence(s, (id) => this.ids.intern(id));
+    const items = distinctByLastOccurrence(s, this.ids);
     if (items.length === 0) return;
     const entry: IndexedSession = { key: s.key, start: s.start, end: s.end, items, copies: 1, slot: this.allocateSlot() };
     this.slotSize[entry.slot] = items.length;
@@ -165,7 +165,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     for (let i = next.items.length - 1; i >= prev.items.length; i--) {
       const it = next.items[i]!;
       if (!showsInterest(it)) continue;
-      const h = this.ids.intern(it.itemId);
+      const h = this.ids.internItem(it);
       if (!appended.includes(h)) appended.push(h);
     }
     if (appended.length === 0) return;
@@ -344,14 +344,14 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   }
 }
 
-function distinctByLastOccurrence(s: SessionRecord, handleOf: (itemId: string) => number): number[] {
+function distinctByLastOccurrence(s: SessionRecord, ids: ItemIds): number[] {
   const seen = new Set<string>();
   const reversed: number[] = [];
   for (let i = s.items.length - 1; i >= 0; i--) {
     const it = s.items[i]!;
     if (!showsInterest(it) || seen.has(it.itemId)) continue;
     seen.add(it.itemId);
-    reversed.push(handleOf(it.itemId));
+    reversed.push(ids.internItem(it));
   }
   // slice: an exact-length copy, since arrays grown by push keep spare capacity for as long as they live
   return reversed.reverse().slice();
