@@ -73,7 +73,14 @@ export class Catalog implements CatalogView {
   record(itemId: string): ItemRecord | undefined {
     const item = this.items.get(itemId);
     if (!item) return undefined;
-    return { properties: item.properties, firstSeen: item.createdAt, ...this.provenance.get(itemId) };
+    const record: ItemRecord = { properties: item.properties, firstSeen: item.createdAt };
+    // field by field (no spread): ingestion reads the record of every item an event mentions
+    const provenance = this.provenance.get(itemId);
+    if (provenance) {
+      record.source = provenance.source;
+      if (provenance.setBy) record.setBy = provenance.setBy;
+    }
+    return record;
   }
 
   upsert(itemId: string, properties: Record<string, unknown>, firstSeen: number, provenance?: Pick<ItemRecord, 'source' | 'setBy'>): Item {

@@ -11,6 +11,8 @@
  * contributions were all removed is gone even if rounding left a residue, and a sum of genuinely
  * old (tiny) contributions is not mistaken for an empty one.
  */
+import { grownLength, widened } from './typed-arrays.ts';
+
 export class DecayClock {
   private anchor: number | undefined;
   private readonly rescalers: Array<(factor: number) => void> = [];
@@ -50,62 +52,72 @@ export class DecayClock {
 /** Values whose magnitude is below this (in units of one fresh contribution) read as zero. */
 export const DECAY_EPSILON = 1e-9;
 
-interface Sum {
-  value: number;
-  contributions: number;
-}
-
-/** Decayed sums per key, for models with a modest number of keys (items, categories). */
-export class DecayedSums<K> {
-  private readonly sums = new Map<K, Sum>();
+/**
+ * Decayed sums per item handle (dense small integers from ItemIds): flat typed arrays indexed by
+ * handle, so an update is two array writes, no map lookup and no object per key.
+ */
+export class DecayedSums {
+  private values = new Float64Array(1024);
+  /** contributions per handle; a handle is present while this is positive */
+  private counts = new Int32Array(1024);
+  /** one past the largest handle ever added */
+  private end = 0;
+  private present = 0;
 
   constructor(readonly clock: DecayClock) {
     clock.onRebase((factor) => {
-      for (const s of this.sums.values()) s.value *= factor;
+      for (let h = 0; h < this.end; h++) this.values[h]! *= factor;
     });
   }
 
-  add(key: K, weight: number, t: number): void {
+  add(h: number, weight: number, t: number): void {
     const unit = this.clock.unitAt(t);
-    const s = this.sums.get(key);
-    if (s) {
-      s.value += weight * unit;
-      s.contributions++;
-    } else {
-      this.sums.set(key, { value: weight * unit, contributions: 1 });
+    if (h >= this.values.length) {
+      const n = grownLength(this.values.length, h + 1);
+      this.values = widened(this.values, n);
+      this.counts = widened(this.counts, n);
     }
+    if (h >= this.end) this.end = h + 1;
+    if (this.counts[h]! === 0) {
+      this.values[h] = weight * unit;
+      this.present++;
+    } else {
+      this.values[h]! += weight * unit;
+    }
+    this.counts[h]!++;
   }
 
-  /** undoes add(key, weight, t); returns true when that removed the key's last contribution */
-  subtract(key: K, weight: number, t: number): boolean {
-    const s = this.sums.get(key);
-    if (!s) return false;
-    if (--s.contributions <= 0) {
-      this.sums.delete(key);
+  /** undoes add(h, weight, t); returns true when that removed the handle's last contribution */
+  subtract(h: number, weight: number, t: number): boolean {
+    if (!this.has(h)) return false;
+    if (--this.counts[h]! <= 0) {
+      this.counts[h] = 0;
+      this.values[h] = 0;
+      this.present--;
       return true;
     }
-    s.value -= weight * this.clock.unitAt(t);
+    this.values[h]! -= weight * this.clock.unitAt(t);
     return false;
   }
 
-  /** the decayed sum at `now`; 0 for unknown keys and for residues below DECAY_EPSILON */
-  valueAt(key: K, now: number): number {
-    const s = this.sums.get(key);
-    if (!s) return 0;
-    const v = s.value * this.clock.factorAt(now);
+  /** the decayed sum at `now`; 0 for unknown handles and for residues below DECAY_EPSILON */
+  valueAt(h: number, now: number): number {
+    if (!this.has(h)) return 0;
+    const v = this.values[h]! * this.clock.factorAt(now);
     return Math.abs(v) < DECAY_EPSILON ? 0 : v;
   }
 
-  has(key: K): boolean {
-    return this.sums.has(key);
+  has(h: number): boolean {
+    return h >= 0 && h < this.end && this.counts[h]! > 0;
   }
 
+  /** handles present */
   get size(): number {
-    return this.sums.size;
+    return this.present;
   }
 
-  /** visits every key with its stored (anchor-relative) value; multiply by clock.factorAt(now) to read */
-  forEachStored(visit: (key: K, stored: number) => void): void {
-    for (const [key, s] of this.sums) visit(key, s.value);
+  /** visits every present handle with its stored (anchor-relative) value; multiply by clock.factorAt(now) to read */
+  forEachStored(visit: (h: number, stored: number) => void): void {
+    for (let h = 0; h < this.end; h++) if (this.counts[h]! > 0) visit(h, this.values[h]!);
   }
 }

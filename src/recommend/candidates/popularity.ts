@@ -69,8 +69,8 @@ interface RankedLists {
 
 export class PopularityModel implements SessionModel {
   private readonly o: PopularityOptions;
-  private readonly short: DecayedSums<number>;
-  private readonly long: DecayedSums<number>;
+  private readonly short: DecayedSums;
+  private readonly long: DecayedSums;
   /** bumped by removals and catalog changes, which call for a full computation */
   private version = 0;
   /** per item handle, what the catalog last said of it that the ranked lists depend on (eligible, top category) */
