@@ -73,20 +73,25 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   private nextSlot = 0;
   // per-query scratch indexed by session slot (typed arrays: no garbage, nothing for the GC to trace)
   private round = 0;
-  private seenRound = new Int32Array(1024);
-  private sampleIndex = new Int32Array(1024);
-  /** distinct items of the session in each slot: scoring a sampled session reads this, not the session object */
-  private slotSize = new Int32Array(1024);
-  /** end time of the session in each slot (it moves as the session grows; the postings hold starts) */
-  private slotEnd = new Float64Array(1024);
+  /**
+   * per slot, interleaved: [2·slot] the query round that last sampled the session, [2·slot + 1] its
+   * index in that sample (one cache line for both: a query reaches ~500 slots at random)
+   */
+  private slotMark = new Int32Array(2048);
+  /**
+   * per slot, interleaved: [2·slot] the session's end time (it moves as the session grows; the
+   * postings hold starts), [2·slot + 1] its number of distinct items. Read together when a session
+   * joins a query's sample, so scoring it touches neither the session object nor another cache line.
+   */
+  private slotInfo = new Float64Array(2048);
   /** scratch of extendSession: the appended items */
   private readonly appended: number[] = [];
   // the current query's sample, reused across queries: only [0, sampled) is meaningful
   private readonly sampleSessions: IndexedSession[] = [];
   private readonly sampleMatch: Float64Array;
-  /** end time and slot of each sampled session, copied from the slot arrays as it joins */
+  /** end time and distinct items of each sampled session, copied from the slot arrays as it joins */
   private readonly sampleEnd: Float64Array;
-  private readonly sampleSlot: Int32Array;
+  private readonly sampleLength: Float64Array;
   private readonly sampleAnchorPos: Int32Array;
   private readonly sampleAnchorItem: Int32Array;
 
@@ -98,7 +103,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     this.board = new ScoreBoard(ids);
     this.sampleMatch = new Float64Array(this.o.sampleSize);
     this.sampleEnd = new Float64Array(this.o.sampleSize);
-    this.sampleSlot = new Int32Array(this.o.sampleSize);
+    this.sampleLength = new Float64Array(this.o.sampleSize);
     this.sampleAnchorPos = new Int32Array(this.o.sampleSize);
     this.sampleAnchorItem = new Int32Array(this.o.sampleSize);
   }
@@ -123,8 +128,8 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const items = distinctByLastOccurrence(s, this.ids);
     if (items.length === 0) return;
     const entry: IndexedSession = { key: s.key, start: s.start, end: s.end, items, copies: 1, slot: this.allocateSlot() };
-    this.slotSize[entry.slot] = items.length;
-    this.slotEnd[entry.slot] = s.end;
+    this.slotInfo[2 * entry.slot] = s.end;
+    this.slotInfo[2 * entry.slot + 1] = items.length;
     this.sessions.set(s.key, entry);
     this.post(entry, items);
   }
@@ -158,7 +163,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       return;
     }
     entry.end = next.end;
-    this.slotEnd[entry.slot] = next.end;
+    this.slotInfo[2 * entry.slot] = next.end;
     // the appended items of interest, distinct by last occurrence, most recent first (scratch reused)
     const appended = this.appended;
     appended.length = 0;
@@ -179,7 +184,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       else this.postOne(entry, h);
       items.push(h);
     }
-    this.slotSize[entry.slot] = items.length;
+    this.slotInfo[2 * entry.slot + 1] = items.length;
   }
 
   removeSession(s: SessionRecord): void {
@@ -190,19 +195,17 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       const postings = this.postings.get(item);
       if (postings && postings.remove(entry) === 0) this.postings.delete(item);
     }
-    this.seenRound[entry.slot] = 0;
+    this.slotMark[2 * entry.slot] = 0;
     this.freeSlots.push(entry.slot);
   }
 
   private allocateSlot(): number {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
-    if (this.nextSlot === this.seenRound.length) {
-      const n = grownLength(this.seenRound.length, this.nextSlot + 1);
-      this.seenRound = widened(this.seenRound, n);
-      this.sampleIndex = widened(this.sampleIndex, n);
-      this.slotSize = widened(this.slotSize, n);
-      this.slotEnd = widened(this.slotEnd, n);
+    if (2 * this.nextSlot === this.slotMark.length) {
+      const n = grownLength(this.slotMark.length, 2 * this.nextSlot + 2);
+      this.slotMark = widened(this.slotMark, n);
+      this.slotInfo = widened(this.slotInfo, n);
     }
     return this.nextSlot++;
   }
@@ -220,13 +223,13 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const match = this.sampleMatch;
     const anchorItem = this.sampleAnchorItem;
     const ends = this.sampleEnd;
-    const slots = this.sampleSlot;
+    const lengths = this.sampleLength;
     const neighbours = new TopK(this.o.k, (a, b) => byRecency(sessions[a]!, sessions[b]!));
     const recencyMs = this.o.recencyDecayDays * DAY_MS;
     // from dense arrays only: a session object is read for ties and for the k neighbours that vote
     for (let i = 0; i < sampled; i++) {
       const age = Math.max(0, q.now - ends[i]!);
-      neighbours.push(i, (match[i]! / Math.sqrt(this.slotSize[slots[i]!]!)) * Math.exp(-age / recencyMs));
+      neighbours.push(i, (match[i]! / Math.sqrt(lengths[i]!)) * Math.exp(-age / recencyMs));
     }
     const { handles, scores } = neighbours.drain();
     this.board.begin();
@@ -255,7 +258,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
    */
   private sample(current: readonly number[]): number {
     if (this.round === ROUND_LIMIT) {
-      this.seenRound.fill(0);
+      this.slotMark.fill(0);
       this.round = 0;
     }
     const round = ++this.round;
@@ -277,7 +280,6 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const anchorPos = this.sampleAnchorPos;
     const anchorItem = this.sampleAnchorItem;
     const sampleEnd = this.sampleEnd;
-    const sampleSlot = this.sampleSlot;
     let sampled = 0;
     let lastSlot = -1;
     for (;;) {
@@ -301,18 +303,18 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       // once the sample is full, only the remaining occurrences of its last session are read
       if (sampled >= this.o.sampleSize && slot !== lastSlot) break;
       let at: number;
-      if (this.seenRound[slot] !== round) {
-        this.seenRound[slot] = round;
+      if (this.slotMark[2 * slot] !== round) {
+        this.slotMark[2 * slot] = round;
         at = sampled++;
-        this.sampleIndex[slot] = at;
+        this.slotMark[2 * slot + 1] = at;
         sessions[at] = list.postings.recentAt(list.cursor)!;
-        sampleEnd[at] = this.slotEnd[slot]!;
-        sampleSlot[at] = slot;
+        sampleEnd[at] = this.slotInfo[2 * slot]!;
+        this.sampleLength[at] = this.slotInfo[2 * slot + 1]!;
         match[at] = 0;
         anchorPos[at] = -1;
         anchorItem[at] = -1;
       } else {
-        at = this.sampleIndex[slot]!;
+        at = this.slotMark[2 * slot + 1]!;
       }
       headStart[best] = list.postings.recentStartAt(++list.cursor);
       match[at]! += list.weight;
