@@ -25,7 +25,7 @@ export interface EventSummary {
 export const before = (a: { t: number; messageId: string }, b: { t: number; messageId: string }): boolean =>
   a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
 
-const statesPreference = (e: EventSummary): boolean => e.personalization !== undefined;
+const hasPreference = (e: EventSummary): boolean => e.personalization !== undefined;
 
 export class Timeline {
   events: EventSummary[] = [];
@@ -52,7 +52,7 @@ export class Timeline {
     if (lo < list.length && list[lo]!.messageId === e.messageId) return -1;
     if (lo === list.length) list.push(e);
     else list.splice(lo, 0, e);
-    if (statesPreference(e)) this.statements++;
+    if (hasPreference(e)) this.statements++;
     return lo;
   }
 
@@ -68,7 +68,7 @@ export class Timeline {
       if (out.length === 0 || out[out.length - 1]!.messageId !== next.messageId) out.push(next);
     }
     this.events = out;
-    this.statements = out.filter(statesPreference).length;
+    this.statements = out.filter(hasPreference).length;
   }
 
   /** removes the events matching `expired`; returns them */
@@ -76,7 +76,7 @@ export class Timeline {
     const gone = this.events.filter(expired);
     if (gone.length) {
       this.events = this.events.filter((e) => !expired(e));
-      this.statements -= gone.filter(statesPreference).length;
+      this.statements -= gone.filter(hasPreference).length;
     }
     return gone;
   }
