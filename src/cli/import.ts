@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
 import { parse as parseCsv } from 'csv-parse';
 import secureJson from 'secure-json-parse';
@@ -30,7 +30,7 @@ const USAGE = `usage: kairos import FILE [options]
 
 Timestamps in CSV may be ISO-8601, epoch seconds or epoch milliseconds.`;
 
-interface Row {
+export interface Row {
   line: number;
   raw: unknown;
   /** bytes of the line (NDJSON) or record (CSV) the event came from */
@@ -61,26 +61,49 @@ function csvTime(v: string): string | undefined {
   return v;
 }
 
-async function* ndjsonRows(file: string): AsyncGenerator<Row> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of rl) {
-    line++;
-    if (text.trim() === '') continue;
-    let raw: unknown;
-    try {
-      raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-    } catch (e) {
-      raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
-    }
-    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
-      (raw as Record<string, unknown>).messageId = contentId(text);
-    }
-    yield { line, raw, bytes: Buffer.byteLength(text) };
+function ndjsonRow(text: string, line: number): Row {
+  let raw: unknown;
+  try {
+    raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (e) {
+    raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
   }
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
+    (raw as Record<string, unknown>).messageId = contentId(text);
+  }
+  return { line, raw, bytes: Buffer.byteLength(text) };
 }
 
-async function* csvRows(file: string, delimiter: string, mapping: Map<string, string>, eventName: string): AsyncGenerator<Row> {
+/**
+ * The rows of an NDJSON file, a read buffer's worth at a time (a promise per line would cost more
+ * than parsing it). Lines end with LF or CRLF; blank lines are skipped.
+ */
+export async function* ndjsonRows(file: string): AsyncGenerator<Row[]> {
+  const decoder = new StringDecoder('utf8');
+  let line = 0;
+  let rest = '';
+  const rowsOf = (text: string, final: boolean): Row[] => {
+    const rows: Row[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0 && !final) break;
+      const end = nl < 0 ? text.length : nl;
+      const content = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
+      line++;
+      if (content.trim() !== '') rows.push(ndjsonRow(content, line));
+      if (nl < 0) return rows;
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+    return rows;
+  };
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield rowsOf(rest + decoder.write(chunk as Buffer), false);
+  const last = rest + decoder.end();
+  if (last !== '') yield rowsOf(last, true);
+}
+
+async function* csvRows(file: string, delimiter: string, mapping: Map<string, string>, eventName: string): AsyncGenerator<Row[]> {
   const parser = createReadStream(file).pipe(parseCsv({ columns: true, delimiter, skip_empty_lines: true, trim: true, relax_column_count: false }));
   let line = 1;
   for await (const record of parser as AsyncIterable<Record<string, string>>) {
@@ -92,7 +115,7 @@ async function* csvRows(file: string, delimiter: string, mapping: Map<string, st
       setPath(e, field, field === 'timestamp' ? csvTime(v) : v);
     }
     e.messageId ??= contentId(JSON.stringify(record));
-    yield { line, raw: e, bytes: Buffer.byteLength(JSON.stringify(e)) };
+    yield [{ line, raw: e, bytes: Buffer.byteLength(JSON.stringify(e)) }];
   }
 }
 
@@ -194,16 +217,18 @@ export async function importCommand(argv: string[]): Promise<number> {
     let chunk: Row[] = [];
     // one chunk commits while the next is read and validated
     let previous: Promise<void> = Promise.resolve();
-    for await (const row of rows) {
-      chunk.push(row);
-      counts.read++;
-      if (chunk.length >= chunkSize) {
-        const current = flush(chunk);
-        await previous;
-        previous = current;
-        chunk = [];
-        if (failed) break;
-        progress.update(counts.read, `(${Math.round(counts.read / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en')}/s)`);
+    reading: for await (const batch of rows) {
+      for (const row of batch) {
+        chunk.push(row);
+        counts.read++;
+        if (chunk.length >= chunkSize) {
+          const current = flush(chunk);
+          await previous;
+          previous = current;
+          chunk = [];
+          if (failed) break reading;
+          progress.update(counts.read, `(${Math.round(counts.read / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en')}/s)`);
+        }
       }
     }
     await previous;

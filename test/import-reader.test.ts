@@ -1,0 +1,58 @@
+/**
+ * `kairos import` reads NDJSON a megabyte at a time: lines, CRLF endings and multi-byte characters
+ * that straddle two reads must come out exactly as a line-by-line reader gives them.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ndjsonRows, type Row } from '../src/cli/import.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kairos-reader-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function rowsOf(text: string): Promise<Row[]> {
+  const file = join(dir, `f${Math.random().toString(36).slice(2)}.ndjson`);
+  writeFileSync(file, text);
+  const out: Row[] = [];
+  for await (const batch of ndjsonRows(file)) out.push(...batch);
+  return out;
+}
+
+describe('NDJSON reader', () => {
+  it('gives every line across read boundaries: CRLF, blank lines, multi-byte characters, no final newline', async () => {
+    // lines of varied length so that boundaries fall everywhere over 3 MB
+    const lines: string[] = [];
+    for (let i = 0; lines.join('\n').length < 3_200_000; i++) {
+      lines.push(JSON.stringify({ type: 'track', event: 'Product Viewed', userId: `u${i}`, messageId: `m${i}`, properties: { name: 'Ünïcødé 🥾 '.repeat(i % 7), pad: 'x'.repeat((i * 37) % 300), boots: '🥾é'.repeat(40) } }));
+    }
+    let text = lines.map((l, i) => (i % 5 === 0 ? `${l}\r\n` : i % 11 === 0 ? `${l}\n\n` : `${l}\n`)).join('').replace(/\n$/, '');
+    // a first line of the length that makes the first read end inside a four-byte character
+    const body = Buffer.from(text);
+    let emoji = 1_048_575 - 200;
+    while (body[emoji] !== 0xf0) emoji--;
+    const fillerBytes = 1_048_575 - emoji;
+    const shell = JSON.stringify({ type: 'track', event: 'Filler', userId: 'f', messageId: 'filler', pad: '' });
+    const filler = JSON.stringify({ type: 'track', event: 'Filler', userId: 'f', messageId: 'filler', pad: 'x'.repeat(fillerBytes - 1 - shell.length) });
+    lines.unshift(filler);
+    text = `${filler}\n${text}`;
+    expect(Buffer.from(text)[1_048_575]).toBe(0xf0);
+    const rows = await rowsOf(text);
+    expect(rows.map((r) => (r.raw as { messageId: string }).messageId)).toEqual(['filler', ...lines.slice(1).map((_, i) => `m${i}`)]);
+    expect(rows.every((r, i) => Buffer.byteLength(lines[i]!) === r.bytes)).toBe(true);
+    // line numbers count blank lines
+    const blankBefore = (i: number) => lines.slice(1, i).filter((_, j) => j % 5 !== 0 && j % 11 === 0).length;
+    expect(rows.map((r) => r.line)).toEqual(lines.map((_, i) => i + 1 + blankBefore(i)));
+    expect(rows.map((r) => JSON.stringify(r.raw))).toEqual(lines);
+  });
+
+  it('reports a line that is not JSON and gives content ids to events without a messageId', async () => {
+    const rows = await rowsOf('{"type":"track"}\r\nnot json\n\n{"type":"page"}');
+    expect(rows.map((r) => r.line)).toEqual([1, 2, 4]);
+    expect((rows[1]!.raw as { __invalid: string }).__invalid).toMatch(/^line 2: not valid JSON/);
+    // the same text gives the same id whether the line ended with CRLF or not
+    const again = await rowsOf('{"type":"track"}');
+    expect((rows[0]!.raw as { messageId: string }).messageId).toBe((again[0]!.raw as { messageId: string }).messageId);
+    expect((rows[0]!.raw as { messageId: string }).messageId).toMatch(/^import-/);
+  });
+});
