@@ -36,6 +36,8 @@ export interface PersonView {
   events: readonly EventSummary[];
   usable: readonly EventSummary[];
   personalization?: boolean;
+  /** memo of purchasesOf (a view lasts until the person's next event) */
+  purchases?: ReadonlySet<string>;
 }
 
 /** The ids a request or an event names a person by. */
@@ -102,6 +104,13 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   }
   if (e.type === 'identify' && e.traits) s.traits = e.traits;
   return s;
+}
+
+/** how many of an event's interactions name an item */
+function itemInteractions(e: EventSummary): number {
+  let n = 0;
+  for (const i of e.interactions) if (i.itemId !== undefined) n++;
+  return n;
 }
 
 /** index of the first event later than `t` (events are in time order) */
@@ -455,9 +464,25 @@ export class Workspace {
     return view;
   }
 
-  /** every usable item interaction of a person, oldest first */
-  historyOf(view: PersonView): SessionItem[] {
-    return itemsOf(view.usable, this.tuning.interactionWeights);
+  /**
+   * A person's usable item interactions, oldest first: the events that hold the last `limit` of them
+   * (all by default). Building every interaction of a person with tens of thousands of events would
+   * cost milliseconds per request.
+   */
+  historyOf(view: PersonView, limit = Infinity): SessionItem[] {
+    const usable = view.usable;
+    let from = usable.length;
+    for (let n = 0; from > 0 && n < limit; ) n += itemInteractions(usable[--from]!);
+    return itemsOf(from === 0 ? usable : usable.slice(from), this.tuning.interactionWeights);
+  }
+
+  /** the items a person bought, over all their usable events */
+  purchasesOf(view: PersonView): ReadonlySet<string> {
+    if (view.purchases) return view.purchases;
+    const out = new Set<string>();
+    for (const e of view.usable) for (const i of e.interactions) if (i.kind === 'purchase' && i.itemId !== undefined) out.add(i.itemId);
+    view.purchases = out;
+    return out;
   }
 
   profile(id: string, now: number): Profile | undefined {

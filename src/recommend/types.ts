@@ -92,8 +92,16 @@ export interface RecommendQuery {
   now: number;
   /** the current session, oldest first: stored events of the person plus inline request events */
   session: SessionItem[];
-  /** every usable interaction of the person, oldest first (empty when not personalised) */
+  /**
+   * the person's usable interactions, oldest first (empty when not personalised): every one, or the
+   * most recent ones when the server bounds it (see `purchased` for what is read from all of them)
+   */
   history: SessionItem[];
+  /**
+   * items the person ever bought, when `history` may be only the recent part; purchase exclusion
+   * adds the purchases of `session` and `history` to it
+   */
+  purchased?: ReadonlySet<string>;
   contextItemId?: string;
   /** false when the person opted out of Personalization: only non-personal generators answer */
   personalized: boolean;

@@ -57,6 +57,13 @@ export interface RecommendResponse extends Recommendations {
 
 export const DEFAULT_PLACEMENT = 'default';
 
+/**
+ * Item interactions of a person's history a request reads: the most recent 2,000. Generators read
+ * recent interest (the collaborative model its 200 most recent distinct items, the others 10);
+ * reminders sum an item's weight over this window; purchases still exclude over the whole history.
+ */
+export const HISTORY_LIMIT = 2000;
+
 /** Interactions the caller holds but has not sent: used for this answer only, never stored. */
 function inlineItems(ws: Workspace, events: RecommendRequest['events'], now: number): SessionItem[] {
   if (!events?.length) return [];
@@ -90,7 +97,8 @@ export function buildQuery(ws: Workspace, view: PersonView | undefined, req: Rec
   return {
     now,
     session,
-    history: view ? ws.historyOf(view) : [],
+    history: view ? ws.historyOf(view, HISTORY_LIMIT) : [],
+    ...(view ? { purchased: ws.purchasesOf(view) } : {}),
     personalized,
     ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}),
   };
