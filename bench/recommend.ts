@@ -4,8 +4,8 @@
  * runs as its own process; autocannon asks for 10 items for random people, in the same run as
  * /healthz. Then the same state is opened in-process to time the recommend path without HTTP, once
  * with a still catalog and once while one item's price changes every 50 requests, in a child process
- * with the server's Node flags and in one with Node's defaults. Last, the HTTP floor: the same requests
- * against a server with nothing to rank.
+ * with the server's Node flags and in one with Node's defaults, and for the three most active people
+ * (the longest histories). Last, the HTTP floor: the same requests against a server with nothing to rank.
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -151,8 +151,19 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
     const churn = timed(true, 12);
     await new Promise((r) => setTimeout(r, 100)); // gc entries are delivered asynchronously
     gcs.disconnect();
+    // the most active people of the power law (u0 is the first rank): the longest histories
+    const heaviest = ['u0', 'u1', 'u2'].map((userId) => {
+      const times: number[] = [];
+      for (let i = 0; i < 220; i++) {
+        const t0 = process.hrtime.bigint();
+        serveRecommendation(ws, state, DEFAULT_SERVING_SETTINGS, { userId, count: 10 }, Date.now());
+        if (i >= 20) times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      times.sort((a, b) => a - b);
+      return { userId, events: ws.profile(userId, Date.now())?.eventCount ?? 0, p50Ms: percentile(times, 0.5), maxMs: times[times.length - 1]! };
+    });
     const youngGenerationMB = (v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 1048576;
-    return { nodeFlags: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx').join(' '), youngGenerationMB, ...steady, withCatalogChurn: churn, minorGcs, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
+    return { nodeFlags: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx').join(' '), youngGenerationMB, ...steady, withCatalogChurn: churn, minorGcs, heaviest, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
   } finally {
     await opened.close();
   }
