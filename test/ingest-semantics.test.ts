@@ -321,6 +321,16 @@ describe('catalog upserts from product properties', () => {
     expect(r.json.available).toBe(true);
   });
 
+  it('an item made by events dates from its earliest mention, whatever order the mentions arrive in', async () => {
+    const t = Date.now() - 60 * MIN;
+    const mention = (id: string, at: number) => ({ type: 'track', userId: 'cat-late', event: 'Product Viewed', timestamp: iso(at), properties: { product_id: id } });
+    // in order, and the same mentions with the earlier one arriving late
+    await ok('/v1/batch', { batch: [mention('cat-in-order', t), mention('cat-in-order', t + 30 * MIN)] });
+    await ok('/v1/batch', { batch: [mention('cat-late-first', t + 30 * MIN)] });
+    await ok('/v1/batch', { batch: [mention('cat-late-first', t)] });
+    for (const id of ['cat-in-order', 'cat-late-first']) expect((await item(id)).json.createdAt).toBe(iso(t));
+  });
+
   it('products of an order become catalog items too', async () => {
     await ok('/v1/track', { userId: 'cat-2', event: 'Order Completed', properties: { products: [{ product_id: 'cat-o1', name: 'Tent', category: 'Camping' }, { sku: 'cat-o2', name: 'Stove' }] } });
     expect((await item('cat-o1')).json.properties).toMatchObject({ name: 'Tent', category: 'Camping' });
