@@ -110,17 +110,18 @@ export function interactionsOf(event: StoredEvent): Interaction[] {
   return [interaction(event, kind, productId(props), kind === 'add' && price !== undefined ? price * (num(props.quantity) ?? 1) : undefined, recommendationId, decisionId)];
 }
 
-/** The ids of the products an event mentions (those of `productMentions`), without copying their properties. */
-export function productIdsOf(event: StoredEvent): string[] {
+/** the product objects an event names: its `products` for orders and lists, else its own properties */
+function productSources(event: StoredEvent): Props[] {
   const kind = interactionKindOf(event);
   if (!kind) return [];
   const props: Props = event.properties ?? {};
-  if (kind !== 'purchase' && kind !== 'list_view') {
-    const id = productId(props);
-    return id ? [id] : [];
-  }
+  return kind === 'purchase' || kind === 'list_view' ? productsOf(props) : [props];
+}
+
+/** The ids of the products an event mentions (those of `productMentions`), without copying their properties. */
+export function productIdsOf(event: StoredEvent): string[] {
   const out: string[] = [];
-  for (const p of productsOf(props)) {
+  for (const p of productSources(event)) {
     const id = productId(p);
     if (id) out.push(id);
   }
@@ -129,12 +130,8 @@ export function productIdsOf(event: StoredEvent): string[] {
 
 /** Product properties mentioned by an event, for catalog upserts of unknown items. */
 export function productMentions(event: StoredEvent): ProductMention[] {
-  const kind = interactionKindOf(event);
-  if (!kind) return [];
-  const props: Props = event.properties ?? {};
-  const sources = kind === 'purchase' || kind === 'list_view' ? productsOf(props) : [props];
   const out: ProductMention[] = [];
-  for (const p of sources) {
+  for (const p of productSources(event)) {
     const itemId = productId(p);
     if (!itemId) continue;
     const properties: Props = {};
