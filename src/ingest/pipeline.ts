@@ -136,14 +136,7 @@ export class Ingestor {
     if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
     for (const e of toStore) {
       for (const m of productMentions(e)) {
-        let base = newItems.get(m.itemId) ?? pending.get(m.itemId);
-        if (base === undefined) {
-          // the usual mention: a known item named by id alone, no earlier than the catalog first saw
-          // it, changes nothing (what mergeMention would find, without building the item's record)
-          const item = ws.catalog.get(m.itemId);
-          if (item && e.timestamp >= item.createdAt && isEmpty(m.properties)) continue;
-          base = ws.catalog.record(m.itemId);
-        }
+        const base = newItems.get(m.itemId) ?? pending.get(m.itemId) ?? ws.catalog.record(m.itemId);
         const merged = mergeMention(base, m.properties, e.timestamp, e.messageId);
         if (merged) newItems.set(m.itemId, merged);
       }
@@ -190,9 +183,4 @@ export class Ingestor {
     }
     return m;
   }
-}
-
-function isEmpty(o: Record<string, unknown>): boolean {
-  for (const _ in o) return false;
-  return true;
 }
