@@ -105,6 +105,14 @@ describe('kairos import', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(summary(again)).toMatchObject({ read: 6, stored: 0, duplicates: 6 });
 
+    // new events among repeats in the same chunks (the parsing thread encoded them together): only the new are stored
+    const more = join(dataDir, 'more.ndjson');
+    const extra = [1, 2, 3].map((n) => ({ type: 'track', userId: 'cli-u2', event: 'Product Viewed', properties: { product_id: `cli-x${n}`, name: `Extra ${n}` }, timestamp: `2024-03-02T10:0${n}:00.000Z` }));
+    writeFileSync(more, ndjson([...NDJSON.slice(0, 2), extra[0], ...NDJSON.slice(2), ...extra.slice(1)]));
+    const mixed = await kairos(dataDir, ['import', more, '--chunk', '4']);
+    expect(mixed.code, mixed.stderr).toBe(0);
+    expect(summary(mixed)).toMatchObject({ read: 9, stored: 3, duplicates: 6 });
+
     // `kairos compact` rewrites the data dir and keeps every live record
     const compacted = await kairos(dataDir, ['compact']);
     expect(compacted.code, compacted.stderr).toBe(0);
@@ -112,8 +120,9 @@ describe('kairos import', () => {
 
     server = await serverOn(dataDir);
     expect((await api(server.url, 'GET', '/v1/profiles/cli-anon')).json.eventCount).toBe(5);
-    expect((await api(server.url, 'GET', '/v1/profiles/cli-u2')).json.eventCount).toBe(1);
+    expect((await api(server.url, 'GET', '/v1/profiles/cli-u2')).json.eventCount).toBe(4);
     expect((await api(server.url, 'GET', '/v1/items/cli-p1')).status).toBe(200);
+    expect((await api(server.url, 'GET', '/v1/items/cli-x2')).json.properties).toMatchObject({ name: 'Extra 2' });
   });
 
   it('loads a CSV with a column mapping, and a rerun stores nothing new', async () => {

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { api, removeDir, startChild, startServer, tempDir, type ChildServer, type TestServer } from './helpers/server.ts';
 import { storedEvents } from './helpers/stored-events.ts';
-import { ingest, ndjson, scanBytes, scanRecords, token, waitFor, writeConfig, type RecItem } from './helpers/privacy.ts';
+import { ingest, kairosCli, ndjson, scanBytes, scanRecords, token, waitFor, writeConfig, type RecItem } from './helpers/privacy.ts';
 
 const dirs: string[] = [];
 const servers: TestServer[] = [];
@@ -250,6 +250,27 @@ describe('retention ({"privacy": {"retentionDays": {"page": 1, "track": 2}}})', 
 });
 
 describe('retention at arrival', () => {
+  it('`kairos import` applies the same policy on its parsing thread: denied fields, hashed traits and expired events never reach the data dir', async () => {
+    const dir = dataDir({ privacy: { propertyDenylist: ['ssn'], traitDenylist: ['birthday'], retentionDays: { page: 1 } } });
+    const [ssn, birthday, email] = [token(), token(), `${token()}@example.com`];
+    // the file outside the data dir, which is scanned below
+    const file = join(dataDir(), 'events.ndjson');
+    writeFileSync(file, [
+      { type: 'track', userId: 'imp-u', event: 'Product Viewed', properties: { product_id: 'p1', ssn, color: 'red' }, context: { ip: '203.0.113.9' } },
+      { type: 'identify', userId: 'imp-u', traits: { birthday, email, plan: 'gold' } },
+      { type: 'page', userId: 'imp-u', name: 'Old', timestamp: new Date(Date.now() - 3 * 86_400_000).toISOString() },
+    ].map((e) => JSON.stringify(e)).join('\n'));
+    const out = await kairosCli(['import', file], dir);
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ read: 3, stored: 2, dropped: 1 });
+    expect(scanBytes(dir, [ssn, birthday, email, '203.0.113.9'])).toEqual([]);
+    const s = await startServer({ dataDir: dir });
+    servers.push(s);
+    const profile = (await api(s.url, 'GET', '/v1/profiles/imp-u')).json;
+    expect(profile.eventCount).toBe(2);
+    expect(profile.traits).toEqual({ plan: 'gold', email: sha(email) });
+    expect((await exportedEvents(s.url, 'imp-u')).find((e) => e.type === 'track').properties).toEqual({ product_id: 'p1', color: 'red' });
+  });
+
   it('an event already past its retention is acknowledged and never stored', async () => {
     const dir = dataDir({ privacy: { retentionDays: { page: 1 } } });
     const server = await startServer({ dataDir: dir });

@@ -4,18 +4,24 @@
  * column mapping. Events without a messageId get one derived from their content, so an interrupted
  * import can simply be run again: what was stored is recognised as a repeat.
  */
-import { createHash } from 'node:crypto';
+import { on } from 'node:events';
 import { createReadStream, statSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { parse as parseCsv } from 'csv-parse';
-import secureJson from 'secure-json-parse';
 import { loadConfig } from '../config.ts';
 import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
 import { createLogger, openEngine } from '../engine/open.ts';
-import { isKairosError } from '../errors.ts';
-import type { StoredEvent } from '../ingest/event.ts';
+import type { IngestResult } from '../ingest/pipeline.ts';
+import { contentId, validateChunk, type Row } from './import-rows.ts';
+import type { ImportWorkerInput, ImportWorkerMessage } from './import-worker.ts';
 import { Progress } from './progress.ts';
+
+export { ndjsonRows, type Row } from './import-rows.ts';
+
+const WORKER_ENTRY = new URL('./import-worker-entry.mjs', import.meta.url);
+/** chunks committing at once: while one waits for its fsync the next are written */
+const COMMITS_IN_FLIGHT = 3;
 
 const USAGE = `usage: kairos import FILE [options]
 
@@ -29,17 +35,6 @@ const USAGE = `usage: kairos import FILE [options]
   --chunk N             events per durable commit (default 5000)
 
 Timestamps in CSV may be ISO-8601, epoch seconds or epoch milliseconds.`;
-
-export interface Row {
-  line: number;
-  raw: unknown;
-  /** bytes of the line (NDJSON) or record (CSV) the event came from */
-  bytes: number;
-}
-
-function contentId(text: string): string {
-  return `import-${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
-}
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const [head, ...rest] = path.split('.');
@@ -59,48 +54,6 @@ function csvTime(v: string): string | undefined {
     return new Date(n < 1e11 ? n * 1000 : n).toISOString();
   }
   return v;
-}
-
-function ndjsonRow(text: string, line: number): Row {
-  let raw: unknown;
-  try {
-    raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-  } catch (e) {
-    raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
-  }
-  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
-    (raw as Record<string, unknown>).messageId = contentId(text);
-  }
-  return { line, raw, bytes: Buffer.byteLength(text) };
-}
-
-/**
- * The rows of an NDJSON file, a read buffer's worth at a time (a promise per line would cost more
- * than parsing it). Lines end with LF or CRLF; blank lines are skipped.
- */
-export async function* ndjsonRows(file: string): AsyncGenerator<Row[]> {
-  const decoder = new StringDecoder('utf8');
-  let line = 0;
-  let rest = '';
-  const rowsOf = (text: string, final: boolean): Row[] => {
-    const rows: Row[] = [];
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0 && !final) break;
-      const end = nl < 0 ? text.length : nl;
-      const content = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
-      line++;
-      if (content.trim() !== '') rows.push(ndjsonRow(content, line));
-      if (nl < 0) return rows;
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-    return rows;
-  };
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield rowsOf(rest + decoder.write(chunk as Buffer), false);
-  const last = rest + decoder.end();
-  if (last !== '') yield rowsOf(last, true);
 }
 
 async function* csvRows(file: string, delimiter: string, mapping: Map<string, string>, eventName: string): AsyncGenerator<Row[]> {
@@ -174,65 +127,75 @@ export async function importCommand(argv: string[]): Promise<number> {
     console.error(`no workspace "${wsId}"`);
     return 2;
   }
-  const rows = format === 'ndjson' ? ndjsonRows(file) : csvRows(file, format === 'csv' ? ',' : '\t', mapping, values.event ?? 'Product Viewed');
   const progress = new Progress(`importing ${file}`, undefined, ' events');
   const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsWritten: 0 };
   const started = Date.now();
+  const skipInvalid = values['skip-invalid'] === true;
   let failed = false;
-  const flush = async (rowsOfChunk: Row[]) => {
-    let chunk = rowsOfChunk;
-    // lines that are not JSON are reported as such; the rest of the chunk is still validated
-    const unparsable = chunk.filter((r) => typeof r.raw === 'object' && r.raw !== null && '__invalid' in r.raw);
-    if (unparsable.length) {
-      for (const r of unparsable.slice(0, 20)) console.error((r.raw as { __invalid: string }).__invalid);
-      counts.invalid += unparsable.length;
-      chunk = chunk.filter((r) => !unparsable.includes(r));
-      if (!values['skip-invalid']) failed = true;
-    }
-    let events: StoredEvent[];
-    try {
-      events = engine.ingestor.validate({ events: chunk.map((r) => r.raw), maxEventBytes: Math.max(...chunk.map((r) => r.bytes)) });
-    } catch (e) {
-      if (!isKairosError(e)) throw e;
-      const bad = new Set<number>();
-      let shown = 0;
-      for (const d of e.details ?? []) {
-        if (d.index === undefined) continue;
-        bad.add(d.index);
-        if (shown++ < 20) console.error(`line ${chunk[d.index]?.line}: ${d.field} ${d.message}`);
-      }
-      counts.invalid += bad.size;
-      if (!values['skip-invalid']) failed = true;
-      if (failed) return;
-      events = engine.ingestor.validate({ events: chunk.filter((_, i) => !bad.has(i)).map((r) => r.raw) });
-    }
-    if (failed) return;
-    const r = await engine.ingestor.ingestValid(ws, events);
+  const stored = (r: IngestResult): void => {
     counts.stored += r.stored;
     counts.duplicates += r.duplicates;
     counts.dropped += r.dropped;
     counts.itemsWritten += r.itemsWritten;
   };
+  /** takes a validated chunk's outcome; false when the import stops at it */
+  const took = (read: number, invalid: number, problems: string[], chunkFailed: boolean): boolean => {
+    counts.read += read;
+    counts.invalid += invalid;
+    for (const p of problems) console.error(p);
+    failed ||= chunkFailed;
+    if (!failed) progress.update(counts.read, `(${Math.round(counts.read / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en')}/s)`);
+    return !failed;
+  };
+  // a few chunks commit while the next is taken (each commit waits for its fsync)
+  const committing: Array<Promise<void>> = [];
+  const commitNext = async (commit: Promise<IngestResult>): Promise<void> => {
+    const done = commit.then(stored);
+    done.catch(() => {}); // a failure is raised where it is awaited, not as an unhandled rejection
+    committing.push(done);
+    if (committing.length >= COMMITS_IN_FLIGHT) await committing.shift();
+  };
   try {
-    let chunk: Row[] = [];
-    // one chunk commits while the next is read and validated
-    let previous: Promise<void> = Promise.resolve();
-    reading: for await (const batch of rows) {
-      for (const row of batch) {
-        chunk.push(row);
-        counts.read++;
-        if (chunk.length >= chunkSize) {
-          const current = flush(chunk);
-          await previous;
-          previous = current;
-          chunk = [];
-          if (failed) break reading;
-          progress.update(counts.read, `(${Math.round(counts.read / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en')}/s)`);
+    if (format === 'ndjson') {
+      // parsed, validated and encoded on a second thread; the ledger, catalog and commits stay here
+      const input: ImportWorkerInput = { file, chunkSize, skipInvalid, privacy: config.privacy };
+      const worker = new Worker(WORKER_ENTRY, { name: 'kairos-import-parser', workerData: input });
+      try {
+        let done = false;
+        for await (const [msg] of on(worker, 'message', { close: ['exit'] }) as AsyncIterable<[ImportWorkerMessage]>) {
+          if (msg.kind === 'done') {
+            done = true;
+            break;
+          }
+          if (msg.kind === 'error') throw new Error(`reading ${file}: ${msg.message}`);
+          worker.postMessage('next');
+          if (!took(msg.read, msg.invalid, msg.problems, msg.failed)) break;
+          await commitNext(engine.ingestor.ingestEncoded(ws, msg.batch));
+        }
+        if (!done && !failed) throw new Error(`reading ${file}: the parsing thread stopped before the end`);
+      } finally {
+        await worker.terminate();
+      }
+    } else {
+      let chunk: Row[] = [];
+      const flush = async (): Promise<boolean> => {
+        const v = validateChunk(chunk, skipInvalid, (e) => engine.ingestor.minimise(e));
+        const read = chunk.length;
+        chunk = [];
+        if (!took(read, v.invalid, v.problems, v.failed)) return false;
+        await commitNext(engine.ingestor.ingestValid(ws, v.events));
+        return true;
+      };
+      const rows = csvRows(file, format === 'csv' ? ',' : '\t', mapping, values.event ?? 'Product Viewed');
+      reading: for await (const batch of rows) {
+        for (const row of batch) {
+          chunk.push(row);
+          if (chunk.length >= chunkSize && !(await flush())) break reading;
         }
       }
+      if (!failed && chunk.length) await flush();
     }
-    await previous;
-    if (!failed && chunk.length) await flush(chunk);
+    await Promise.all(committing);
   } finally {
     await opened.close();
   }

@@ -85,7 +85,8 @@ export class Engine {
     const policy = new PolicyApplier(this.config.privacy);
     this.ingestor = new Ingestor(this.store, {
       isSuppressed: (ws, id) => this.tombstones.get(ws.id)?.has(id) === true,
-      isExpired: (e) => expiredOnArrival(this.config.privacy, e.type, e.timestamp, Date.now()),
+      suppressesAny: (ws) => (this.tombstones.get(ws.id)?.size ?? 0) > 0,
+      isExpired: (type, timestamp) => expiredOnArrival(this.config.privacy, type, timestamp, Date.now()),
       minimise: (e) => policy.apply(e),
     });
   }

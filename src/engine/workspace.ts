@@ -187,6 +187,12 @@ export class Workspace {
     return this.messageIds.has(messageId);
   }
 
+  /** Records a stored event in a ledger-only workspace's ledger (bulk import's encoded batches). */
+  noteStored(messageId: string): void {
+    if (!this.ledgerOnly) throw new Error('only a ledger-only workspace takes events it cannot apply');
+    this.messageIds.add(messageId);
+  }
+
   /** Key for the next stored segment; keys sort in commit order. */
   allocateSegment(): string {
     return String(this.nextSegment++).padStart(12, '0');

@@ -6,10 +6,11 @@
 import { KairosError, type ErrorDetail } from '../errors.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
-import { MAX_EVENT_BYTES, idsOf, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
-import { productIdsOf, productMentions } from './interactions.ts';
+import { MAX_EVENT_BYTES, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
+import { productIdsOf } from './interactions.ts';
 import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
 import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
+import { EncodedBatch, EventList, MAX_SEGMENT_EVENTS, type EncodedBatchData, type EventBatch } from './batch.ts';
 
 export interface IngestRequest {
   events: unknown[];
@@ -30,8 +31,7 @@ export interface IngestResult {
   itemsWritten: number;
 }
 
-/** Large imports are cut into segments of at most this many events, to bound erasure rewrites. */
-export const MAX_SEGMENT_EVENTS = 512;
+export { MAX_SEGMENT_EVENTS } from './batch.ts';
 
 export type { ItemRecord } from '../catalog/item-record.ts';
 
@@ -40,8 +40,53 @@ export interface IngestHooks {
   minimise?(e: StoredEvent): StoredEvent;
   /** true when the id was erased with suppression: its events are acknowledged and dropped */
   isSuppressed(ws: Workspace, id: string): boolean;
-  /** true when the event is already past its retention: acknowledged and not stored */
-  isExpired?(e: StoredEvent): boolean;
+  /** false when the workspace suppresses no id at all (the check per event is then skipped) */
+  suppressesAny?(ws: Workspace): boolean;
+  /** true when an event of this type and time is already past its retention: acknowledged and not stored */
+  isExpired?(type: EventType, timestamp: number): boolean;
+}
+
+/**
+ * Validates a request's events (then applies data minimisation to each); throws the request's
+ * 400/413 without touching anything. Pure: bulk import runs it on its parsing thread.
+ */
+export function validateEvents(req: IngestRequest, minimise?: (e: StoredEvent) => StoredEvent): StoredEvent[] {
+  const receivedAt = req.receivedAt ?? Date.now();
+  const details: ErrorDetail[] = [];
+  const events: StoredEvent[] = [];
+  let tooLarge = false;
+  const indexed = req.impliedType === undefined;
+  const smallEnough = req.maxEventBytes !== undefined && req.maxEventBytes <= MAX_EVENT_BYTES;
+  // one input object for the whole request, its event and index set per event
+  const input: NormaliseInput = {
+    raw: undefined,
+    receivedAt,
+    smallEnough,
+    ...(req.impliedType ? { impliedType: req.impliedType } : {}),
+    ...(req.batchContext ? { batchContext: req.batchContext } : {}),
+    ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
+  };
+  for (let i = 0; i < req.events.length; i++) {
+    input.raw = req.events[i];
+    if (indexed) input.index = i;
+    const r = normaliseEvent(input);
+    if (!r.ok) {
+      details.push(...r.details);
+      tooLarge ||= r.tooLarge === true;
+      continue;
+    }
+    let badId = false;
+    for (const itemId of productIdsOf(r.event)) {
+      const problem = itemIdProblem(itemId);
+      if (!problem) continue;
+      details.push({ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem });
+      badId = true;
+    }
+    if (!badId) events.push(minimise ? minimise(r.event) : r.event);
+  }
+  if (tooLarge) throw new KairosError('KAIROS_ERR_TOO_LARGE', 'an event is larger than 32 KB', details);
+  if (details.length > 0) throw new KairosError('KAIROS_ERR_VALIDATION', `${details.length} problem(s) in the request`, details);
+  return events;
 }
 
 export class Ingestor {
@@ -57,42 +102,12 @@ export class Ingestor {
 
   /** Validates a request's events; throws the request's 400/413 without touching anything. */
   validate(req: IngestRequest): StoredEvent[] {
-    const receivedAt = req.receivedAt ?? Date.now();
-    const details: ErrorDetail[] = [];
-    const events: StoredEvent[] = [];
-    let tooLarge = false;
-    const indexed = req.impliedType === undefined;
-    const smallEnough = req.maxEventBytes !== undefined && req.maxEventBytes <= MAX_EVENT_BYTES;
-    // one input object for the whole request, its event and index set per event
-    const input: NormaliseInput = {
-      raw: undefined,
-      receivedAt,
-      smallEnough,
-      ...(req.impliedType ? { impliedType: req.impliedType } : {}),
-      ...(req.batchContext ? { batchContext: req.batchContext } : {}),
-      ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
-    };
-    for (let i = 0; i < req.events.length; i++) {
-      input.raw = req.events[i];
-      if (indexed) input.index = i;
-      const r = normaliseEvent(input);
-      if (!r.ok) {
-        details.push(...r.details);
-        tooLarge ||= r.tooLarge === true;
-        continue;
-      }
-      let badId = false;
-      for (const itemId of productIdsOf(r.event)) {
-        const problem = itemIdProblem(itemId);
-        if (!problem) continue;
-        details.push({ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem });
-        badId = true;
-      }
-      if (!badId) events.push(this.hooks.minimise ? this.hooks.minimise(r.event) : r.event);
-    }
-    if (tooLarge) throw new KairosError('KAIROS_ERR_TOO_LARGE', 'an event is larger than 32 KB', details);
-    if (details.length > 0) throw new KairosError('KAIROS_ERR_VALIDATION', `${details.length} problem(s) in the request`, details);
-    return events;
+    return validateEvents(req, this.hooks.minimise);
+  }
+
+  /** The data minimisation every valid event goes through before it is stored. */
+  minimise(e: StoredEvent): StoredEvent {
+    return this.hooks.minimise ? this.hooks.minimise(e) : e;
   }
 
   async ingest(ws: Workspace, req: IngestRequest): Promise<IngestResult> {
@@ -101,43 +116,61 @@ export class Ingestor {
 
   /** Stores already-validated events, then applies them to the workspace's serving state. */
   async ingestValid(ws: Workspace, events: StoredEvent[]): Promise<IngestResult> {
+    return this.storeBatch(ws, new EventList(events));
+  }
+
+  /**
+   * Stores a batch that bulk import's parsing thread validated and encoded. Only for a workspace that
+   * keeps just its ledger (`kairos import`): the events are not at hand as objects to apply.
+   */
+  async ingestEncoded(ws: Workspace, data: EncodedBatchData): Promise<IngestResult> {
+    if (!ws.ledgerOnly) throw new Error('encoded batches are only stored by a ledger-only workspace (bulk import)');
+    return this.storeBatch(ws, new EncodedBatch(data));
+  }
+
+  private async storeBatch(ws: Workspace, batch: EventBatch): Promise<IngestResult> {
     const inflight = this.inflightOf(ws.id);
-    const fresh: StoredEvent[] = [];
     const waits: Promise<unknown>[] = [];
     const inRequest = new Set<string>();
     let duplicates = 0;
     let dropped = 0;
-    for (const e of events) {
-      if (this.anySuppressed(ws, e) || this.hooks.isExpired?.(e)) {
+    // indices of the events to store, and their messageIds
+    const toStore: number[] = [];
+    const storedIds: string[] = [];
+    const suppressing = this.hooks.suppressesAny?.(ws) ?? true;
+    for (let i = 0; i < batch.length; i++) {
+      if ((suppressing && this.anySuppressed(ws, batch.ids(i))) || this.hooks.isExpired?.(batch.type(i), batch.timestamp(i))) {
         dropped++;
         continue;
       }
-      const pending = inflight.get(e.messageId);
-      if (inRequest.has(e.messageId) || pending) {
+      const messageId = batch.messageId(i);
+      const pending = inflight.get(messageId);
+      if (pending || inRequest.has(messageId) || ws.hasMessage(messageId)) {
         if (pending) waits.push(pending);
         duplicates++;
         continue;
       }
-      inRequest.add(e.messageId);
-      fresh.push(e);
+      inRequest.add(messageId);
+      toStore.push(i);
+      storedIds.push(messageId);
     }
-    const toStore = fresh.filter((e) => !ws.hasMessage(e.messageId));
-    duplicates += fresh.length - toStore.length;
     const newItems = new Map<string, ItemRecord>();
     const mutations: Mutation[] = [];
-    const segments: Array<[string, StoredEvent[]]> = [];
+    const segments: Array<[string, number[]]> = [];
     for (let i = 0; i < toStore.length; i += MAX_SEGMENT_EVENTS) {
       const seg = ws.allocateSegment();
-      const events = toStore.slice(i, i + MAX_SEGMENT_EVENTS);
-      segments.push([seg, events]);
-      mutations.push({ table: 'events', key: seg, value: events });
+      const indices = toStore.slice(i, i + MAX_SEGMENT_EVENTS);
+      segments.push([seg, indices]);
+      mutations.push({ table: 'events', key: seg, value: batch.segment(indices) });
     }
     let pending = this.pendingItems.get(ws.id);
     if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
-    for (const e of toStore) {
-      for (const m of productMentions(e)) {
+    for (let k = 0; k < toStore.length; k++) {
+      const i = toStore[k]!;
+      const t = batch.timestamp(i);
+      for (const m of batch.mentions(i)) {
         const base = newItems.get(m.itemId) ?? pending.get(m.itemId) ?? ws.catalog.record(m.itemId);
-        const merged = mergeMention(base, m.properties, e.timestamp, e.messageId);
+        const merged = mergeMention(base, m.properties, t, storedIds[k]!);
         if (merged) newItems.set(m.itemId, merged);
       }
     }
@@ -148,11 +181,11 @@ export class Ingestor {
 
     const commit = this.store.commit(ws.id, mutations);
     // a concurrent repeat of these events waits for this commit instead of storing them again
-    for (const e of toStore) inflight.set(e.messageId, commit);
+    for (const messageId of storedIds) inflight.set(messageId, commit);
     try {
       await commit;
     } finally {
-      for (const e of toStore) if (inflight.get(e.messageId) === commit) inflight.delete(e.messageId);
+      for (const messageId of storedIds) if (inflight.get(messageId) === commit) inflight.delete(messageId);
       for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
     }
     for (const [itemId, rec] of newItems) {
@@ -161,20 +194,30 @@ export class Ingestor {
       if (current && current.source !== 'events') continue;
       ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
     }
-    for (const [seg, events] of segments) for (const e of events) ws.apply(e, seg);
+    const stored: StoredEvent[] = [];
+    let k = 0;
+    for (const [seg, indices] of segments) {
+      for (const i of indices) {
+        const e = batch.event(i);
+        if (e) {
+          ws.apply(e, seg);
+          stored.push(e);
+        } else ws.noteStored(storedIds[k]!);
+        k++;
+      }
+    }
     ws.flush();
     // records extensions derive from these events (rewards, conversions) are durable before the ack too
-    const derived = toStore.length ? ws.notifyApplied(toStore) : [];
+    const derived = stored.length ? ws.notifyApplied(stored) : [];
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all([...waits, ...derived]);
     return { stored: toStore.length, duplicates, dropped, itemsWritten: newItems.size };
   }
 
-  private anySuppressed(ws: Workspace, e: StoredEvent): boolean {
-    for (const id of idsOf(e)) if (this.hooks.isSuppressed(ws, id)) return true;
+  private anySuppressed(ws: Workspace, ids: readonly string[]): boolean {
+    for (const id of ids) if (this.hooks.isSuppressed(ws, id)) return true;
     return false;
   }
-
   private inflightOf(ws: string): Map<string, Promise<unknown>> {
     let m = this.inflight.get(ws);
     if (!m) {

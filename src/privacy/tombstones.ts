@@ -29,6 +29,11 @@ export class Tombstones {
     return createHmac('sha256', this.secret).update(id).digest('base64url');
   }
 
+  /** how many ids are suppressed */
+  get size(): number {
+    return this.hashes.size;
+  }
+
   has(id: string): boolean {
     return this.hashes.size > 0 && this.hashes.has(this.hash(id));
   }

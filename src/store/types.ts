@@ -39,6 +39,16 @@ export type Table = (typeof TABLES)[number];
 /** The workspace id of instance-wide records. */
 export const INSTANCE = '_';
 
+/**
+ * A value already encoded as MessagePack (msgpackr's record extension allowed, its structures
+ * defined inline). Bulk import encodes event segments off the main thread and hands the bytes over:
+ * a backend that stores MessagePack keeps them as they are, any other decodes them first. Reads
+ * return the decoded value, never this wrapper.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 export interface Put {
   table: Table;
   key: string;

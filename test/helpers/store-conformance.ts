@@ -10,8 +10,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Mutation, Store, Table } from '../../src/store/types.ts';
+import { Encoded, type Mutation, type Store, type Table } from '../../src/store/types.ts';
 import { scenarios } from './store-scenarios.ts';
 
 export interface StoreHarness {
@@ -103,6 +104,24 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       };
       await store.commit('w', Object.entries(values).map(([key, value]) => ({ table: 'items', key, value })));
       for (const [key, value] of Object.entries(values)) expect(await store.get('w', 'items', key), key).toEqual(value);
+    });
+
+    it('a value handed over already encoded (Encoded) reads back as the value, beside values the store encoded', async () => {
+      // what bulk import's parsing thread hands over: MessagePack with record structures inline
+      const packr = new Packr({ useRecords: true });
+      const own = Array.from({ length: 40 }, (_, i) => ({ messageId: `own-${i}`, userId: `u${i % 3}`, properties: { product_id: `p${i}`, price: i / 4 } }));
+      const encoded = Array.from({ length: 40 }, (_, i) => ({ messageId: `enc-${i}`, userId: `u${i % 3}`, properties: { product_id: `p${i}`, name: 'ключ 😀', tags: ['a', i] }, ...(i % 2 ? { context: { page: { url: 'https://shop.example/x' } } } : {}) }));
+      // the store's own values first, so that any structures it shares are defined before the encoded ones
+      await store.commit('w', [{ table: 'events', key: '000000000001', value: own }]);
+      await store.commit('w', [
+        { table: 'events', key: '000000000002', value: new Encoded(new Uint8Array(packr.pack(encoded))) },
+        { table: 'events', key: '000000000003', value: own.slice(0, 5).map((e) => ({ ...e, extra: true })) },
+      ]);
+      const expected = [['000000000001', own], ['000000000002', encoded], ['000000000003', own.slice(0, 5).map((e) => ({ ...e, extra: true }))]];
+      expect(await collect(store, 'w', 'events')).toEqual(expected);
+      store = await reopen();
+      expect(await store.get('w', 'events', '000000000002')).toEqual(encoded);
+      expect(await collect(store, 'w', 'events')).toEqual(expected);
     });
 
     it('a resolved commit makes every mutation visible, across tables', async () => {

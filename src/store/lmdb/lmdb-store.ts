@@ -6,10 +6,10 @@
  * does not use LMDB's own copy: it writes every live entry into a brand-new environment and swaps
  * directories, so the new files only ever held live bytes.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { asBinary, open, type Database, type RootDatabase } from 'lmdb';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TABLES, type CompactionReport, type Mutation, type Store, type Table } from '../types.ts';
+import { Encoded, TABLES, type CompactionReport, type Mutation, type Store, type Table } from '../types.ts';
 
 /**
  * Keys are raw UTF-8 bytes `workspace 0x00 key` (binary key encoding): they sort by byte order at
@@ -119,7 +119,9 @@ export class LmdbStore implements Store {
     // that makes this commit atomic and lets concurrent requests share a transaction and an fsync.
     let last: Promise<boolean> | undefined;
     mutations.forEach((m, i) => {
-      last = m.value === undefined ? tables[m.table].remove(keys[i]!) : tables[m.table].put(keys[i]!, m.value);
+      // pre-encoded MessagePack is stored as it is: the table's decoder reads it like its own
+      if (m.value === undefined) last = tables[m.table].remove(keys[i]!);
+      else last = tables[m.table].put(keys[i]!, m.value instanceof Encoded ? asBinary(m.value.bytes) : m.value);
     });
     const done = (async () => {
       await last;

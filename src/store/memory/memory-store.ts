@@ -2,7 +2,8 @@
  * A Store held in memory: for the evaluation harness and benchmarks that replay data through the
  * engine without disk I/O. Same semantics as the embedded backend except durability.
  */
-import type { CompactionReport, Mutation, Store, Table } from '../types.ts';
+import { unpack } from 'msgpackr';
+import { Encoded, type CompactionReport, type Mutation, type Store, type Table } from '../types.ts';
 
 export class MemoryStore implements Store {
   readonly kind = 'memory';
@@ -28,7 +29,7 @@ export class MemoryStore implements Store {
 
   async commit(ws: string, mutations: readonly Mutation[]): Promise<void> {
     // copy first so that a value that cannot be cloned fails the whole commit, as a transaction would
-    const staged = mutations.map((m) => ({ ...m, value: m.value === undefined ? undefined : structuredClone(m.value) }));
+    const staged = mutations.map((m) => ({ ...m, value: m.value === undefined ? undefined : m.value instanceof Encoded ? unpack(m.value.bytes) : structuredClone(m.value) }));
     for (const m of staged) {
       const t = this.tableOf(ws, m.table);
       if (m.value === undefined) t.delete(m.key);

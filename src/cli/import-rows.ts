@@ -1,0 +1,110 @@
+/**
+ * The rows `kairos import` reads, and the validation of a chunk of them: shared by the parsing thread
+ * (NDJSON) and the main thread (CSV).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import secureJson from 'secure-json-parse';
+import { isKairosError } from '../errors.ts';
+import type { StoredEvent } from '../ingest/event.ts';
+import { validateEvents } from '../ingest/pipeline.ts';
+
+export interface Row {
+  line: number;
+  raw: unknown;
+  /** bytes of the line (NDJSON) or record (CSV) the event came from */
+  bytes: number;
+}
+
+export function contentId(text: string): string {
+  return `import-${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+}
+
+function ndjsonRow(text: string, line: number): Row {
+  let raw: unknown;
+  try {
+    raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (e) {
+    raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
+  }
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
+    (raw as Record<string, unknown>).messageId = contentId(text);
+  }
+  return { line, raw, bytes: Buffer.byteLength(text) };
+}
+
+/**
+ * The rows of an NDJSON file, a read buffer's worth at a time (a promise per line would cost more
+ * than parsing it). Lines end with LF or CRLF; blank lines are skipped.
+ */
+export async function* ndjsonRows(file: string): AsyncGenerator<Row[]> {
+  const decoder = new StringDecoder('utf8');
+  let line = 0;
+  let rest = '';
+  const rowsOf = (text: string, final: boolean): Row[] => {
+    const rows: Row[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0 && !final) break;
+      const end = nl < 0 ? text.length : nl;
+      const content = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
+      line++;
+      if (content.trim() !== '') rows.push(ndjsonRow(content, line));
+      if (nl < 0) return rows;
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+    return rows;
+  };
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield rowsOf(rest + decoder.write(chunk as Buffer), false);
+  const last = rest + decoder.end();
+  if (last !== '') yield rowsOf(last, true);
+}
+
+export interface ValidatedChunk {
+  events: StoredEvent[];
+  /** rows that were not stored for being invalid */
+  invalid: number;
+  /** what was wrong, the first 20 problems of the chunk, each naming its line */
+  problems: string[];
+  /** an invalid row without --skip-invalid: nothing of the chunk is to be stored */
+  failed: boolean;
+}
+
+/**
+ * Validates a chunk of rows as the HTTP path validates a request. A chunk with an invalid row is
+ * refused whole, unless `skipInvalid`: then its valid rows are kept.
+ */
+export function validateChunk(rows: Row[], skipInvalid: boolean, minimise?: (e: StoredEvent) => StoredEvent): ValidatedChunk {
+  const problems: string[] = [];
+  let chunk = rows;
+  let invalid = 0;
+  let failed = false;
+  // lines that are not JSON are reported as such; the rest of the chunk is still validated
+  const unparsable = chunk.filter((r) => typeof r.raw === 'object' && r.raw !== null && '__invalid' in r.raw);
+  if (unparsable.length) {
+    for (const r of unparsable.slice(0, 20)) problems.push((r.raw as { __invalid: string }).__invalid);
+    invalid += unparsable.length;
+    chunk = chunk.filter((r) => !unparsable.includes(r));
+    failed = !skipInvalid;
+  }
+  let maxBytes = 0;
+  for (const r of chunk) maxBytes = Math.max(maxBytes, r.bytes);
+  try {
+    const events = validateEvents({ events: chunk.map((r) => r.raw), maxEventBytes: maxBytes }, minimise);
+    return { events: failed ? [] : events, invalid, problems, failed };
+  } catch (e) {
+    if (!isKairosError(e)) throw e;
+    const bad = new Set<number>();
+    for (const d of e.details ?? []) {
+      if (d.index === undefined) continue;
+      bad.add(d.index);
+      if (problems.length < 20) problems.push(`line ${chunk[d.index]?.line}: ${d.field} ${d.message}`);
+    }
+    invalid += bad.size;
+    if (failed || !skipInvalid) return { events: [], invalid, problems, failed: true };
+    return { events: validateEvents({ events: chunk.filter((_, i) => !bad.has(i)).map((r) => r.raw) }, minimise), invalid, problems, failed: false };
+  }
+}

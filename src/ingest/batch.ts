@@ -1,0 +1,255 @@
+/**
+ * Batches of validated events as the pipeline stores them, in either of two forms:
+ *
+ * - `EventList`: the events as objects (HTTP, the evaluation harness, CSV import);
+ * - `EncodedBatch`: what bulk import's parsing thread hands over. The events are already encoded
+ *   as the MessagePack segments they will be stored as, and their ledger facts (messageId, ids, type,
+ *   time, product mentions) are packed into a few strings and typed arrays. Moving events between
+ *   threads as objects costs more than parsing them: a structured clone deserialises at ~2.5 µs per
+ *   event against ~1.4 µs for JSON.parse. Moving these columns costs ~0.05 µs per event.
+ *
+ * An encoded segment is stored as it is when every one of its events is new, which is the case for
+ * every segment of a first import. When some of its events are repeats, it is decoded and only the
+ * new ones are stored, as the object path would.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { Encoded } from '../store/types.ts';
+import { EVENT_TYPES, idsOf, type EventType, type StoredEvent } from './event.ts';
+import { productMentions, type ProductMention } from './interactions.ts';
+
+/** Events per stored segment: bounds what an erasure rewrites. */
+export const MAX_SEGMENT_EVENTS = 512;
+
+/** What storing needs to know about each event of a batch, whichever form the batch is in. */
+export interface EventBatch {
+  readonly length: number;
+  messageId(i: number): string;
+  /** the person ids the event names (idsOf) */
+  ids(i: number): readonly string[];
+  type(i: number): EventType;
+  /** event time, ms since epoch */
+  timestamp(i: number): number;
+  mentions(i: number): ProductMention[];
+  /** the event itself, or undefined when the batch holds only its encoding */
+  event(i: number): StoredEvent | undefined;
+  /**
+   * The value to store for one segment made of the events at `indices` (ascending, at most
+   * MAX_SEGMENT_EVENTS of them).
+   */
+  segment(indices: readonly number[]): unknown;
+}
+
+/** A batch of events held as objects. */
+export class EventList implements EventBatch {
+  constructor(readonly events: readonly StoredEvent[]) {}
+  get length(): number {
+    return this.events.length;
+  }
+  messageId(i: number): string {
+    return this.events[i]!.messageId;
+  }
+  ids(i: number): readonly string[] {
+    return idsOf(this.events[i]!);
+  }
+  type(i: number): EventType {
+    return this.events[i]!.type;
+  }
+  timestamp(i: number): number {
+    return this.events[i]!.timestamp;
+  }
+  mentions(i: number): ProductMention[] {
+    return productMentions(this.events[i]!);
+  }
+  event(i: number): StoredEvent {
+    return this.events[i]!;
+  }
+  segment(indices: readonly number[]): StoredEvent[] {
+    const out = new Array<StoredEvent>(indices.length);
+    for (let k = 0; k < indices.length; k++) out[k] = this.events[indices[k]!]!;
+    return out;
+  }
+}
+
+/** Strings laid end to end, with the end offset of each. */
+export interface StringColumn {
+  text: string;
+  ends: Int32Array;
+}
+
+/** The transferable form of an encoded batch (posted between threads; its buffers can be transferred). */
+export interface EncodedBatchData {
+  count: number;
+  messageIds: StringColumn;
+  /** index into EVENT_TYPES, per event */
+  types: Uint8Array;
+  timestamps: Float64Array;
+  /** event i's ids are ids[idStart[i] .. idStart[i+1]) */
+  ids: StringColumn;
+  idStart: Int32Array;
+  /** event i's mentions are mention[mentionStart[i] .. mentionStart[i+1]) */
+  mentionItems: StringColumn;
+  /** each mention's properties as JSON, or '' when it carries none */
+  mentionProperties: StringColumn;
+  mentionStart: Int32Array;
+  /** segment k holds events [k × MAX_SEGMENT_EVENTS, …) as one MessagePack array; it ends at segmentEnds[k] */
+  segments: Uint8Array;
+  segmentEnds: Int32Array;
+}
+
+class ColumnBuilder {
+  private readonly parts: string[] = [];
+  private readonly ends: number[] = [];
+  private length = 0;
+  push(s: string): void {
+    this.parts.push(s);
+    this.length += s.length;
+    this.ends.push(this.length);
+  }
+  get size(): number {
+    return this.ends.length;
+  }
+  build(): StringColumn {
+    return { text: this.parts.join(''), ends: Int32Array.from(this.ends) };
+  }
+}
+
+const at = (c: StringColumn, i: number): string => c.text.slice(i === 0 ? 0 : c.ends[i - 1], c.ends[i]);
+
+const TYPE_INDEX = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
+
+/**
+ * Encodes validated events (the parsing thread's side). Each segment is packed on its own, with its
+ * record structures inline, so that any segment can be stored, or decoded, without the others.
+ */
+export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
+  const n = events.length;
+  const messageIds = new ColumnBuilder();
+  const ids = new ColumnBuilder();
+  const mentionItems = new ColumnBuilder();
+  const mentionProperties = new ColumnBuilder();
+  const types = new Uint8Array(n);
+  const timestamps = new Float64Array(n);
+  const idStart = new Int32Array(n + 1);
+  const mentionStart = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    messageIds.push(e.messageId);
+    types[i] = TYPE_INDEX.get(e.type)!;
+    timestamps[i] = e.timestamp;
+    for (const id of idsOf(e)) ids.push(id);
+    idStart[i + 1] = ids.size;
+    for (const m of productMentions(e)) {
+      mentionItems.push(m.itemId);
+      let empty = true;
+      for (const _ in m.properties) {
+        empty = false;
+        break;
+      }
+      mentionProperties.push(empty ? '' : JSON.stringify(m.properties));
+    }
+    mentionStart[i + 1] = mentionItems.size;
+  }
+  // a packer per batch: each pack() call carries the structures it defines
+  const packr = new Packr({ useRecords: true });
+  const packed: Uint8Array[] = [];
+  const segmentEnds = new Int32Array(Math.ceil(n / MAX_SEGMENT_EVENTS));
+  let bytes = 0;
+  for (let k = 0; k < segmentEnds.length; k++) {
+    // pack() returns a view of the packer's own buffer, which the next call reuses: copied out
+    const seg = new Uint8Array(packr.pack(events.slice(k * MAX_SEGMENT_EVENTS, (k + 1) * MAX_SEGMENT_EVENTS)));
+    packed.push(seg);
+    bytes += seg.length;
+    segmentEnds[k] = bytes;
+  }
+  // a buffer of its own (not from Node's pool), so that it can be transferred
+  const segments = new Uint8Array(bytes);
+  for (let k = 0; k < packed.length; k++) segments.set(packed[k]!, k === 0 ? 0 : segmentEnds[k - 1]);
+  return {
+    count: n,
+    messageIds: messageIds.build(),
+    types,
+    timestamps,
+    ids: ids.build(),
+    idStart,
+    mentionItems: mentionItems.build(),
+    mentionProperties: mentionProperties.build(),
+    mentionStart,
+    segments,
+    segmentEnds,
+  };
+}
+
+/** The buffers of an encoded batch (each its own), to transfer rather than copy when posting it. */
+export function encodedBatchBuffers(d: EncodedBatchData): ArrayBuffer[] {
+  return [d.types, d.timestamps, d.idStart, d.mentionStart, d.segments, d.segmentEnds, d.messageIds.ends, d.ids.ends, d.mentionItems.ends, d.mentionProperties.ends].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** An encoded batch on the storing side. */
+export class EncodedBatch implements EventBatch {
+  private unpackr: Unpackr | undefined;
+  private readonly decoded = new Map<number, StoredEvent[]>();
+  private readonly messageIds: string[];
+
+  constructor(private readonly d: EncodedBatchData) {
+    this.messageIds = new Array<string>(d.count);
+    for (let i = 0; i < d.count; i++) this.messageIds[i] = at(d.messageIds, i);
+  }
+
+  get length(): number {
+    return this.d.count;
+  }
+  messageId(i: number): string {
+    return this.messageIds[i]!;
+  }
+  ids(i: number): string[] {
+    const { idStart, ids } = this.d;
+    const out = new Array<string>(idStart[i + 1]! - idStart[i]!);
+    for (let k = 0; k < out.length; k++) out[k] = at(ids, idStart[i]! + k);
+    return out;
+  }
+  type(i: number): EventType {
+    return EVENT_TYPES[this.d.types[i]!]!;
+  }
+  timestamp(i: number): number {
+    return this.d.timestamps[i]!;
+  }
+  mentions(i: number): ProductMention[] {
+    const { mentionStart, mentionItems, mentionProperties } = this.d;
+    const out = new Array<ProductMention>(mentionStart[i + 1]! - mentionStart[i]!);
+    for (let k = 0; k < out.length; k++) {
+      const json = at(mentionProperties, mentionStart[i]! + k);
+      out[k] = { itemId: at(mentionItems, mentionStart[i]! + k), properties: json === '' ? {} : (JSON.parse(json) as Record<string, unknown>) };
+    }
+    return out;
+  }
+  event(): undefined {
+    return undefined;
+  }
+  segment(indices: readonly number[]): Encoded | StoredEvent[] {
+    const first = indices[0]!;
+    const k = Math.floor(first / MAX_SEGMENT_EVENTS);
+    const whole = Math.min(MAX_SEGMENT_EVENTS, this.d.count - k * MAX_SEGMENT_EVENTS);
+    // the common case: exactly one encoded segment, every event of it new
+    if (first === k * MAX_SEGMENT_EVENTS && indices.length === whole && indices[indices.length - 1] === first + whole - 1) return new Encoded(this.bytesOf(k));
+    const out = new Array<StoredEvent>(indices.length);
+    for (let j = 0; j < indices.length; j++) {
+      const i = indices[j]!;
+      out[j] = this.decodedSegment(Math.floor(i / MAX_SEGMENT_EVENTS))[i % MAX_SEGMENT_EVENTS]!;
+    }
+    return out;
+  }
+
+  private bytesOf(k: number): Uint8Array {
+    return this.d.segments.subarray(k === 0 ? 0 : this.d.segmentEnds[k - 1], this.d.segmentEnds[k]);
+  }
+
+  private decodedSegment(k: number): StoredEvent[] {
+    let events = this.decoded.get(k);
+    if (!events) {
+      this.unpackr ??= new Unpackr({ useRecords: true });
+      events = this.unpackr.unpack(this.bytesOf(k)) as StoredEvent[];
+      this.decoded.set(k, events);
+    }
+    return events;
+  }
+}
