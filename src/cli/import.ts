@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { parse as parseCsv } from 'csv-parse';
 import { loadConfig } from '../config.ts';
 import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
-import { createLogger, openEngine } from '../engine/open.ts';
+import { createLogger, openEngine, type OpenedEngine } from '../engine/open.ts';
 import type { IngestResult } from '../ingest/pipeline.ts';
 import { contentId, validateChunk, type Row } from './import-rows.ts';
 import type { ImportWorkerInput, ImportWorkerMessage } from './import-worker.ts';
@@ -116,21 +116,34 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   const total = statSync(file).size;
   const config = loadConfig();
-  // events are loaded (not models): repeats of what the data dir holds are recognised
-  // the import needs the catalog and the messageIds already stored, not the serving state
-  const opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }), [], 'ledger');
+  const started = Date.now();
+  const skipInvalid = values['skip-invalid'] === true;
+  // NDJSON is parsed, validated and encoded on a second thread, which starts (loading its code)
+  // while the data dir opens; the ledger, the catalog and the commits stay on this one
+  const input: ImportWorkerInput = { file, chunkSize, skipInvalid, privacy: config.privacy };
+  const worker = format === 'ndjson' ? new Worker(WORKER_ENTRY, { name: 'kairos-import-parser', workerData: input }) : undefined;
+  // listened to from the start: what the thread posts while the data dir opens is kept until taken
+  const messages = worker && (on(worker, 'message', { close: ['exit'] }) as AsyncIterableIterator<[ImportWorkerMessage]>);
+  let opened: OpenedEngine;
+  try {
+    // events are loaded (not models): the import needs the catalog and the messageIds already
+    // stored, so that repeats of what the data dir holds are recognised, not the serving state
+    opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }), [], 'ledger');
+  } catch (e) {
+    await worker?.terminate();
+    throw e;
+  }
   const { engine } = opened;
   const wsId = values.workspace ?? DEFAULT_WORKSPACE;
   const ws = engine.workspaces.get(wsId);
   if (!ws) {
+    await worker?.terminate();
     await opened.close();
     console.error(`no workspace "${wsId}"`);
     return 2;
   }
   const progress = new Progress(`importing ${file}`, undefined, ' events');
   const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsWritten: 0 };
-  const started = Date.now();
-  const skipInvalid = values['skip-invalid'] === true;
   let failed = false;
   const stored = (r: IngestResult): void => {
     counts.stored += r.stored;
@@ -156,13 +169,10 @@ export async function importCommand(argv: string[]): Promise<number> {
     if (committing.length >= COMMITS_IN_FLIGHT) await committing.shift();
   };
   try {
-    if (format === 'ndjson') {
-      // parsed, validated and encoded on a second thread; the ledger, catalog and commits stay here
-      const input: ImportWorkerInput = { file, chunkSize, skipInvalid, privacy: config.privacy };
-      const worker = new Worker(WORKER_ENTRY, { name: 'kairos-import-parser', workerData: input });
+    if (worker && messages) {
       try {
         let done = false;
-        for await (const [msg] of on(worker, 'message', { close: ['exit'] }) as AsyncIterable<[ImportWorkerMessage]>) {
+        for await (const [msg] of messages) {
           if (msg.kind === 'done') {
             done = true;
             break;
