@@ -89,7 +89,11 @@ export class Catalog implements CatalogView {
     this.items.set(itemId, item);
     if (previous && previous.createdAt !== item.createdAt) this.newestRemove(previous);
     this.newestInsert(item);
-    if (provenance?.source === 'events') this.provenance.set(itemId, { source: provenance.source, ...(provenance.setBy ? { setBy: provenance.setBy } : {}) });
+    if (provenance?.source === 'events') {
+      const kept: Pick<ItemRecord, 'source' | 'setBy'> = { source: provenance.source };
+      if (provenance.setBy) kept.setBy = provenance.setBy;
+      this.provenance.set(itemId, kept);
+    }
     else this.provenance.delete(itemId);
     for (const l of this.listeners) l.upsertItem(item);
     return item;
