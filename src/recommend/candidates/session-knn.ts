@@ -17,7 +17,7 @@ import { TopK } from '../top-k.ts';
 import { grownLength, widened } from '../typed-arrays.ts';
 import { byRecency, removeAt, SessionPostings, type IndexedSession } from './session-postings.ts';
 import type { Candidate, CandidateGenerator, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
-import { ROUND_LIMIT, ScoreBoard } from './score-board.ts';
+import { ScoreBoard } from './score-board.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -71,13 +71,6 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
   private readonly board: ScoreBoard;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
-  // per-query scratch indexed by session slot (typed arrays: no garbage, nothing for the GC to trace)
-  private round = 0;
-  /**
-   * per slot, interleaved: [2·slot] the query round that last sampled the session, [2·slot + 1] its
-   * index in that sample (one cache line for both: a query reaches ~500 slots at random)
-   */
-  private slotMark = new Int32Array(2048);
   /**
    * per slot, interleaved: [2·slot] the session's end time (it moves as the session grows; the
    * postings hold starts), [2·slot + 1] its number of distinct items. Read together when a session
@@ -195,18 +188,13 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       const postings = this.postings.get(item);
       if (postings && postings.remove(entry) === 0) this.postings.delete(item);
     }
-    this.slotMark[2 * entry.slot] = 0;
     this.freeSlots.push(entry.slot);
   }
 
   private allocateSlot(): number {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
-    if (2 * this.nextSlot === this.slotMark.length) {
-      const n = grownLength(this.slotMark.length, 2 * this.nextSlot + 2);
-      this.slotMark = widened(this.slotMark, n);
-      this.slotInfo = widened(this.slotInfo, n);
-    }
+    if (2 * this.nextSlot === this.slotInfo.length) this.slotInfo = widened(this.slotInfo, grownLength(this.slotInfo.length, 2 * this.nextSlot + 2));
     return this.nextSlot++;
   }
 
@@ -257,11 +245,6 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
    * arrive in global recency order.
    */
   private sample(current: readonly number[]): number {
-    if (this.round === ROUND_LIMIT) {
-      this.slotMark.fill(0);
-      this.round = 0;
-    }
-    const round = ++this.round;
     const total = this.sessions.size;
     const lists: Array<{ pos: number; weight: number; item: number; postings: SessionPostings; cursor: number }> = [];
     // start times of the lists' heads: choosing the next session reads one small array, and walking a
@@ -282,6 +265,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     const sampleEnd = this.sampleEnd;
     let sampled = 0;
     let lastSlot = -1;
+    let at = -1;
     for (;;) {
       let best = -1;
       let bestStart = -Infinity;
@@ -300,21 +284,20 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       if (best < 0) break;
       const list = lists[best]!;
       const slot = list.postings.recentSlotAt(list.cursor);
-      // once the sample is full, only the remaining occurrences of its last session are read
-      if (sampled >= this.o.sampleSize && slot !== lastSlot) break;
-      let at: number;
-      if (this.slotMark[2 * slot] !== round) {
-        this.slotMark[2 * slot] = round;
+      // Sessions arrive in recency order, and every list holding a session has it at its head when it
+      // is the most recent: a session's occurrences in several lists come one after another. So a slot
+      // other than the last one is a session new to the sample, with no per-slot mark to look up.
+      if (slot !== lastSlot) {
+        // once the sample is full, only the remaining occurrences of its last session are read
+        if (sampled >= this.o.sampleSize) break;
         at = sampled++;
-        this.slotMark[2 * slot + 1] = at;
         sessions[at] = list.postings.recentAt(list.cursor)!;
         sampleEnd[at] = this.slotInfo[2 * slot]!;
         this.sampleLength[at] = this.slotInfo[2 * slot + 1]!;
         match[at] = 0;
         anchorPos[at] = -1;
         anchorItem[at] = -1;
-      } else {
-        at = this.slotMark[2 * slot + 1]!;
+        lastSlot = slot;
       }
       headStart[best] = list.postings.recentStartAt(++list.cursor);
       match[at]! += list.weight;
@@ -322,7 +305,6 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
         anchorPos[at] = list.pos;
         anchorItem[at] = list.item;
       }
-      lastSlot = slot;
     }
     return sampled;
   }
