@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { DEFAULT_WORKSPACE } from '../src/engine/engine.ts';
 import { openEngine } from '../src/engine/open.ts';
-import { EncodedBatch, EventList, MAX_SEGMENT_EVENTS, encodeBatch } from '../src/ingest/batch.ts';
+import { EncodedBatch, EventList, MAX_SEGMENT_EVENTS, encodeBatch, encodeBatches } from '../src/ingest/batch.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
 import { validateEvents, type IngestResult } from '../src/ingest/pipeline.ts';
 import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
@@ -24,7 +24,8 @@ const product = fc.record(
   {
     product_id: fc.constantFrom('p1', 'p2', 'p3', 'SKU-7', 'ключ'),
     name: fc.constantFrom('Trail Shoe', 'Lamp', 'Mug 😀'),
-    price: fc.constantFrom(9.5, 12, 0),
+    // numbers JSON cannot carry as they are (1e400 in an NDJSON line parses to Infinity)
+    price: fc.constantFrom(9.5, 12, 0, Infinity, -Infinity),
     category: fc.constantFrom('Home > Lighting', 'Shoes'),
   },
   { requiredKeys: ['product_id'] },
@@ -88,9 +89,25 @@ describe('an encoded batch', () => {
       const indices = events.map((_, i) => i).slice(k * MAX_SEGMENT_EVENTS, (k + 1) * MAX_SEGMENT_EVENTS);
       expect(unpack((batch.segment(indices) as Encoded).bytes)).toEqual(indices.map((i) => events[i]));
     }
-    // one event of the second segment a repeat: the rest of that segment is stored as events
-    const without = events.map((_, i) => i).slice(MAX_SEGMENT_EVENTS + 1, 2 * MAX_SEGMENT_EVENTS + 1);
+    // the first event of the second block a repeat: the rest of that block is stored as events
+    const without = events.map((_, i) => i).slice(MAX_SEGMENT_EVENTS + 1, 2 * MAX_SEGMENT_EVENTS);
     expect(batch.segment(without)).toEqual(without.map((i) => events[i]));
+  });
+});
+
+describe('encodeBatches', () => {
+  it('cuts a chunk whose input outgrows the budget into batches that together hold every event once', () => {
+    const raw = Array.from({ length: 1300 }, (_, i) => ({ type: 'track', event: 'Product Viewed', userId: `u${i % 7}`, messageId: `cut-${i}`, timestamp: new Date(T0 + i * 1000).toISOString(), properties: { product_id: `p${i % 40}`, name: `Item ${i % 40}` } }));
+    const events = valid(raw);
+    const one = encodeBatches(events, 1000);
+    expect(one).toHaveLength(1);
+    const cut = encodeBatches(events, 1000, 300);
+    expect(cut).toHaveLength(4);
+    const batches = cut.map((d) => new EncodedBatch(d));
+    expect(batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.messageId(i)))).toEqual(events.map((e) => e.messageId));
+    expect(batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.mentions(i)))).toEqual(events.map((e) => new EventList([e]).mentions(0)));
+    // no event at all still makes one (empty) batch: the chunk's counts reach the main thread
+    expect(encodeBatches([], 0)).toHaveLength(1);
   });
 });
 
@@ -145,5 +162,16 @@ describe('storing encoded batches (bulk import) and storing events (HTTP) leave 
       }),
       { numRuns: 25 },
     );
+  });
+  it('with batches of several blocks and repeats in the first block only', async () => {
+    const raw = Array.from({ length: 1100 }, (_, i) => ({ type: 'track', event: 'Product Viewed', userId: `u${i % 13}`, messageId: `blk-${i}`, timestamp: new Date(T0 + i * 1000).toISOString(), properties: { product_id: `p${i % 30}` } }));
+    // the second batch repeats three events of the first block of the first, then brings new ones
+    const batches = [raw.slice(0, 600), [raw[5], raw[7], raw[9], ...raw.slice(600)]];
+    const asEvents = await load(batches, false);
+    const asEncoded = await load(batches, true);
+    expect(asEncoded.results).toEqual(asEvents.results);
+    expect(asEncoded.results.map((r) => r.duplicates)).toEqual([0, 3]);
+    expect(asEncoded.events).toEqual(asEvents.events);
+    expect(asEncoded.items).toEqual(asEvents.items);
   });
 });

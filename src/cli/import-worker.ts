@@ -1,10 +1,11 @@
 /**
  * Bulk import's parsing thread: reads an NDJSON file, parses and validates it a chunk at a time,
  * and posts each chunk to the main thread already encoded (ingest/batch.ts), which leaves the main
- * thread the ledger, the catalog and the commits. It runs at most AHEAD chunks ahead of the commits.
+ * thread the ledger, the catalog and the commits. It parses at most AHEAD chunks the main thread has
+ * not taken yet.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { encodeBatch, encodedBatchBuffers, type EncodedBatchData } from '../ingest/batch.ts';
+import { encodeBatches, encodedBatchBuffers, type EncodedBatchData } from '../ingest/batch.ts';
 import { PolicyApplier, type PrivacyPolicy } from '../privacy/policy.ts';
 import { ndjsonRows, validateChunk, type Row } from './import-rows.ts';
 
@@ -19,7 +20,8 @@ export interface ImportWorkerInput {
 export const AHEAD = 4;
 
 export type ImportWorkerMessage =
-  | { kind: 'chunk'; read: number; invalid: number; problems: string[]; failed: boolean; batch: EncodedBatchData }
+  /** a chunk's valid events, in batches of bounded size (one, unless its lines are very large) */
+  | { kind: 'chunk'; read: number; invalid: number; problems: string[]; failed: boolean; batches: EncodedBatchData[] }
   | { kind: 'done' }
   | { kind: 'error'; message: string };
 
@@ -41,8 +43,10 @@ async function send(rows: Row[]): Promise<boolean> {
   while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
   credits--;
   const v = validateChunk(rows, input.skipInvalid, minimise);
-  const batch = encodeBatch(v.events);
-  port.postMessage({ kind: 'chunk', read: rows.length, invalid: v.invalid, problems: v.problems, failed: v.failed, batch } satisfies ImportWorkerMessage, encodedBatchBuffers(batch));
+  let bytes = 0;
+  for (const r of rows) bytes += r.bytes;
+  const batches = encodeBatches(v.events, bytes);
+  port.postMessage({ kind: 'chunk', read: rows.length, invalid: v.invalid, problems: v.problems, failed: v.failed, batches } satisfies ImportWorkerMessage, batches.flatMap(encodedBatchBuffers));
   return !v.failed;
 }
 

@@ -180,7 +180,7 @@ export async function importCommand(argv: string[]): Promise<number> {
           if (msg.kind === 'error') throw new Error(`reading ${file}: ${msg.message}`);
           worker.postMessage('next');
           if (!took(msg.read, msg.invalid, msg.problems, msg.failed)) break;
-          await commitNext(engine.ingestor.ingestEncoded(ws, msg.batch));
+          for (const batch of msg.batches) await commitNext(engine.ingestor.ingestEncoded(ws, batch));
         }
         if (!done && !failed) throw new Error(`reading ${file}: the parsing thread stopped before the end`);
       } finally {

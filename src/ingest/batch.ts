@@ -33,8 +33,8 @@ export interface EventBatch {
   /** the event itself, or undefined when the batch holds only its encoding */
   event(i: number): StoredEvent | undefined;
   /**
-   * The value to store for one segment made of the events at `indices` (ascending, at most
-   * MAX_SEGMENT_EVENTS of them).
+   * The value to store for one segment made of the events at `indices`: ascending, all in one block
+   * of MAX_SEGMENT_EVENTS (events [k × MAX_SEGMENT_EVENTS, (k + 1) × MAX_SEGMENT_EVENTS) of the batch).
    */
   segment(indices: readonly number[]): unknown;
 }
@@ -88,10 +88,14 @@ export interface EncodedBatchData {
   idStart: Int32Array;
   /** event i's mentions are mention[mentionStart[i] .. mentionStart[i+1]) */
   mentionItems: StringColumn;
-  /** each mention's properties as JSON, or '' when it carries none */
-  mentionProperties: StringColumn;
+  /**
+   * each mention's properties as MessagePack (so numbers such as Infinity cross as they are), ending
+   * at mentionPropertyEnds[m]; an empty range when the mention carries none
+   */
+  mentionProperties: Uint8Array;
+  mentionPropertyEnds: Int32Array;
   mentionStart: Int32Array;
-  /** segment k holds events [k × MAX_SEGMENT_EVENTS, …) as one MessagePack array; it ends at segmentEnds[k] */
+  /** block k (events [k × MAX_SEGMENT_EVENTS, …)) as one MessagePack array, ending at segmentEnds[k] */
   segments: Uint8Array;
   segmentEnds: Int32Array;
 }
@@ -113,6 +117,30 @@ class ColumnBuilder {
   }
 }
 
+/** byte strings laid end to end in one buffer of its own (transferable) */
+class BytesBuilder {
+  private readonly parts: Uint8Array[] = [];
+  private length = 0;
+  readonly ends: number[] = [];
+  /** appends a copy (a packer's output is a view of a buffer its next call reuses) */
+  push(bytes: Uint8Array | undefined): void {
+    if (bytes) {
+      this.parts.push(new Uint8Array(bytes));
+      this.length += bytes.length;
+    }
+    this.ends.push(this.length);
+  }
+  build(): { bytes: Uint8Array; ends: Int32Array } {
+    const bytes = new Uint8Array(this.length);
+    let offset = 0;
+    for (const p of this.parts) {
+      bytes.set(p, offset);
+      offset += p.length;
+    }
+    return { bytes, ends: Int32Array.from(this.ends) };
+  }
+}
+
 const at = (c: StringColumn, i: number): string => c.text.slice(i === 0 ? 0 : c.ends[i - 1], c.ends[i]);
 
 const TYPE_INDEX = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
@@ -126,7 +154,8 @@ export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
   const messageIds = new ColumnBuilder();
   const ids = new ColumnBuilder();
   const mentionItems = new ColumnBuilder();
-  const mentionProperties = new ColumnBuilder();
+  const mentionProperties = new BytesBuilder();
+  const plain = new Packr({ useRecords: false });
   const types = new Uint8Array(n);
   const timestamps = new Float64Array(n);
   const idStart = new Int32Array(n + 1);
@@ -145,25 +174,16 @@ export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
         empty = false;
         break;
       }
-      mentionProperties.push(empty ? '' : JSON.stringify(m.properties));
+      mentionProperties.push(empty ? undefined : plain.pack(m.properties));
     }
     mentionStart[i + 1] = mentionItems.size;
   }
   // a packer per batch: each pack() call carries the structures it defines
   const packr = new Packr({ useRecords: true });
-  const packed: Uint8Array[] = [];
-  const segmentEnds = new Int32Array(Math.ceil(n / MAX_SEGMENT_EVENTS));
-  let bytes = 0;
-  for (let k = 0; k < segmentEnds.length; k++) {
-    // pack() returns a view of the packer's own buffer, which the next call reuses: copied out
-    const seg = new Uint8Array(packr.pack(events.slice(k * MAX_SEGMENT_EVENTS, (k + 1) * MAX_SEGMENT_EVENTS)));
-    packed.push(seg);
-    bytes += seg.length;
-    segmentEnds[k] = bytes;
-  }
-  // a buffer of its own (not from Node's pool), so that it can be transferred
-  const segments = new Uint8Array(bytes);
-  for (let k = 0; k < packed.length; k++) segments.set(packed[k]!, k === 0 ? 0 : segmentEnds[k - 1]);
+  const segments = new BytesBuilder();
+  for (let from = 0; from < n; from += MAX_SEGMENT_EVENTS) segments.push(packr.pack(events.slice(from, from + MAX_SEGMENT_EVENTS)));
+  const packedSegments = segments.build();
+  const packedProperties = mentionProperties.build();
   return {
     count: n,
     messageIds: messageIds.build(),
@@ -172,21 +192,35 @@ export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
     ids: ids.build(),
     idStart,
     mentionItems: mentionItems.build(),
-    mentionProperties: mentionProperties.build(),
+    mentionProperties: packedProperties.bytes,
+    mentionPropertyEnds: packedProperties.ends,
     mentionStart,
-    segments,
-    segmentEnds,
+    segments: packedSegments.bytes,
+    segmentEnds: packedSegments.ends,
   };
+}
+
+/**
+ * Encodes validated events in batches of at most about `budget` bytes of input (`bytes`: what the
+ * events were read from), so that no column of one batch outgrows what a string or a message holds.
+ */
+export function encodeBatches(events: readonly StoredEvent[], bytes: number, budget = 64 * 1024 * 1024): EncodedBatchData[] {
+  const parts = Math.max(1, Math.ceil(bytes / budget));
+  const size = Math.ceil(events.length / parts);
+  const out: EncodedBatchData[] = [];
+  for (let from = 0; from < events.length || out.length === 0; from += size) out.push(encodeBatch(events.slice(from, from + Math.max(1, size))));
+  return out;
 }
 
 /** The buffers of an encoded batch (each its own), to transfer rather than copy when posting it. */
 export function encodedBatchBuffers(d: EncodedBatchData): ArrayBuffer[] {
-  return [d.types, d.timestamps, d.idStart, d.mentionStart, d.segments, d.segmentEnds, d.messageIds.ends, d.ids.ends, d.mentionItems.ends, d.mentionProperties.ends].map((a) => a.buffer as ArrayBuffer);
+  return [d.types, d.timestamps, d.idStart, d.mentionStart, d.mentionProperties, d.mentionPropertyEnds, d.segments, d.segmentEnds, d.messageIds.ends, d.ids.ends, d.mentionItems.ends].map((a) => a.buffer as ArrayBuffer);
 }
 
 /** An encoded batch on the storing side. */
 export class EncodedBatch implements EventBatch {
   private unpackr: Unpackr | undefined;
+  private plain: Unpackr | undefined;
   private readonly decoded = new Map<number, StoredEvent[]>();
   private readonly messageIds: string[];
 
@@ -214,11 +248,18 @@ export class EncodedBatch implements EventBatch {
     return this.d.timestamps[i]!;
   }
   mentions(i: number): ProductMention[] {
-    const { mentionStart, mentionItems, mentionProperties } = this.d;
+    const { mentionStart, mentionItems, mentionProperties, mentionPropertyEnds } = this.d;
     const out = new Array<ProductMention>(mentionStart[i + 1]! - mentionStart[i]!);
     for (let k = 0; k < out.length; k++) {
-      const json = at(mentionProperties, mentionStart[i]! + k);
-      out[k] = { itemId: at(mentionItems, mentionStart[i]! + k), properties: json === '' ? {} : (JSON.parse(json) as Record<string, unknown>) };
+      const m = mentionStart[i]! + k;
+      const from = m === 0 ? 0 : mentionPropertyEnds[m - 1]!;
+      const to = mentionPropertyEnds[m]!;
+      let properties: Record<string, unknown> = {};
+      if (to > from) {
+        this.plain ??= new Unpackr({ useRecords: false, mapsAsObjects: true });
+        properties = this.plain.unpack(mentionProperties.subarray(from, to)) as Record<string, unknown>;
+      }
+      out[k] = { itemId: at(mentionItems, m), properties };
     }
     return out;
   }
@@ -226,16 +267,13 @@ export class EncodedBatch implements EventBatch {
     return undefined;
   }
   segment(indices: readonly number[]): Encoded | StoredEvent[] {
-    const first = indices[0]!;
-    const k = Math.floor(first / MAX_SEGMENT_EVENTS);
-    const whole = Math.min(MAX_SEGMENT_EVENTS, this.d.count - k * MAX_SEGMENT_EVENTS);
-    // the common case: exactly one encoded segment, every event of it new
-    if (first === k * MAX_SEGMENT_EVENTS && indices.length === whole && indices[indices.length - 1] === first + whole - 1) return new Encoded(this.bytesOf(k));
+    const k = Math.floor(indices[0]! / MAX_SEGMENT_EVENTS);
+    // the pipeline cuts segments along the blocks the events were encoded in (ascending indices of
+    // one block): every event of the block kept, its encoding is stored as it is
+    if (indices.length === Math.min(MAX_SEGMENT_EVENTS, this.d.count - k * MAX_SEGMENT_EVENTS)) return new Encoded(this.bytesOf(k));
+    const block = this.decodedSegment(k);
     const out = new Array<StoredEvent>(indices.length);
-    for (let j = 0; j < indices.length; j++) {
-      const i = indices[j]!;
-      out[j] = this.decodedSegment(Math.floor(i / MAX_SEGMENT_EVENTS))[i % MAX_SEGMENT_EVENTS]!;
-    }
+    for (let j = 0; j < indices.length; j++) out[j] = block[indices[j]! - k * MAX_SEGMENT_EVENTS]!;
     return out;
   }
 

@@ -157,11 +157,17 @@ export class Ingestor {
     const newItems = new Map<string, ItemRecord>();
     const mutations: Mutation[] = [];
     const segments: Array<[string, number[]]> = [];
-    for (let i = 0; i < toStore.length; i += MAX_SEGMENT_EVENTS) {
+    // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
+    // encoded batch was encoded block by block, so a block without repeats is stored as it came
+    for (let i = 0; i < toStore.length; ) {
+      const block = Math.floor(toStore[i]! / MAX_SEGMENT_EVENTS);
+      let j = i + 1;
+      while (j < toStore.length && Math.floor(toStore[j]! / MAX_SEGMENT_EVENTS) === block) j++;
       const seg = ws.allocateSegment();
-      const indices = toStore.slice(i, i + MAX_SEGMENT_EVENTS);
+      const indices = toStore.slice(i, j);
       segments.push([seg, indices]);
       mutations.push({ table: 'events', key: seg, value: batch.segment(indices) });
+      i = j;
     }
     let pending = this.pendingItems.get(ws.id);
     if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
