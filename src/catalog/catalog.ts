@@ -5,8 +5,11 @@ import type { ItemRecord } from './item-record.ts';
 
 export class Catalog implements CatalogView {
   private readonly items = new Map<string, Item>();
-  /** provenance of event-made items (see item-record.ts) */
-  private readonly provenance = new Map<string, Pick<ItemRecord, 'source' | 'setBy'>>();
+  /**
+   * the stored form of every item (see item-record.ts), built once per upsert: ingestion reads the
+   * record of every item an event mentions, and most mentions change nothing
+   */
+  private readonly records = new Map<string, Readonly<ItemRecord>>();
   private readonly listeners: CatalogListener[] = [];
   /**
    * every item, newest first (createdAt descending, then itemId), kept in order as items change:
@@ -69,18 +72,9 @@ export class Catalog implements CatalogView {
     else order.splice(at, 0, item);
   }
 
-  /** the stored form of an item, as the ingestion pipeline merges mentions into it */
-  record(itemId: string): ItemRecord | undefined {
-    const item = this.items.get(itemId);
-    if (!item) return undefined;
-    const record: ItemRecord = { properties: item.properties, firstSeen: item.createdAt };
-    // field by field (no spread): ingestion reads the record of every item an event mentions
-    const provenance = this.provenance.get(itemId);
-    if (provenance) {
-      record.source = provenance.source;
-      if (provenance.setBy) record.setBy = provenance.setBy;
-    }
-    return record;
+  /** the stored form of an item, as the ingestion pipeline merges mentions into it (shared: never mutate it) */
+  record(itemId: string): Readonly<ItemRecord> | undefined {
+    return this.records.get(itemId);
   }
 
   upsert(itemId: string, properties: Record<string, unknown>, firstSeen: number, provenance?: Pick<ItemRecord, 'source' | 'setBy'>): Item {
@@ -89,12 +83,13 @@ export class Catalog implements CatalogView {
     this.items.set(itemId, item);
     if (previous && previous.createdAt !== item.createdAt) this.newestRemove(previous);
     this.newestInsert(item);
+    // field by field (no spread)
+    const record: ItemRecord = { properties: item.properties, firstSeen: item.createdAt };
     if (provenance?.source === 'events') {
-      const kept: Pick<ItemRecord, 'source' | 'setBy'> = { source: provenance.source };
-      if (provenance.setBy) kept.setBy = provenance.setBy;
-      this.provenance.set(itemId, kept);
+      record.source = 'events';
+      if (provenance.setBy) record.setBy = provenance.setBy;
     }
-    else this.provenance.delete(itemId);
+    this.records.set(itemId, record);
     for (const l of this.listeners) l.upsertItem(item);
     return item;
   }
@@ -103,7 +98,7 @@ export class Catalog implements CatalogView {
     const item = this.items.get(itemId);
     if (!item) return false;
     this.items.delete(itemId);
-    this.provenance.delete(itemId);
+    this.records.delete(itemId);
     this.newestRemove(item);
     for (const l of this.listeners) l.removeItem(itemId);
     return true;
