@@ -10,9 +10,12 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilities } from '../src/capabilities.ts';
 import { loadConfig } from '../src/config.ts';
-import type { Engine } from '../src/engine/engine.ts';
+import type { Engine, WorkspaceExtension } from '../src/engine/engine.ts';
 import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
+import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
+import { rankScore } from '../src/recommend/top-k.ts';
+import type { Candidate } from '../src/recommend/types.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 
 const HOUR = 3_600_000;
@@ -112,12 +115,14 @@ const arrivalOf = (events: Wire[]): fc.Arbitrary<Arrival> =>
 
 let dir: string;
 let opened: OpenedEngine;
+let extensions: WorkspaceExtension[] = [];
 let engine: Engine;
 beforeAll(async () => {
   dir = tempDir('kairos-ooo-');
   const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_ooo', KAIROS_ADMIN_KEY: 'ak_ooo', LOG_LEVEL: 'silent' });
   // the same extensions as the server, so model updates run on every change too
-  opened = await openEngine(config, pino({ level: 'silent' }), capabilities(config).extensions);
+  extensions = capabilities(config).extensions;
+  opened = await openEngine(config, pino({ level: 'silent' }), extensions);
   engine = opened.engine;
 });
 afterAll(async () => {
@@ -134,11 +139,29 @@ async function freshWorkspace(catalog: boolean): Promise<Workspace> {
   return ws;
 }
 
-/** everything a person's profile shows, for every id, plus the catalog the events created */
+/**
+ * everything a person's profile shows, for every id, plus the catalog the events created and what
+ * the session models answer for each item (their state is a function of the sessions they were given)
+ */
 function snapshot(ws: Workspace): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const id of ALL_IDS) out[id] = ws.profile(id, NOW) ?? null;
   for (const i of ITEMS) out[`item:${i.id}`] = ws.catalog.get(i.id)?.properties ?? null;
+  const ext = extensions.find((e): e is RecommendationsExtension => e instanceof RecommendationsExtension);
+  const rec = ext?.stateOf(ws).recommender;
+  if (rec) {
+    for (const i of ITEMS) {
+      const q = { now: NOW, session: [{ itemId: i.id, kind: 'view' as const, t: NOW, weight: 1 }], history: [], personalized: true };
+      // scores at ranking precision: sums taken in another order may differ in their last bits
+      const ranked = (cs: Candidate[]) => cs.map((c) => ({ ...c, score: rankScore(c.score) }));
+      out[`models:${i.id}`] = {
+        sessions: rec.sessionKnn.sessionsWith(i.id),
+        sessionKnn: ranked(rec.sessionKnn.generate(q, 10)),
+        covisit: ranked(rec.covisit.generate(q, 10)),
+        popular: ranked(rec.popularity.popular.generate(q, 10)),
+      };
+    }
+  }
   return out;
 }
 
@@ -189,7 +212,8 @@ describe('out-of-order arrival', () => {
     expect(live.size).toBeGreaterThan(0);
     const config = opened.engine.config;
     await opened.close();
-    opened = await openEngine(config, pino({ level: 'silent' }), capabilities(config).extensions);
+    extensions = capabilities(config).extensions;
+    opened = await openEngine(config, pino({ level: 'silent' }), extensions);
     engine = opened.engine;
     for (const [id, snap] of live) expect(snapshot(engine.workspaces.get(id)!), id).toEqual(snap);
   });

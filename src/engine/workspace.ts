@@ -257,9 +257,32 @@ export class Workspace {
   /** Recomputes model contributions of every changed person. */
   flush(): void {
     if (this.dirty.size === 0) return;
-    if (this.models.length > 0) for (const [root, from] of this.dirty) this.contribute(root, from);
+    if (this.models.length > 0) {
+      if (this.contributions.size === 0) this.contributeAll();
+      else for (const [root, from] of this.dirty) this.contribute(root, from);
+    }
     this.dirty.clear();
     this.modelUpdatedAt = Date.now();
+  }
+
+  /** set while contributeAll runs: the sessions it will give the models */
+  private collected: SessionRecord[] | undefined;
+
+  /**
+   * The first contributions (after a load, or when the first model arrives): every session is new,
+   * so the models get them all at the end, in order of start. Session-kNN's postings are ordered by
+   * start: sessions in that order join them at the end instead of being inserted in the middle.
+   */
+  private contributeAll(): void {
+    const collected: SessionRecord[] = [];
+    this.collected = collected;
+    try {
+      for (const [root, from] of this.dirty) this.contribute(root, from);
+    } finally {
+      this.collected = undefined;
+    }
+    collected.sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const m of this.models) for (const r of collected) m.addSession(r);
   }
 
   /**
@@ -317,6 +340,10 @@ export class Workspace {
       const prev = byKey ? byKey.get(c.record.key) : findByKey(old, keep, c.record.key);
       if (unchanged(prev, c)) {
         fresh[j] = prev!;
+        continue;
+      }
+      if (prev === undefined && this.collected) {
+        this.collected.push(c.record);
         continue;
       }
       const appended = prev !== undefined && (c.appended === true || extends_(prev.record, c.record));

@@ -61,7 +61,7 @@ export class SessionPostings {
    */
   private older: IndexedSession[] | undefined;
 
-  /** `window` is at least the number of recent sessions a query may read */
+  /** `window` is at least the number of recent sessions a query may read (the window holds window to 2 × window) */
   constructor(private readonly window: number) {}
 
   get size(): number {
@@ -100,11 +100,19 @@ export class SessionPostings {
       insertAt(this.starts, at, s.start);
       insertAt(this.slots, at, s.slot);
     }
-    if (this.recent.length > this.window) {
-      this.older ??= [];
-      this.older.push(this.recent.shift()!);
-      this.starts.shift();
-      this.slots.shift();
+    // the window may hold up to twice its size: trimming it back then moves many sessions at once,
+    // instead of shifting the whole window for every session added to a full one
+    if (this.recent.length >= 2 * this.window) this.trim();
+  }
+
+  /** moves the oldest sessions of the window to `older`, keeping the `window` most recent */
+  private trim(): void {
+    const excess = this.recent.length - this.window;
+    this.older ??= [];
+    for (let i = 0; i < excess; i++) this.older.push(this.recent[i]!);
+    for (const arr of [this.recent, this.starts, this.slots] as unknown[][]) {
+      arr.copyWithin(0, excess);
+      arr.length -= excess;
     }
   }
 
