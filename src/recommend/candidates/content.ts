@@ -15,7 +15,7 @@ import { TopK } from '../top-k.ts';
 import { grownLength, widened } from '../typed-arrays.ts';
 import type { Candidate, CandidateGenerator, CatalogListener, RecommendQuery } from '../types.ts';
 import { featuresOf, groupOf, type FeatureGroup } from './content-features.ts';
-import { ROUND_LIMIT, ScoreBoard } from './score-board.ts';
+import { ScoreBoard } from './score-board.ts';
 
 export interface ContentOptions {
   /** multiplier of each feature group's TF-IDF weight */
@@ -66,12 +66,15 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
   /** catalog size and document frequency each memoised squared weight was computed with */
   private readonly weightAtSize: number[] = [];
   private readonly weightAtDf: number[] = [];
-  private norms = new Float64Array(0);
-  private normVersion = new Int32Array(0);
+  /**
+   * per item handle, interleaved in one cache line's half: [4h] the anchor round that last found the
+   * item, [4h + 1] its dot product with that anchor, [4h + 2] its norm, [4h + 3] the catalog version
+   * the norm was computed at. An anchor reaches a few hundred items at random, and reads all four
+   * for each.
+   */
+  private perItem = new Float64Array(0);
   private readonly board: ScoreBoard;
-  // per-anchor scratch
-  private dot = new Float64Array(0);
-  private dotStamp = new Int32Array(0);
+  /** the current anchor's round (a double: it never needs resetting) */
   private dotRound = 0;
   /**
    * features only checked on found candidates in the current query, ascending, with their squared
@@ -170,22 +173,19 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
 
   private ensureScratch(): void {
     const need = this.ids.size;
-    if (this.norms.length >= need) return;
-    const n = grownLength(this.norms.length, need);
-    this.norms = widened(this.norms, n);
-    this.normVersion = widened(this.normVersion, n);
-    this.dot = widened(this.dot, n);
-    this.dotStamp = widened(this.dotStamp, n);
+    if (this.perItem.length >= 4 * need) return;
+    this.perItem = widened(this.perItem, 4 * grownLength(this.perItem.length / 4, need));
   }
 
   private norm(h: number, features: Int32Array): number {
-    if (this.normVersion[h] !== this.version) {
+    const at = 4 * h;
+    if (this.perItem[at + 3] !== this.version) {
       let sum = 0;
       for (const f of features) sum += this.squaredWeight(f);
-      this.norms[h] = Math.sqrt(sum);
-      this.normVersion[h] = this.version;
+      this.perItem[at + 2] = Math.sqrt(sum);
+      this.perItem[at + 3] = this.version;
     }
-    return this.norms[h]!;
+    return this.perItem[at + 2]!;
   }
 
   /** calls `visit` with the cosine similarity of every item found similar to `anchor` */
@@ -196,11 +196,8 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
     const anchorNorm = this.norm(anchor, features);
     if (!(anchorNorm > 0)) return;
     const byRarity = [...features].sort((a, b) => this.postings[a]!.length - this.postings[b]!.length || a - b);
-    if (this.dotRound === ROUND_LIMIT) {
-      this.dotStamp.fill(0);
-      this.dotRound = 0;
-    }
     const round = ++this.dotRound;
+    const perItem = this.perItem;
     // scratch reused across anchors (only [0, foundCount) belongs to this one)
     const found = this.found;
     let foundCount = 0;
@@ -230,12 +227,12 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
       for (let k = sampled ? anchor % step : 0; k < list.length; k += step) {
         const item = list[k]!;
         if (item === anchor) continue;
-        if (this.dotStamp[item] !== round) {
-          this.dotStamp[item] = round;
-          this.dot[item] = 0;
+        if (perItem[4 * item] !== round) {
+          perItem[4 * item] = round;
+          perItem[4 * item + 1] = 0;
           found[foundCount++] = item;
         }
-        this.dot[item]! += w;
+        perItem[4 * item + 1]! += w;
       }
     }
     // ascending, like every item's features, so each found item is checked by one merge that stops at
@@ -256,7 +253,7 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
     for (let k = 0; k < foundCount; k++) {
       const item = found[k]!;
       const fs = this.itemFeatures[item]!;
-      let dot = this.dot[item]!;
+      let dot = perItem[4 * item + 1]!;
       for (let i = 0, c = 0; c < checkedCount && i < fs.length; i++) {
         const f = fs[i]!;
         if (f > lastChecked) break;
