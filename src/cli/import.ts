@@ -2,7 +2,8 @@
  * `kairos import FILE`: bulk-load Segment events into the data dir (server stopped), through the same
  * validation and durable records as the HTTP path. NDJSON (one Segment event per line) or CSV with a
  * column mapping. Events without a messageId get one derived from their content, so an interrupted
- * import can simply be run again: what was stored is recognised as a repeat.
+ * import can simply be run again: what was stored is recognised as a repeat. NDJSON is parsed,
+ * validated and encoded on a second thread (import-worker.ts; docs/architecture.md, "Bulk import").
  */
 import { on } from 'node:events';
 import { createReadStream, statSync } from 'node:fs';
@@ -32,7 +33,8 @@ const USAGE = `usage: kairos import FILE [options]
   --event NAME          event name for CSV rows without an event column (default "Product Viewed")
   --workspace ID        target workspace (default "default")
   --skip-invalid        report invalid events and go on (default: stop at the first invalid chunk)
-  --chunk N             events per durable commit (default 5000)
+  --chunk N             events per durable commit (default 5000; a chunk of very large NDJSON
+                        lines is committed in parts of at most ~64 MB)
 
 Timestamps in CSV may be ISO-8601, epoch seconds or epoch milliseconds.`;
 

@@ -8,9 +8,9 @@
  *   threads as objects costs more than parsing them: a structured clone deserialises at ~2.5 µs per
  *   event against ~1.4 µs for JSON.parse. Moving these columns costs ~0.05 µs per event.
  *
- * An encoded segment is stored as it is when every one of its events is new, which is the case for
- * every segment of a first import. When some of its events are repeats, it is decoded and only the
- * new ones are stored, as the object path would.
+ * The pipeline cuts segments along the blocks of MAX_SEGMENT_EVENTS a batch was encoded in. A block
+ * whose events are all new, as every block of a first import is, is stored as it was encoded; one
+ * holding a repeat is decoded and only its new events are stored, as the object path would.
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { Encoded } from '../store/types.ts';
