@@ -27,10 +27,13 @@ export function sessionize(events: readonly EventSummary[], gapMs: number): Sess
 
 export function itemsOf(events: readonly EventSummary[], weights: Readonly<Record<InteractionKind, number>>): SessionItem[] {
   const items: SessionItem[] = [];
-  for (const e of events) {
-    for (const i of e.interactions) if (i.itemId !== undefined) items.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
-  }
+  for (const e of events) pushItems(e, weights, items);
   return items;
+}
+
+/** appends the session items of an event's item interactions (every item built in one shape) */
+function pushItems(e: EventSummary, weights: Readonly<Record<InteractionKind, number>>, out: SessionItem[]): void {
+  for (const i of e.interactions) if (i.itemId !== undefined) out.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
 }
 
 /** scratch of itemsAppended (this runs for every event) */
@@ -43,9 +46,7 @@ const appendedScratch: SessionItem[] = [];
 export function itemsAppended(base: readonly SessionItem[], events: readonly EventSummary[], from: number, to: number, weights: Readonly<Record<InteractionKind, number>>): SessionItem[] {
   const added = appendedScratch;
   added.length = 0;
-  for (let k = from; k < to; k++) {
-    for (const i of events[k]!.interactions) if (i.itemId !== undefined) added.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
-  }
+  for (let k = from; k < to; k++) pushItems(events[k]!, weights, added);
   if (added.length === 0) return base as SessionItem[];
   const out = base.concat(added);
   added.length = 0;
