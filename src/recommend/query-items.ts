@@ -41,6 +41,8 @@ function takeInterest(list: readonly SessionItem[], out: string[], seen: Set<str
 /** items the person bought, as far as the query tells */
 export function purchasedItems(q: RecommendQuery): Set<string> {
   const out = new Set<string>(q.purchased);
-  for (const list of [q.history, q.session]) for (const it of list) if (it.kind === 'purchase') out.add(it.itemId);
+  // `purchased` already holds every stored purchase, `history`'s included: only the session (which
+  // may carry the request's inline events) can add to it
+  for (const list of q.purchased ? [q.session] : [q.history, q.session]) for (const it of list) if (it.kind === 'purchase') out.add(it.itemId);
   return out;
 }

@@ -98,8 +98,8 @@ export interface RecommendQuery {
    */
   history: SessionItem[];
   /**
-   * items the person ever bought, when `history` may be only the recent part; purchase exclusion
-   * adds the purchases of `session` and `history` to it
+   * items the person ever bought in stored events (so every purchase in `history`), when `history`
+   * may be only the recent part; purchase exclusion adds the purchases of `session` to it
    */
   purchased?: ReadonlySet<string>;
   contextItemId?: string;
