@@ -8,21 +8,20 @@ import { DEFAULT_TUNING } from '../src/config.ts';
 import { Workspace } from '../src/engine/workspace.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
 import { HISTORY_LIMIT } from '../src/recommend/serving/serve.ts';
-import { api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { api, removeDir, startServer, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
 const servers: TestServer[] = [];
-const dirs: string[] = [];
 afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
+  for (const s of servers.splice(0)) {
+    await s.close();
+    removeDir(s.dataDir);
+  }
 });
 
 describe('a long history', () => {
   it('excludes what was bought before the window the request reads', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const s = await startServer({ dataDir: dir });
+    const s = await startServer();
     servers.push(s);
     const items = [{ itemId: 'star', properties: { name: 'Star Lamp', category: 'Home' } }, ...Array.from({ length: 60 }, (_, i) => ({ itemId: `v${i}`, properties: { name: `Vase ${i}`, category: 'Home' } }))];
     expect((await api(s.url, 'POST', '/v1/items', { items })).status).toBe(200);
