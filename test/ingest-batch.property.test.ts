@@ -12,8 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { DEFAULT_WORKSPACE } from '../src/engine/engine.ts';
 import { openEngine } from '../src/engine/open.ts';
-import { EncodedBatch, EventList, MAX_SEGMENT_EVENTS, encodeBatch, encodeBatches } from '../src/ingest/batch.ts';
+import { EncodedBatch, EventList, MAX_SEGMENT_EVENTS, encodeBatch, encodeBatches, mentionsOf } from '../src/ingest/batch.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
+import { productMentions } from '../src/ingest/interactions.ts';
 import { validateEvents, type IngestResult } from '../src/ingest/pipeline.ts';
 import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
 import { Encoded } from '../src/store/types.ts';
@@ -61,10 +62,12 @@ describe('an encoded batch', () => {
         expect(batch.length).toBe(list.length);
         for (let i = 0; i < events.length; i++) {
           expect(batch.messageId(i)).toBe(list.messageId(i));
+          expect(batch.messageIdKey(i)).toBe(list.messageIdKey(i));
           expect(batch.ids(i)).toEqual(list.ids(i));
           expect(batch.type(i)).toBe(list.type(i));
           expect(batch.timestamp(i)).toBe(list.timestamp(i));
-          expect(batch.mentions(i)).toEqual(list.mentions(i));
+          expect(mentionsOf(list, i)).toEqual(productMentions(events[i]!));
+          expect(mentionsOf(batch, i)).toEqual(mentionsOf(list, i));
           expect(batch.event()).toBeUndefined();
         }
         // a whole encoded segment is handed over as it is; any other selection as the events
@@ -105,7 +108,7 @@ describe('encodeBatches', () => {
     expect(cut).toHaveLength(4);
     const batches = cut.map((d) => new EncodedBatch(d));
     expect(batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.messageId(i)))).toEqual(events.map((e) => e.messageId));
-    expect(batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.mentions(i)))).toEqual(events.map((e) => new EventList([e]).mentions(0)));
+    expect(batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => mentionsOf(b, i)))).toEqual(events.map((e) => mentionsOf(new EventList([e]), 0)));
     // no event at all still makes one (empty) batch: the chunk's counts reach the main thread
     expect(encodeBatches([], 0)).toHaveLength(1);
   });

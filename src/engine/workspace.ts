@@ -16,6 +16,7 @@ import { IdentityGraph } from '../identity/identity-graph.ts';
 import { Timeline, type EventSummary } from '../identity/timeline.ts';
 import { idsOf, personalizationPreference, type StoredEvent } from '../ingest/event.ts';
 import { interactionsOf } from '../ingest/interactions.ts';
+import { MessageLedger, messageIdKey } from '../ingest/message-ledger.ts';
 import type { SessionItem, SessionModel, SessionRecord } from '../recommend/types.ts';
 import type { Mutation } from '../store/types.ts';
 
@@ -149,7 +150,7 @@ export class Workspace {
   /** people whose contribution must be recomputed, with the earliest event time that changed */
   private readonly dirty = new Map<string, number>();
   /** messageIds of stored events: a repeat is acknowledged and ignored */
-  private readonly messageIds = new Set<string>();
+  private readonly messageIds = new MessageLedger();
   private nextSegment = 0;
   private readonly models: SessionModel[] = [];
   private readonly forgetListeners: Array<(ids: readonly string[]) => void> = [];
@@ -183,14 +184,15 @@ export class Workspace {
    */
   ledgerOnly = false;
 
-  hasMessage(messageId: string): boolean {
-    return this.messageIds.has(messageId);
+  /** `key`: the messageId's messageIdKey, when it was computed ahead */
+  hasMessage(messageId: string, key = messageIdKey(messageId)): boolean {
+    return this.messageIds.has(messageId, key);
   }
 
   /** Records a stored event in a ledger-only workspace's ledger (bulk import's encoded batches). */
-  noteStored(messageId: string): void {
+  noteStored(messageId: string, key = messageIdKey(messageId)): void {
     if (!this.ledgerOnly) throw new Error('only a ledger-only workspace takes events it cannot apply');
-    this.messageIds.add(messageId);
+    this.messageIds.add(messageId, key);
   }
 
   /** Key for the next stored segment; keys sort in commit order. */
@@ -206,11 +208,12 @@ export class Workspace {
   /**
    * Applies a durable event (stored in segment `seg`) to identities and timelines. Returns false
    * if it was a repeat. Models catch up on flush(), once per request or once after a bulk load.
+   * `key`: the messageId's messageIdKey, when it was computed ahead.
    */
-  apply(e: StoredEvent, seg: string): boolean {
-    if (this.messageIds.has(e.messageId)) return false;
+  apply(e: StoredEvent, seg: string, key = messageIdKey(e.messageId)): boolean {
+    if (this.messageIds.has(e.messageId, key)) return false;
     if (this.ledgerOnly) {
-      this.messageIds.add(e.messageId);
+      this.messageIds.add(e.messageId, key);
       return true;
     }
     const ids = idsOf(e);
@@ -219,7 +222,7 @@ export class Workspace {
     const timeline = this.timelineOf(root);
     const summary = summarize(e, seg);
     if (timeline.insert(summary) < 0) return false;
-    this.messageIds.add(e.messageId);
+    this.messageIds.add(e.messageId, key);
     // an event stating a consent preference can change what is usable anywhere in the timeline
     this.touch(root, summary.personalization === undefined ? summary.t : -Infinity);
     return true;

@@ -16,6 +16,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { Encoded } from '../store/types.ts';
 import { EVENT_TYPES, idsOf, type EventType, type StoredEvent } from './event.ts';
 import { productMentions, type ProductMention } from './interactions.ts';
+import { messageIdKey } from './message-ledger.ts';
 
 /** Events per stored segment: bounds what an erasure rewrites. */
 export const MAX_SEGMENT_EVENTS = 512;
@@ -24,12 +25,22 @@ export const MAX_SEGMENT_EVENTS = 512;
 export interface EventBatch {
   readonly length: number;
   messageId(i: number): string;
+  /** the messageId's ledger key (messageIdKey), computed ahead where the batch was encoded */
+  messageIdKey(i: number): number;
   /** the person ids the event names (idsOf) */
   ids(i: number): readonly string[];
   type(i: number): EventType;
   /** event time, ms since epoch */
   timestamp(i: number): number;
-  mentions(i: number): ProductMention[];
+  /**
+   * Event i's product mentions are mentions [mentionStart(i), mentionStart(i + 1)) of the batch. Each
+   * names its item by an index into `mentionedItems`, the distinct items the batch mentions: whoever
+   * merges mentions into the catalog looks each item up once per batch, not once per mention.
+   */
+  mentionStart(i: number): number;
+  mentionItem(m: number): number;
+  mentionProperties(m: number): Record<string, unknown>;
+  readonly mentionedItems: readonly string[];
   /** the event itself, or undefined when the batch holds only its encoding */
   event(i: number): StoredEvent | undefined;
   /**
@@ -39,14 +50,41 @@ export interface EventBatch {
   segment(indices: readonly number[]): unknown;
 }
 
+/** Event i's product mentions, as objects (ProductMention). */
+export function mentionsOf(batch: EventBatch, i: number): ProductMention[] {
+  const out: ProductMention[] = [];
+  for (let m = batch.mentionStart(i); m < batch.mentionStart(i + 1); m++) out.push({ itemId: batch.mentionedItems[batch.mentionItem(m)]!, properties: batch.mentionProperties(m) });
+  return out;
+}
+
+/** Distinct strings, each given the next index on first sight. */
+class Distinct {
+  readonly values: string[] = [];
+  private readonly index = new Map<string, number>();
+  indexOf(v: string): number {
+    let k = this.index.get(v);
+    if (k === undefined) {
+      k = this.values.length;
+      this.index.set(v, k);
+      this.values.push(v);
+    }
+    return k;
+  }
+}
+
 /** A batch of events held as objects. */
 export class EventList implements EventBatch {
+  private mentionIndex: { starts: Int32Array; items: number[]; properties: Array<Record<string, unknown>>; distinct: string[] } | undefined;
+
   constructor(readonly events: readonly StoredEvent[]) {}
   get length(): number {
     return this.events.length;
   }
   messageId(i: number): string {
     return this.events[i]!.messageId;
+  }
+  messageIdKey(i: number): number {
+    return messageIdKey(this.events[i]!.messageId);
   }
   ids(i: number): readonly string[] {
     return idsOf(this.events[i]!);
@@ -57,8 +95,34 @@ export class EventList implements EventBatch {
   timestamp(i: number): number {
     return this.events[i]!.timestamp;
   }
-  mentions(i: number): ProductMention[] {
-    return productMentions(this.events[i]!);
+  private mentionsIndexed(): NonNullable<EventList['mentionIndex']> {
+    if (!this.mentionIndex) {
+      const starts = new Int32Array(this.events.length + 1);
+      const items: number[] = [];
+      const properties: Array<Record<string, unknown>> = [];
+      const distinct = new Distinct();
+      this.events.forEach((e, i) => {
+        for (const m of productMentions(e)) {
+          items.push(distinct.indexOf(m.itemId));
+          properties.push(m.properties);
+        }
+        starts[i + 1] = items.length;
+      });
+      this.mentionIndex = { starts, items, properties, distinct: distinct.values };
+    }
+    return this.mentionIndex;
+  }
+  mentionStart(i: number): number {
+    return this.mentionsIndexed().starts[i]!;
+  }
+  mentionItem(m: number): number {
+    return this.mentionsIndexed().items[m]!;
+  }
+  mentionProperties(m: number): Record<string, unknown> {
+    return this.mentionsIndexed().properties[m]!;
+  }
+  get mentionedItems(): readonly string[] {
+    return this.mentionsIndexed().distinct;
   }
   event(i: number): StoredEvent {
     return this.events[i]!;
@@ -80,6 +144,8 @@ export interface StringColumn {
 export interface EncodedBatchData {
   count: number;
   messageIds: StringColumn;
+  /** each messageId's ledger key (messageIdKey): hashed on the parsing thread, not the storing one */
+  messageIdKeys: Float64Array;
   /** index into EVENT_TYPES, per event */
   types: Uint8Array;
   timestamps: Float64Array;
@@ -87,14 +153,17 @@ export interface EncodedBatchData {
   ids: StringColumn;
   idStart: Int32Array;
   /** event i's mentions are mention[mentionStart[i] .. mentionStart[i+1]) */
+  mentionStart: Int32Array;
+  /** the distinct items the batch mentions, in order of first mention */
   mentionItems: StringColumn;
+  /** per mention, its item's index in mentionItems */
+  mentionItemIndex: Int32Array;
   /**
    * each mention's properties as MessagePack (so numbers such as Infinity cross as they are), ending
    * at mentionPropertyEnds[m]; an empty range when the mention carries none
    */
   mentionProperties: Uint8Array;
   mentionPropertyEnds: Int32Array;
-  mentionStart: Int32Array;
   /** block k (events [k × MAX_SEGMENT_EVENTS, …)) as one MessagePack array, ending at segmentEnds[k] */
   segments: Uint8Array;
   segmentEnds: Int32Array;
@@ -141,6 +210,12 @@ class BytesBuilder {
   }
 }
 
+function columnOf(values: readonly string[]): StringColumn {
+  const c = new ColumnBuilder();
+  for (const v of values) c.push(v);
+  return c.build();
+}
+
 const at = (c: StringColumn, i: number): string => c.text.slice(i === 0 ? 0 : c.ends[i - 1], c.ends[i]);
 
 const TYPE_INDEX = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
@@ -153,22 +228,25 @@ export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
   const n = events.length;
   const messageIds = new ColumnBuilder();
   const ids = new ColumnBuilder();
-  const mentionItems = new ColumnBuilder();
+  const mentionItems = new Distinct();
+  const mentionItemIndex: number[] = [];
   const mentionProperties = new BytesBuilder();
   const plain = new Packr({ useRecords: false });
   const types = new Uint8Array(n);
+  const messageIdKeys = new Float64Array(n);
   const timestamps = new Float64Array(n);
   const idStart = new Int32Array(n + 1);
   const mentionStart = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) {
     const e = events[i]!;
     messageIds.push(e.messageId);
+    messageIdKeys[i] = messageIdKey(e.messageId);
     types[i] = TYPE_INDEX.get(e.type)!;
     timestamps[i] = e.timestamp;
     for (const id of idsOf(e)) ids.push(id);
     idStart[i + 1] = ids.size;
     for (const m of productMentions(e)) {
-      mentionItems.push(m.itemId);
+      mentionItemIndex.push(mentionItems.indexOf(m.itemId));
       let empty = true;
       for (const _ in m.properties) {
         empty = false;
@@ -176,7 +254,7 @@ export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
       }
       mentionProperties.push(empty ? undefined : plain.pack(m.properties));
     }
-    mentionStart[i + 1] = mentionItems.size;
+    mentionStart[i + 1] = mentionItemIndex.length;
   }
   // a packer per batch: each pack() call carries the structures it defines
   const packr = new Packr({ useRecords: true });
@@ -187,11 +265,13 @@ export function encodeBatch(events: readonly StoredEvent[]): EncodedBatchData {
   return {
     count: n,
     messageIds: messageIds.build(),
+    messageIdKeys,
     types,
     timestamps,
     ids: ids.build(),
     idStart,
-    mentionItems: mentionItems.build(),
+    mentionItems: columnOf(mentionItems.values),
+    mentionItemIndex: Int32Array.from(mentionItemIndex),
     mentionProperties: packedProperties.bytes,
     mentionPropertyEnds: packedProperties.ends,
     mentionStart,
@@ -214,7 +294,7 @@ export function encodeBatches(events: readonly StoredEvent[], bytes: number, bud
 
 /** The buffers of an encoded batch (each its own), to transfer rather than copy when posting it. */
 export function encodedBatchBuffers(d: EncodedBatchData): ArrayBuffer[] {
-  return [d.types, d.timestamps, d.idStart, d.mentionStart, d.mentionProperties, d.mentionPropertyEnds, d.segments, d.segmentEnds, d.messageIds.ends, d.ids.ends, d.mentionItems.ends].map((a) => a.buffer as ArrayBuffer);
+  return [d.types, d.messageIdKeys, d.timestamps, d.idStart, d.mentionStart, d.mentionProperties, d.mentionPropertyEnds, d.segments, d.segmentEnds, d.messageIds.ends, d.ids.ends, d.mentionItems.ends, d.mentionItemIndex].map((a) => a.buffer as ArrayBuffer);
 }
 
 /** An encoded batch on the storing side. */
@@ -223,6 +303,7 @@ export class EncodedBatch implements EventBatch {
   private plain: Unpackr | undefined;
   private readonly decoded = new Map<number, StoredEvent[]>();
   private readonly messageIds: string[];
+  private items: string[] | undefined;
 
   constructor(private readonly d: EncodedBatchData) {
     this.messageIds = new Array<string>(d.count);
@@ -234,6 +315,9 @@ export class EncodedBatch implements EventBatch {
   }
   messageId(i: number): string {
     return this.messageIds[i]!;
+  }
+  messageIdKey(i: number): number {
+    return this.d.messageIdKeys[i]!;
   }
   ids(i: number): string[] {
     const { idStart, ids } = this.d;
@@ -247,21 +331,27 @@ export class EncodedBatch implements EventBatch {
   timestamp(i: number): number {
     return this.d.timestamps[i]!;
   }
-  mentions(i: number): ProductMention[] {
-    const { mentionStart, mentionItems, mentionProperties, mentionPropertyEnds } = this.d;
-    const out = new Array<ProductMention>(mentionStart[i + 1]! - mentionStart[i]!);
-    for (let k = 0; k < out.length; k++) {
-      const m = mentionStart[i]! + k;
-      const from = m === 0 ? 0 : mentionPropertyEnds[m - 1]!;
-      const to = mentionPropertyEnds[m]!;
-      let properties: Record<string, unknown> = {};
-      if (to > from) {
-        this.plain ??= new Unpackr({ useRecords: false, mapsAsObjects: true });
-        properties = this.plain.unpack(mentionProperties.subarray(from, to)) as Record<string, unknown>;
-      }
-      out[k] = { itemId: at(mentionItems, m), properties };
+  mentionStart(i: number): number {
+    return this.d.mentionStart[i]!;
+  }
+  mentionItem(m: number): number {
+    return this.d.mentionItemIndex[m]!;
+  }
+  mentionProperties(m: number): Record<string, unknown> {
+    const { mentionProperties, mentionPropertyEnds } = this.d;
+    const from = m === 0 ? 0 : mentionPropertyEnds[m - 1]!;
+    const to = mentionPropertyEnds[m]!;
+    if (to === from) return {};
+    this.plain ??= new Unpackr({ useRecords: false, mapsAsObjects: true });
+    return this.plain.unpack(mentionProperties.subarray(from, to)) as Record<string, unknown>;
+  }
+  get mentionedItems(): readonly string[] {
+    if (!this.items) {
+      const c = this.d.mentionItems;
+      this.items = new Array<string>(c.ends.length);
+      for (let k = 0; k < c.ends.length; k++) this.items[k] = at(c, k);
     }
-    return out;
+    return this.items;
   }
   event(): undefined {
     return undefined;

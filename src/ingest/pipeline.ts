@@ -130,13 +130,18 @@ export class Ingestor {
 
   private async storeBatch(ws: Workspace, batch: EventBatch): Promise<IngestResult> {
     const inflight = this.inflightOf(ws.id);
+    // this batch's commit, as a concurrent repeat of its events waits for it; registered with each
+    // event taken, so that it also tells a repeat within the batch. It settles as the commit does.
+    let settle!: (commit: Promise<unknown>) => void;
+    const mine = new Promise<unknown>((resolve) => (settle = resolve));
+    mine.catch(() => {}); // a failure reaches whoever waits for it, never as an unhandled rejection
     const waits: Promise<unknown>[] = [];
-    const inRequest = new Set<string>();
     let duplicates = 0;
     let dropped = 0;
-    // indices of the events to store, and their messageIds
+    // indices of the events to store, their messageIds and ledger keys
     const toStore: number[] = [];
     const storedIds: string[] = [];
+    const storedKeys: number[] = [];
     const suppressing = this.hooks.suppressesAny?.(ws) ?? true;
     for (let i = 0; i < batch.length; i++) {
       if ((suppressing && this.anySuppressed(ws, batch.ids(i))) || this.hooks.isExpired?.(batch.type(i), batch.timestamp(i))) {
@@ -145,53 +150,81 @@ export class Ingestor {
       }
       const messageId = batch.messageId(i);
       const pending = inflight.get(messageId);
-      if (pending || inRequest.has(messageId) || ws.hasMessage(messageId)) {
-        if (pending) waits.push(pending);
+      if (pending !== undefined) {
+        if (pending !== mine) waits.push(pending);
         duplicates++;
         continue;
       }
-      inRequest.add(messageId);
+      const key = batch.messageIdKey(i);
+      if (ws.hasMessage(messageId, key)) {
+        duplicates++;
+        continue;
+      }
+      inflight.set(messageId, mine);
       toStore.push(i);
       storedIds.push(messageId);
+      storedKeys.push(key);
     }
     const newItems = new Map<string, ItemRecord>();
-    const mutations: Mutation[] = [];
     const segments: Array<[string, number[]]> = [];
-    // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
-    // encoded batch was encoded block by block, so a block without repeats is stored as it came
-    for (let i = 0; i < toStore.length; ) {
-      const block = Math.floor(toStore[i]! / MAX_SEGMENT_EVENTS);
-      let j = i + 1;
-      while (j < toStore.length && Math.floor(toStore[j]! / MAX_SEGMENT_EVENTS) === block) j++;
-      const seg = ws.allocateSegment();
-      const indices = toStore.slice(i, j);
-      segments.push([seg, indices]);
-      mutations.push({ table: 'events', key: seg, value: batch.segment(indices) });
-      i = j;
-    }
     let pending = this.pendingItems.get(ws.id);
     if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
-    for (let k = 0; k < toStore.length; k++) {
-      const i = toStore[k]!;
-      const t = batch.timestamp(i);
-      for (const m of batch.mentions(i)) {
-        const base = newItems.get(m.itemId) ?? pending.get(m.itemId) ?? ws.catalog.record(m.itemId);
-        const merged = mergeMention(base, m.properties, t, storedIds[k]!);
-        if (merged) newItems.set(m.itemId, merged);
+    let commit: Promise<void>;
+    try {
+      const mutations: Mutation[] = [];
+      // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
+      // encoded batch was encoded block by block, so a block without repeats is stored as it came
+      for (let i = 0; i < toStore.length; ) {
+        const block = Math.floor(toStore[i]! / MAX_SEGMENT_EVENTS);
+        let j = i + 1;
+        while (j < toStore.length && Math.floor(toStore[j]! / MAX_SEGMENT_EVENTS) === block) j++;
+        const seg = ws.allocateSegment();
+        const indices = toStore.slice(i, j);
+        segments.push([seg, indices]);
+        mutations.push({ table: 'events', key: seg, value: batch.segment(indices) });
+        i = j;
       }
+      // per item the batch mentions (by its index in mentionedItems): the record merges start from,
+      // looked up on its first mention (a commit under way may hold a newer one than the catalog),
+      // and then whatever the batch's mentions made of it
+      const items = batch.mentionedItems;
+      const records = new Array<Readonly<ItemRecord> | undefined>(items.length);
+      const looked = new Uint8Array(items.length);
+      for (let k = 0; k < toStore.length; k++) {
+        const i = toStore[k]!;
+        const t = batch.timestamp(i);
+        for (let m = batch.mentionStart(i), end = batch.mentionStart(i + 1); m < end; m++) {
+          const slot = batch.mentionItem(m);
+          if (looked[slot] === 0) {
+            looked[slot] = 1;
+            records[slot] = pending.get(items[slot]!) ?? ws.catalog.record(items[slot]!);
+          }
+          const merged = mergeMention(records[slot], batch.mentionProperties(m), t, storedIds[k]!);
+          if (merged) {
+            records[slot] = merged;
+            looked[slot] = 2;
+          }
+        }
+      }
+      for (let slot = 0; slot < items.length; slot++) if (looked[slot] === 2) newItems.set(items[slot]!, records[slot] as ItemRecord);
+      for (const [itemId, rec] of newItems) {
+        pending.set(itemId, rec);
+        mutations.push({ table: 'items', key: itemStoreKey(itemId), value: { ...rec, itemId } });
+      }
+      commit = this.store.commit(ws.id, mutations);
+    } catch (e) {
+      // nothing was handed to the store: no one saw these entries yet (no turn has passed)
+      for (const messageId of storedIds) inflight.delete(messageId);
+      for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
+      throw e;
     }
-    for (const [itemId, rec] of newItems) {
-      pending.set(itemId, rec);
-      mutations.push({ table: 'items', key: itemStoreKey(itemId), value: { ...rec, itemId } });
-    }
-
-    const commit = this.store.commit(ws.id, mutations);
-    // a concurrent repeat of these events waits for this commit instead of storing them again
-    for (const messageId of storedIds) inflight.set(messageId, commit);
+    settle(commit);
     try {
       await commit;
     } finally {
-      for (const messageId of storedIds) if (inflight.get(messageId) === commit) inflight.delete(messageId);
+      // a repeat met while this commit was under way waited for it rather than registering itself:
+      // every entry for these messageIds is this batch's
+      for (const messageId of storedIds) inflight.delete(messageId);
       for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
     }
     for (const [itemId, rec] of newItems) {
@@ -206,9 +239,9 @@ export class Ingestor {
       for (const i of indices) {
         const e = batch.event(i);
         if (e) {
-          ws.apply(e, seg);
+          ws.apply(e, seg, storedKeys[k]);
           stored.push(e);
-        } else ws.noteStored(storedIds[k]!);
+        } else ws.noteStored(storedIds[k]!, storedKeys[k]);
         k++;
       }
     }
