@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ndjsonRows, type Row } from '../src/cli/import.ts';
+import { validateChunk } from '../src/cli/import-rows.ts';
+import { MAX_DEPTH } from '../src/ingest/event.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kairos-reader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +25,7 @@ describe('NDJSON reader', () => {
   it('gives every line across read boundaries: CRLF, blank lines, multi-byte characters, no final newline', async () => {
     // lines of varied length so that boundaries fall everywhere over 3 MB
     const lines: string[] = [];
-    for (let i = 0; lines.join('\n').length < 3_200_000; i++) {
+    for (let i = 0, length = 0; length < 3_200_000; i++, length += lines[lines.length - 1]!.length + 1) {
       lines.push(JSON.stringify({ type: 'track', event: 'Product Viewed', userId: `u${i}`, messageId: `m${i}`, properties: { name: 'Ünïcødé 🥾 '.repeat(i % 7), pad: 'x'.repeat((i * 37) % 300), boots: '🥾é'.repeat(40) } }));
     }
     let text = lines.map((l, i) => (i % 5 === 0 ? `${l}\r\n` : i % 11 === 0 ? `${l}\n\n` : `${l}\n`)).join('').replace(/\n$/, '');
@@ -54,5 +56,23 @@ describe('NDJSON reader', () => {
     const again = await rowsOf('{"type":"track"}');
     expect((rows[0]!.raw as { messageId: string }).messageId).toBe((again[0]!.raw as { messageId: string }).messageId);
     expect((rows[0]!.raw as { messageId: string }).messageId).toMatch(/^import-/);
+  });
+
+  it('refuses events nested deeper than the limit, whether or not their lines have few brackets', async () => {
+    // nesting d levels below properties: the event itself is d + 2 levels deep
+    const nested = (d: number, pad = '') => {
+      let v: unknown = { leaf: pad };
+      for (let i = 0; i < d; i++) v = i % 2 ? { n: v } : [v];
+      return JSON.stringify({ type: 'track', event: 'Deep', userId: 'u', messageId: `d${d}${pad.length}`, properties: { v } });
+    };
+    // levels: the event, properties, d wrappers, the leaf object
+    const limit = MAX_DEPTH - 3;
+    for (const [d, pad] of [[limit, ''], [limit + 1, ''], [limit, '{[{['.repeat(10)], [limit + 5, ''], [1, '{'.repeat(100)]] as const) {
+      const rows = await rowsOf(`${nested(d, pad)}\n`);
+      const v = validateChunk(rows, true);
+      const deepest = d + 3;
+      expect(v.invalid, `depth ${deepest}, ${pad.length} brackets in a string`).toBe(deepest > MAX_DEPTH ? 1 : 0);
+      if (deepest > MAX_DEPTH) expect(v.problems[0]).toMatch(/nests deeper than/);
+    }
   });
 });

@@ -18,7 +18,7 @@ export interface ItemRecord {
 const newer = (a: [number, string], b: [number, string] | undefined): boolean => !b || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 
 /** The record after one more mention, or undefined when the mention changes nothing. */
-export function mergeMention(prev: Readonly<ItemRecord> | undefined, properties: Record<string, unknown>, t: number, messageId: string): ItemRecord | undefined {
+export function mergeMention(prev: Readonly<ItemRecord> | undefined, properties: Readonly<Record<string, unknown>>, t: number, messageId: string): ItemRecord | undefined {
   if (prev && prev.source !== 'events') return undefined;
   const firstSeen = Math.min(prev?.firstSeen ?? t, t);
   // most mentions change nothing (a known item, no newer property): decided before copying anything

@@ -15,6 +15,15 @@ export interface Row {
   raw: unknown;
   /** bytes of the line (NDJSON) or record (CSV) the event came from */
   bytes: number;
+  /** brackets in the line (NDJSON): no event nests deeper than its text has brackets */
+  brackets?: number;
+}
+
+/** how many times `c` occurs in `text` */
+function occurrences(text: string, c: string): number {
+  let n = 0;
+  for (let at = text.indexOf(c); at >= 0; at = text.indexOf(c, at + 1)) n++;
+  return n;
 }
 
 export function contentId(text: string): string {
@@ -31,7 +40,7 @@ function ndjsonRow(text: string, line: number): Row {
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
     (raw as Record<string, unknown>).messageId = contentId(text);
   }
-  return { line, raw, bytes: Buffer.byteLength(text) };
+  return { line, raw, bytes: Buffer.byteLength(text), brackets: occurrences(text, '{') + occurrences(text, '[') };
 }
 
 /**
@@ -91,9 +100,13 @@ export function validateChunk(rows: Row[], skipInvalid: boolean, minimise?: (e: 
     failed = !skipInvalid;
   }
   let maxBytes = 0;
-  for (const r of chunk) maxBytes = Math.max(maxBytes, r.bytes);
+  let maxBrackets = 0;
+  for (const r of chunk) {
+    maxBytes = Math.max(maxBytes, r.bytes);
+    maxBrackets = Math.max(maxBrackets, r.brackets ?? Infinity);
+  }
   try {
-    const events = validateEvents({ events: chunk.map((r) => r.raw), maxEventBytes: maxBytes }, minimise);
+    const events = validateEvents({ events: chunk.map((r) => r.raw), maxEventBytes: maxBytes, maxNesting: maxBrackets }, minimise);
     return { events: failed ? [] : events, invalid, problems, failed };
   } catch (e) {
     if (!isKairosError(e)) throw e;

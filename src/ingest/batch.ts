@@ -39,7 +39,8 @@ export interface EventBatch {
    */
   mentionStart(i: number): number;
   mentionItem(m: number): number;
-  mentionProperties(m: number): Record<string, unknown>;
+  /** read-only: a mention without properties gets one shared empty object */
+  mentionProperties(m: number): Readonly<Record<string, unknown>>;
   readonly mentionedItems: readonly string[];
   /** the event itself, or undefined when the batch holds only its encoding */
   event(i: number): StoredEvent | undefined;
@@ -50,10 +51,13 @@ export interface EventBatch {
   segment(indices: readonly number[]): unknown;
 }
 
+/** what a mention without properties reads: most mentions (a view names only the product) */
+const NO_PROPERTIES: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Event i's product mentions, as objects (ProductMention). */
 export function mentionsOf(batch: EventBatch, i: number): ProductMention[] {
   const out: ProductMention[] = [];
-  for (let m = batch.mentionStart(i); m < batch.mentionStart(i + 1); m++) out.push({ itemId: batch.mentionedItems[batch.mentionItem(m)]!, properties: batch.mentionProperties(m) });
+  for (let m = batch.mentionStart(i); m < batch.mentionStart(i + 1); m++) out.push({ itemId: batch.mentionedItems[batch.mentionItem(m)]!, properties: { ...batch.mentionProperties(m) } });
   return out;
 }
 
@@ -337,11 +341,11 @@ export class EncodedBatch implements EventBatch {
   mentionItem(m: number): number {
     return this.d.mentionItemIndex[m]!;
   }
-  mentionProperties(m: number): Record<string, unknown> {
+  mentionProperties(m: number): Readonly<Record<string, unknown>> {
     const { mentionProperties, mentionPropertyEnds } = this.d;
     const from = m === 0 ? 0 : mentionPropertyEnds[m - 1]!;
     const to = mentionPropertyEnds[m]!;
-    if (to === from) return {};
+    if (to === from) return NO_PROPERTIES;
     this.plain ??= new Unpackr({ useRecords: false, mapsAsObjects: true });
     return this.plain.unpack(mentionProperties.subarray(from, to)) as Record<string, unknown>;
   }

@@ -164,6 +164,8 @@ export interface NormaliseInput {
   raw: unknown;
   /** true when the bytes the event arrived in are known to be under the limit (no need to measure) */
   smallEnough?: boolean;
+  /** true when the event is known to nest at most MAX_DEPTH levels (no need to walk it) */
+  shallowEnough?: boolean;
   /** type implied by the endpoint (single-event endpoints) */
   impliedType?: EventType;
   /** batch-level defaults */
@@ -196,7 +198,7 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   const { raw, index } = input;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, details: [detailAt(index, '/', 'event must be a JSON object')] };
   // depth first: serialising hostile nesting to measure it would overflow the stack
-  if (exceedsDepth(raw, MAX_DEPTH)) return { ok: false, details: [detailAt(index, '/', `event nests deeper than ${MAX_DEPTH} levels`)] };
+  if (!input.shallowEnough && exceedsDepth(raw, MAX_DEPTH)) return { ok: false, details: [detailAt(index, '/', `event nests deeper than ${MAX_DEPTH} levels`)] };
   if (!input.smallEnough && Buffer.byteLength(JSON.stringify(raw)) > MAX_EVENT_BYTES) {
     return { ok: false, tooLarge: true, details: [detailAt(index, '/', `event is larger than ${MAX_EVENT_BYTES} bytes`)] };
   }

@@ -6,7 +6,7 @@
 import { KairosError, type ErrorDetail } from '../errors.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
-import { MAX_EVENT_BYTES, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
+import { MAX_DEPTH, MAX_EVENT_BYTES, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
 import { productIdsOf } from './interactions.ts';
 import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
 import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
@@ -20,6 +20,8 @@ export interface IngestRequest {
   receivedAt?: number;
   /** bytes the largest event can have arrived in (the body size for HTTP): at most 32 KB spares measuring each */
   maxEventBytes?: number;
+  /** an upper bound of every event's nesting (the brackets of its text): at most MAX_DEPTH spares walking each */
+  maxNesting?: number;
 }
 
 export interface IngestResult {
@@ -57,11 +59,13 @@ export function validateEvents(req: IngestRequest, minimise?: (e: StoredEvent) =
   let tooLarge = false;
   const indexed = req.impliedType === undefined;
   const smallEnough = req.maxEventBytes !== undefined && req.maxEventBytes <= MAX_EVENT_BYTES;
+  const shallowEnough = req.maxNesting !== undefined && req.maxNesting <= MAX_DEPTH;
   // one input object for the whole request, its event and index set per event
   const input: NormaliseInput = {
     raw: undefined,
     receivedAt,
     smallEnough,
+    shallowEnough,
     ...(req.impliedType ? { impliedType: req.impliedType } : {}),
     ...(req.batchContext ? { batchContext: req.batchContext } : {}),
     ...(req.batchSentAt ? { batchSentAt: req.batchSentAt } : {}),
