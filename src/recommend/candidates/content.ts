@@ -105,7 +105,10 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
     // a catalog re-sync mostly repeats what is known: an unchanged item costs no re-indexing (unindex
     // is linear in the postings of its features) and keeps the similar-items cache valid
     if (old && old.length === fs.length && old.every((f, i) => f === fs[i])) return;
-    this.unindex(h);
+    if (this.unindex(h)) this.version++;
+    // an item with nothing to compare (an event named only its id) is not a document of the index: it
+    // changes no weight, so it leaves every cached similar list valid (events bring such items often)
+    if (fs.length === 0) return;
     const features = Int32Array.from(fs);
     const slots = new Int32Array(features.length);
     for (let i = 0; i < features.length; i++) {
