@@ -36,10 +36,11 @@ const DELETED = -2;
 const MIN_CAPACITY = 1024;
 
 export class MessageLedger {
-  /** per slot: the entry there (an index into `ids`), EMPTY or DELETED */
-  private refs = new Int32Array(MIN_CAPACITY).fill(EMPTY);
-  /** per slot: the key of its entry */
-  private slotKeys = new Float64Array(MIN_CAPACITY);
+  /**
+   * two numbers per slot, so that a probe reads one cache line: [2s] the key of the entry there,
+   * [2s + 1] the entry (an index into `ids`), EMPTY or DELETED
+   */
+  private slots = MessageLedger.emptySlots(MIN_CAPACITY);
   private mask = MIN_CAPACITY - 1;
   /** per entry: its id (undefined once deleted) and key; entries are compacted when the table is rebuilt */
   private ids: Array<string | undefined> = [];
@@ -48,17 +49,27 @@ export class MessageLedger {
   /** slots that are not EMPTY: entries and DELETED marks (probes stop only at EMPTY) */
   private used = 0;
 
+  private static emptySlots(capacity: number): Float64Array {
+    const slots = new Float64Array(2 * capacity);
+    for (let s = 1; s < slots.length; s += 2) slots[s] = EMPTY;
+    return slots;
+  }
+
   get size(): number {
     return this.live;
   }
 
+  private get capacity(): number {
+    return this.slots.length >> 1;
+  }
+
   /** the slot holding `id`, or -1 */
   private find(id: string, key: number): number {
-    const { refs, slotKeys, mask, ids } = this;
+    const { slots, mask, ids } = this;
     for (let s = (key / LOW_BITS) & mask; ; s = (s + 1) & mask) {
-      const r = refs[s]!;
+      const r = slots[2 * s + 1]!;
       if (r === EMPTY) return -1;
-      if (r >= 0 && slotKeys[s] === key && ids[r] === id) return s;
+      if (slots[2 * s] === key && r >= 0 && ids[r] === id) return s;
     }
   }
 
@@ -68,24 +79,34 @@ export class MessageLedger {
 
   /** adds `id`; false when it was there already */
   add(id: string, key = messageIdKey(id)): boolean {
-    if (this.find(id, key) >= 0) return false;
     // half the slots taken (by entries or DELETED marks), or as many entries made as there are slots
     // (deleted ones reused their slots): rebuilt, dropping what deletion left behind
-    if ((this.used + 1) * 2 > this.refs.length || this.ids.length >= this.refs.length) this.rebuild();
-    const { refs, mask } = this;
+    if ((this.used + 1) * 2 > this.capacity || this.ids.length >= this.capacity) this.rebuild();
+    const { slots, mask, ids } = this;
+    // one probe: past every slot that could hold the id, remembering the first reusable one
+    let free = -1;
     let s = (key / LOW_BITS) & mask;
-    while (refs[s]! >= 0) s = (s + 1) & mask;
-    if (refs[s] === EMPTY) this.used++;
-    const entry = this.ids.length;
+    for (; ; s = (s + 1) & mask) {
+      const r = slots[2 * s + 1]!;
+      if (r === EMPTY) break;
+      if (r === DELETED) {
+        if (free < 0) free = s;
+      } else if (slots[2 * s] === key && ids[r] === id) return false;
+    }
+    if (free < 0) {
+      free = s;
+      this.used++;
+    }
+    const entry = ids.length;
     if (entry >= this.entryKeys.length) {
       const grown = new Float64Array(this.entryKeys.length * 2);
       grown.set(this.entryKeys);
       this.entryKeys = grown;
     }
-    this.ids.push(id);
+    ids.push(id);
     this.entryKeys[entry] = key;
-    refs[s] = entry;
-    this.slotKeys[s] = key;
+    slots[2 * free] = key;
+    slots[2 * free + 1] = entry;
     this.live++;
     return true;
   }
@@ -94,8 +115,8 @@ export class MessageLedger {
   delete(id: string, key = messageIdKey(id)): boolean {
     const s = this.find(id, key);
     if (s < 0) return false;
-    this.ids[this.refs[s]!] = undefined;
-    this.refs[s] = DELETED;
+    this.ids[this.slots[2 * s + 1]!] = undefined;
+    this.slots[2 * s + 1] = DELETED;
     this.live--;
     return true;
   }
@@ -107,8 +128,7 @@ export class MessageLedger {
   private rebuild(): void {
     let capacity = MIN_CAPACITY;
     while (capacity < 4 * (this.live + 1)) capacity *= 2;
-    const refs = new Int32Array(capacity).fill(EMPTY);
-    const slotKeys = new Float64Array(capacity);
+    const slots = MessageLedger.emptySlots(capacity);
     const mask = capacity - 1;
     const ids: string[] = [];
     const entryKeys = new Float64Array(Math.max(MIN_CAPACITY / 2, capacity / 2));
@@ -117,14 +137,13 @@ export class MessageLedger {
       if (id === undefined) continue;
       const key = this.entryKeys[e]!;
       let s = (key / LOW_BITS) & mask;
-      while (refs[s] !== EMPTY) s = (s + 1) & mask;
-      refs[s] = ids.length;
-      slotKeys[s] = key;
+      while (slots[2 * s + 1] !== EMPTY) s = (s + 1) & mask;
+      slots[2 * s] = key;
+      slots[2 * s + 1] = ids.length;
       entryKeys[ids.length] = key;
       ids.push(id);
     }
-    this.refs = refs;
-    this.slotKeys = slotKeys;
+    this.slots = slots;
     this.mask = mask;
     this.ids = ids;
     this.entryKeys = entryKeys;
