@@ -34,10 +34,15 @@ export function messageIdKey(id: string): number {
 const EMPTY = -1;
 const DELETED = -2;
 const MIN_CAPACITY = 1024;
+/** rebuilt once entries and DELETED marks fill this share of the slots, to half of it */
+const MAX_LOAD = 0.7;
+
+/** the part of a key a slot keeps: its low 32 bits (the slot's position already tells most of the rest) */
+const fingerprint = (key: number): number => (key % 4294967296) | 0;
 
 export class MessageLedger {
   /**
-   * two numbers per slot, so that a probe reads one cache line: [2s] the key of the entry there,
+   * two int32 per slot, eight slots to a cache line: [2s] the fingerprint of the entry's key,
    * [2s + 1] the entry (an index into `ids`), EMPTY or DELETED
    */
   private slots = MessageLedger.emptySlots(MIN_CAPACITY);
@@ -49,8 +54,8 @@ export class MessageLedger {
   /** slots that are not EMPTY: entries and DELETED marks (probes stop only at EMPTY) */
   private used = 0;
 
-  private static emptySlots(capacity: number): Float64Array {
-    const slots = new Float64Array(2 * capacity);
+  private static emptySlots(capacity: number): Int32Array {
+    const slots = new Int32Array(2 * capacity);
     for (let s = 1; s < slots.length; s += 2) slots[s] = EMPTY;
     return slots;
   }
@@ -66,10 +71,11 @@ export class MessageLedger {
   /** the slot holding `id`, or -1 */
   private find(id: string, key: number): number {
     const { slots, mask, ids } = this;
+    const fp = fingerprint(key);
     for (let s = (key / LOW_BITS) & mask; ; s = (s + 1) & mask) {
       const r = slots[2 * s + 1]!;
       if (r === EMPTY) return -1;
-      if (slots[2 * s] === key && r >= 0 && ids[r] === id) return s;
+      if (slots[2 * s] === fp && r >= 0 && ids[r] === id) return s;
     }
   }
 
@@ -79,10 +85,11 @@ export class MessageLedger {
 
   /** adds `id`; false when it was there already */
   add(id: string, key = messageIdKey(id)): boolean {
-    // half the slots taken (by entries or DELETED marks), or as many entries made as there are slots
-    // (deleted ones reused their slots): rebuilt, dropping what deletion left behind
-    if ((this.used + 1) * 2 > this.capacity || this.ids.length >= this.capacity) this.rebuild();
+    // slots taken (by entries or DELETED marks) past the load, or as many entries made as there are
+    // slots (deleted ones reused theirs): rebuilt, dropping what deletion left behind
+    if (this.used + 1 > MAX_LOAD * this.capacity || this.ids.length >= this.capacity) this.rebuild();
     const { slots, mask, ids } = this;
+    const fp = fingerprint(key);
     // one probe: past every slot that could hold the id, remembering the first reusable one
     let free = -1;
     let s = (key / LOW_BITS) & mask;
@@ -91,7 +98,7 @@ export class MessageLedger {
       if (r === EMPTY) break;
       if (r === DELETED) {
         if (free < 0) free = s;
-      } else if (slots[2 * s] === key && ids[r] === id) return false;
+      } else if (slots[2 * s] === fp && ids[r] === id) return false;
     }
     if (free < 0) {
       free = s;
@@ -105,7 +112,7 @@ export class MessageLedger {
     }
     ids.push(id);
     this.entryKeys[entry] = key;
-    slots[2 * free] = key;
+    slots[2 * free] = fp;
     slots[2 * free + 1] = entry;
     this.live++;
     return true;
@@ -122,26 +129,35 @@ export class MessageLedger {
   }
 
   /**
-   * A table sized for the live entries with room to grow (load at most a quarter after it), without
-   * the DELETED marks, and the entries compacted.
+   * A table sized for the live entries at half the load that triggers a rebuild, without the DELETED
+   * marks; the entries are compacted when deletion left holes among them.
    */
   private rebuild(): void {
     let capacity = MIN_CAPACITY;
-    while (capacity < 4 * (this.live + 1)) capacity *= 2;
+    while ((this.live + 1) > (MAX_LOAD / 2) * capacity) capacity *= 2;
     const slots = MessageLedger.emptySlots(capacity);
     const mask = capacity - 1;
-    const ids: string[] = [];
-    const entryKeys = new Float64Array(Math.max(MIN_CAPACITY / 2, capacity / 2));
-    for (let e = 0; e < this.ids.length; e++) {
-      const id = this.ids[e];
-      if (id === undefined) continue;
-      const key = this.entryKeys[e]!;
+    let ids = this.ids;
+    let entryKeys = this.entryKeys;
+    if (this.live < ids.length) {
+      // drop the deleted entries: renumber the live ones in order
+      const kept: string[] = [];
+      const keptKeys = new Float64Array(Math.max(MIN_CAPACITY / 2, 2 * this.live));
+      for (let e = 0; e < ids.length; e++) {
+        const id = ids[e];
+        if (id === undefined) continue;
+        keptKeys[kept.length] = entryKeys[e]!;
+        kept.push(id);
+      }
+      ids = kept;
+      entryKeys = keptKeys;
+    }
+    for (let e = 0; e < ids.length; e++) {
+      const key = entryKeys[e]!;
       let s = (key / LOW_BITS) & mask;
       while (slots[2 * s + 1] !== EMPTY) s = (s + 1) & mask;
-      slots[2 * s] = key;
-      slots[2 * s + 1] = ids.length;
-      entryKeys[ids.length] = key;
-      ids.push(id);
+      slots[2 * s] = fingerprint(key);
+      slots[2 * s + 1] = e;
     }
     this.slots = slots;
     this.mask = mask;
