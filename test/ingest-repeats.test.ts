@@ -70,4 +70,22 @@ describe('repeats of events being committed', () => {
     expect(await again).toMatchObject({ stored: 2, duplicates: 0 });
     expect(ws.hasMessage('b')).toBe(true);
   });
+
+  it('leave no unhandled rejection behind when a commit fails and nothing waited for it', async () => {
+    const { store, ws, ingestor } = setUp();
+    const unhandled: unknown[] = [];
+    const note = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', note);
+    try {
+      const alone = ingestor.ingestValid(ws, events('x', 'y'));
+      await turns();
+      store.waiting[0]!.fail(new Error('disk full'));
+      await expect(alone).rejects.toThrow('disk full');
+      // rejections are reported once the microtask queue drains: give it a few turns
+      await turns(10);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', note);
+    }
+  });
 });

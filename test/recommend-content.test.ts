@@ -56,6 +56,17 @@ describe('content similarity', () => {
     expect(m.itemCount).toBe(4);
   });
 
+  it('treats a context item with nothing to compare (events named only its id) as an unknown one', () => {
+    const m = indexed();
+    m.upsertItem(item('bare', { price: 12 }));
+    expect(m.itemCount).toBe(5);
+    expect(m.similarTo('bare', 5)).toEqual([]);
+    expect(m.generate(query({ context: 'bare' }), 5)).toEqual([]);
+    // with a session, the session's items are the anchors, as for a context item the index never saw
+    expect(m.generate(query({ context: 'bare', session: ['jacket'] }), 5)).toEqual(m.generate(query({ context: 'nope', session: ['jacket'] }), 5));
+    expect(m.generate(query({ context: 'bare', session: ['jacket'] }), 5)[0]!.reason).toEqual({ type: 'similar_content', itemId: 'jacket' });
+  });
+
   it('answers nothing for unknown items', () => {
     expect(indexed().similarTo('nope', 5)).toEqual([]);
     expect(indexed().generate(query({ context: 'nope' }), 5)).toEqual([]);
