@@ -2,10 +2,11 @@
  * `npm run bench:recommend`: recommendation serving under load, printed as one JSON object.
  * 100k items and 1M power-law events over 100k people are imported into a fresh data dir; the server
  * runs as its own process; autocannon asks for 10 items for random people, in the same run as
- * /healthz. Then the same state is opened in-process to time the recommend path without HTTP, once
- * with a still catalog and once while one item's price changes every 50 requests, in a child process
- * with the server's Node flags and in one with Node's defaults, and for the three most active people
- * (the longest histories). Last, the HTTP floor: the same requests against a server with nothing to rank.
+ * /healthz. Then the same state is opened in-process to time the recommend path without HTTP: with a
+ * still catalog, while one item's price changes every 50 requests, and while a new item arrives every
+ * 50 requests (described, or named by events only); in a child process with the server's Node flags
+ * and in one with Node's defaults; and for the three most active people (the longest histories).
+ * Last, the HTTP floor: the same requests against a server with nothing to rank.
  */
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
@@ -122,16 +123,22 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
     const ws = opened.engine.workspaces.get('default')!;
     const state = ext.stateOf(ws);
     await state.recommender.matrix.retrain();
-    // steady: the catalog does not change; churn: one item's price changes every 50 requests, as a
-    // shop's price and stock feed does (only what rankings depend on may cost anything)
-    const timed = (churn: boolean, seed: number): Record<string, number> => {
+    // steady: the catalog does not change; prices: one item's price changes every 50 requests, as a
+    // shop's price and stock feed does (only what rankings depend on may cost anything); new items:
+    // one arrives every 50 requests, described (name, category, brand) or named by events only (an id)
+    type Churn = 'none' | 'prices' | 'described' | 'id-only';
+    let arrivals = 0;
+    const timed = (churn: Churn, seed: number): Record<string, number> => {
       const rand = mulberry32(seed);
       const times: number[] = [];
       for (let i = 0; i < 20_000; i++) {
-        if (churn && i % 50 === 0) {
+        if (churn === 'prices' && i % 50 === 0) {
           const { itemId, properties } = syntheticItem(Math.floor(rand() * items));
           const created = ws.catalog.get(itemId)?.createdAt ?? Date.now();
           ws.catalog.upsert(itemId, { ...properties, price: 1 + Math.floor(rand() * 500) }, created);
+        } else if ((churn === 'described' || churn === 'id-only') && i % 50 === 0) {
+          const { properties } = syntheticItem(items + arrivals);
+          ws.catalog.upsert(`new-${arrivals++}`, churn === 'described' ? properties : { price: properties.price }, Date.now());
         }
         const req = { userId: `u${Math.floor(rand() * people)}`, count: 10 };
         const t0 = process.hrtime.bigint();
@@ -147,8 +154,8 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
       for (const e of list.getEntries()) if (((e as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) minorGcs++;
     });
     gcs.observe({ entryTypes: ['gc'] });
-    const steady = timed(false, 11);
-    const churn = timed(true, 12);
+    const steady = timed('none', 11);
+    const churn = timed('prices', 12);
     await new Promise((r) => setTimeout(r, 100)); // gc entries are delivered asynchronously
     gcs.disconnect();
     // the most active people of the power law (u0 is the first rank): the longest histories
@@ -163,7 +170,9 @@ async function inProcess(dataDir: string): Promise<Record<string, unknown>> {
       return { userId, events: ws.profile(userId, Date.now())?.eventCount ?? 0, p50Ms: percentile(times, 0.5), maxMs: times[times.length - 1]! };
     });
     const youngGenerationMB = (v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 1048576;
-    return { nodeFlags: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx').join(' '), youngGenerationMB, ...steady, withCatalogChurn: churn, minorGcs, heaviest, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
+    // after the GC count: arrivals of new items, which content similarity's cache feels
+    const withNewItems = { described: timed('described', 13), idOnly: timed('id-only', 14) };
+    return { nodeFlags: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx').join(' '), youngGenerationMB, ...steady, withCatalogChurn: churn, withNewItems, minorGcs, heaviest, rssMB: Math.round(process.memoryUsage().rss / 1048576) };
   } finally {
     await opened.close();
   }
