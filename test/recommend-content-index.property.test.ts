@@ -8,6 +8,7 @@ import { itemFromProperties } from '../src/catalog/item.ts';
 import { ContentModel } from '../src/recommend/candidates/content.ts';
 import { featuresOf } from '../src/recommend/candidates/content-features.ts';
 import { ItemIds } from '../src/recommend/item-ids.ts';
+import { query } from './recommend-fixtures.ts';
 
 const words = ['trail', 'road', 'boot', 'rain', 'camp', 'mug', 'pro', 'lite'];
 const categories = ['Shoes > Running', 'Shoes > Hiking', 'Clothing', 'Kitchen'];
@@ -94,6 +95,32 @@ describe('content similarity under a postings budget', () => {
         }
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('content similarity cache', () => {
+  it('answers a request the same whatever earlier requests of other sizes left in the cache', () => {
+    const catalog = fc.array(props, { minLength: 2, maxLength: 40 });
+    const sizes = fc.array(fc.record({ id: fc.nat(39), other: fc.nat(39), limit: fc.integer({ min: 1, max: 150 }) }), { minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(catalog, sizes, fc.integer({ min: 1, max: 60 }), (items, asks, cachedNeighbours) => {
+        const warm = new ContentModel(new ItemIds(), { cachedNeighbours });
+        for (const [i, p] of items.entries()) warm.upsertItem(itemFromProperties(`i${i}`, p, 0));
+        for (const { id, other, limit } of asks) {
+          const itemId = `i${id % items.length}`;
+          const otherId = `i${other % items.length}`;
+          const cold = new ContentModel(new ItemIds(), { cachedNeighbours });
+          for (const [i, p] of items.entries()) cold.upsertItem(itemFromProperties(`i${i}`, p, 0));
+          expect(warm.similarTo(itemId, limit)).toEqual(cold.similarTo(itemId, limit));
+          // one anchor (the context item), then two (recent items), whose lists are merged: there, how
+          // much of each list is read decides which items make the cut
+          for (const q of [{ ...query(), contextItemId: itemId }, query({ session: [otherId, itemId] })]) {
+            expect(warm.generate(q, limit)).toEqual(cold.generate(q, limit));
+          }
+        }
+      }),
+      { numRuns: 150 },
     );
   });
 });

@@ -26,7 +26,10 @@ export interface ContentOptions {
   maxAnchors: number;
   /** the n-th most recent anchor weighs anchorDecay^n */
   anchorDecay: number;
-  /** most similar items remembered per anchor until the catalog changes */
+  /**
+   * most similar items read per anchor (more when a request asks for more candidates), remembered
+   * until the catalog changes
+   */
   cachedNeighbours: number;
   /** anchors whose similar items are remembered (least recently used are forgotten) */
   cachedAnchors: number;
@@ -37,12 +40,17 @@ export const DEFAULT_CONTENT_OPTIONS: ContentOptions = {
   postingBudget: 300,
   maxAnchors: 2,
   anchorDecay: 0.5,
-  cachedNeighbours: 100,
+  cachedNeighbours: 40,
   cachedAnchors: 10_000,
 };
 
+/** lists longer than this are computed for the request that needs them and not remembered */
+const MAX_CACHED_NEIGHBOURS = 100;
+
 interface SimilarList {
   version: number;
+  /** how many were asked for: the list holds fewer only when fewer items are similar at all */
+  size: number;
   handles: number[];
   scores: number[];
 }
@@ -275,27 +283,37 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
     for (const a of anchors) this.board.exclude(a);
     let weight = 1;
     for (const a of anchors) {
-      const { handles, scores } = this.similarList(a, limit);
-      for (let k = 0; k < handles.length; k++) this.board.add(handles[k]!, weight * scores[k]!, a);
+      const { handles, scores, length } = this.similarList(a, limit);
+      for (let k = 0; k < length; k++) this.board.add(handles[k]!, weight * scores[k]!, a);
       weight *= this.o.anchorDecay;
     }
     return this.board.top(limit, () => 'similar_content');
   }
 
-  /** the `need` most similar items of an anchor, best first, from the cache while the catalog is unchanged */
-  private similarList(anchor: number, need: number): SimilarList {
-    if (need > this.o.cachedNeighbours) return this.computeSimilar(anchor, need);
-    const cached = this.similarCache.get(anchor);
-    if (cached && cached.version === this.version) return cached;
-    const list = this.computeSimilar(anchor, this.o.cachedNeighbours);
-    this.similarCache.set(anchor, list);
-    return list;
+  /**
+   * The most similar items of an anchor, best first: the first max(need, cachedNeighbours) of them,
+   * from the cache while the catalog is unchanged. How many are read depends on `need` alone, never
+   * on what earlier requests left in the cache, so the same state and request give the same answer.
+   */
+  private similarList(anchor: number, need: number): { handles: number[]; scores: number[]; length: number } {
+    const size = Math.max(need, this.o.cachedNeighbours);
+    if (size > MAX_CACHED_NEIGHBOURS) {
+      const list = this.computeSimilar(anchor, size);
+      return { ...list, length: list.handles.length };
+    }
+    let list = this.similarCache.get(anchor);
+    // a remembered list serves if it was asked for at least as many, or holds every similar item
+    if (!list || list.version !== this.version || (list.size < size && list.handles.length === list.size)) {
+      list = this.computeSimilar(anchor, size);
+      this.similarCache.set(anchor, list);
+    }
+    return { handles: list.handles, scores: list.scores, length: Math.min(size, list.handles.length) };
   }
 
   private computeSimilar(anchor: number, size: number): SimilarList {
     const best = new TopK(size, this.ids.compare);
     this.forEachSimilar(anchor, (item, cosine) => best.push(item, cosine));
-    return { version: this.version, ...best.drain() };
+    return { version: this.version, size, ...best.drain() };
   }
 
   private anchorsOf(q: RecommendQuery): number[] {
@@ -313,8 +331,8 @@ export class ContentModel implements CatalogListener, CandidateGenerator {
   similarTo(itemId: string, limit: number): Array<{ itemId: string; score: number }> {
     const h = this.ids.find(itemId);
     if (h === undefined || limit <= 0) return [];
-    const { handles, scores } = this.similarList(h, limit);
-    return handles.slice(0, limit).map((item, i) => ({ itemId: this.ids.idOf(item), score: scores[i]! }));
+    const { handles, scores, length } = this.similarList(h, limit);
+    return handles.slice(0, Math.min(limit, length)).map((item, i) => ({ itemId: this.ids.idOf(item), score: scores[i]! }));
   }
 }
 
