@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
-import { Workspace } from '../src/engine/workspace.ts';
+import { Workspace, personOf } from '../src/engine/workspace.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
 import type { SessionModel, SessionRecord } from '../src/recommend/types.ts';
 
@@ -88,6 +88,37 @@ describe('model contributions', () => {
         },
       ),
       { numRuns: 400 },
+    );
+  });
+});
+
+describe('the history a request reads', () => {
+  it('is, after every event, what a workspace given the events so far at once gives (its memo never stale)', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 8 }), (specs, limit) => {
+        const events = specs.map(toEvent);
+        const [live] = workspace();
+        const asked: Array<[readonly unknown[], string]> = [];
+        events.forEach((e, i) => {
+          live.apply(e, 's');
+          live.flush();
+          const [once] = workspace();
+          for (const x of events.slice(0, i + 1)) once.apply(x, 's');
+          once.flush();
+          for (const who of ['a1', 'a2', 'u1']) {
+            const view = personOf(live, { anonymousId: who, userId: who });
+            const fresh = personOf(once, { anonymousId: who, userId: who });
+            const history = view ? live.historyOf(view, limit) : [];
+            // asked twice between two events: the same answer (the memo), and as a fresh workspace gives
+            if (view) expect(live.historyOf(view, limit)).toBe(history);
+            expect(JSON.stringify(history)).toBe(JSON.stringify(fresh ? once.historyOf(fresh, limit) : []));
+            asked.push([history, JSON.stringify(history)]);
+          }
+        });
+        // no answer was changed afterwards by later events (answers are shared, never modified)
+        for (const [history, then] of asked) expect(JSON.stringify(history)).toBe(then);
+      }),
+      { numRuns: 200 },
     );
   });
 });

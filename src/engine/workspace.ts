@@ -39,6 +39,8 @@ export interface PersonView {
   personalization?: boolean;
   /** memo of purchasesOf (a view lasts until the person's next event) */
   purchases?: ReadonlySet<string>;
+  /** memo of historyOf for one limit: every request for a person reads the same recent history */
+  history?: { limit: number; items: readonly SessionItem[] };
 }
 
 /** The ids a request or an event names a person by. */
@@ -505,11 +507,14 @@ export class Workspace {
    * (all by default). Building every interaction of a person with tens of thousands of events would
    * cost milliseconds per request.
    */
-  historyOf(view: PersonView, limit = Infinity): SessionItem[] {
+  historyOf(view: PersonView, limit = Infinity): readonly SessionItem[] {
+    if (view.history?.limit === limit) return view.history.items;
     const usable = view.usable;
     let from = usable.length;
     for (let n = 0; from > 0 && n < limit; ) n += itemInteractions(usable[--from]!);
-    return itemsOf(from === 0 ? usable : usable.slice(from), this.tuning.interactionWeights);
+    const items = itemsOf(from === 0 ? usable : usable.slice(from), this.tuning.interactionWeights);
+    view.history = { limit, items };
+    return items;
   }
 
   /** the items a person bought, over all their usable events */

@@ -94,9 +94,10 @@ export interface RecommendQuery {
   session: SessionItem[];
   /**
    * the person's usable interactions, oldest first (empty when not personalised): every one, or the
-   * most recent ones when the server bounds it (see `purchased` for what is read from all of them)
+   * most recent ones when the server bounds it (see `purchased` for what is read from all of them);
+   * shared by the requests of one person between two of their events, so never modified
    */
-  history: SessionItem[];
+  history: readonly SessionItem[];
   /**
    * items the person ever bought in stored events (so every purchase in `history`), when `history`
    * may be only the recent part; purchase exclusion adds the purchases of `session` to it
