@@ -39,9 +39,15 @@ export interface PersonView {
   personalization?: boolean;
   /** memo of purchasesOf (a view lasts until the person's next event) */
   purchases?: ReadonlySet<string>;
-  /** memo of historyOf for one limit: every request for a person reads the same recent history */
+  /**
+   * memo of historyOf for one limit, for people with a long history: every request for them reads the
+   * same recent history, and building it is what costs (a short one is cheaper to build than to keep)
+   */
   history?: { limit: number; items: readonly SessionItem[] };
 }
+
+/** the shortest history worth keeping between requests: ~200 items take ~60 µs to build */
+export const HISTORY_MEMO_MIN = 200;
 
 /** The ids a request or an event names a person by. */
 export function namedIds(x: { userId?: string; anonymousId?: string }): string[] {
@@ -507,13 +513,19 @@ export class Workspace {
    * (all by default). Building every interaction of a person with tens of thousands of events would
    * cost milliseconds per request.
    */
+  /**
+   * Histories of at least this many items are kept on the person's view (HISTORY_MEMO_MIN): the
+   * memory goes to the few people whose history costs something to build.
+   */
+  historyMemoMin = HISTORY_MEMO_MIN;
+
   historyOf(view: PersonView, limit = Infinity): readonly SessionItem[] {
     if (view.history?.limit === limit) return view.history.items;
     const usable = view.usable;
     let from = usable.length;
     for (let n = 0; from > 0 && n < limit; ) n += itemInteractions(usable[--from]!);
     const items = itemsOf(from === 0 ? usable : usable.slice(from), this.tuning.interactionWeights);
-    view.history = { limit, items };
+    if (items.length >= this.historyMemoMin) view.history = { limit, items };
     return items;
   }
 
