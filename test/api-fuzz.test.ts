@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startServer, type TestServer } from './helpers/server.ts';
+import { api, removeDir, startServer, type TestServer } from './helpers/server.ts';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -15,6 +15,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await s.close();
+  removeDir(s.dataDir);
 });
 
 const VALID: Array<[method: string, path: string, body: Record<string, unknown>]> = [

@@ -139,7 +139,9 @@ describe('kairos eval and kairos tune commands', () => {
     expect(written.tunedOn).toMatchObject({ protocol: 'next-item', metric: 'MRR@20', trials: 3 });
     expect(written.note).toBe('other keys of the file are kept');
     expect(written.tunedOn.split).toMatch(/validation/);
-    expect(() => loadConfig({ KAIROS_CONFIG: out, KAIROS_DATA_DIR: tempDir() })).not.toThrow();
+    const dataDir = tempDir();
+    expect(() => loadConfig({ KAIROS_CONFIG: out, KAIROS_DATA_DIR: dataDir })).not.toThrow();
+    removeDir(dataDir);
     expect(readSettings(out).recommend).toEqual(written.recommend);
   });
 });

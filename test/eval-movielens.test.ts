@@ -3,7 +3,7 @@
  * licence in its README.txt): the engine must beat the popularity baseline on NDCG@10 by a clear
  * margin, so a recommender that degrades to popularity (or worse) fails here.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -39,6 +39,7 @@ describe.skipIf(!present)('kairos eval --preset movielens on ml-latest-small', (
       code = await evalCommand(['--preset', 'movielens', '--data', DATA, '--config', config, '--baselines', 'popularity', '--json']);
     } finally {
       log.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
     }
     expect(code).toBe(0);
     const r = JSON.parse(lines.join('\n')) as EvalReport;

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -132,6 +132,7 @@ describe('reading data', () => {
     const file = join(dir, 'x_test.txt');
     writeFileSync(file, 'SessionId\tItemId\tTime\n1\t214536502\t1396860669.277\n1\t214536506\t1396860886.998\n2\t214662742\t1396871797.614\n');
     const rows = await readSessionRec(file);
+    rmSync(dir, { recursive: true, force: true });
     expect(rows).toEqual([
       { person: '1', session: '1', item: '214536502', t: 1396860669277, event: 'Product Viewed' },
       { person: '1', session: '1', item: '214536506', t: 1396860886998, event: 'Product Viewed' },
