@@ -173,7 +173,6 @@ export class Ingestor {
     const segments: Array<[string, number[]]> = [];
     let pending = this.pendingItems.get(ws.id);
     if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
-    let commit: Promise<void>;
     try {
       const mutations: Mutation[] = [];
       // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
@@ -215,19 +214,13 @@ export class Ingestor {
         pending.set(itemId, rec);
         mutations.push({ table: 'items', key: itemStoreKey(itemId), value: { ...rec, itemId } });
       }
-      commit = this.store.commit(ws.id, mutations);
-    } catch (e) {
-      // nothing was handed to the store: no one saw these entries yet (no turn has passed)
-      for (const messageId of storedIds) inflight.delete(messageId);
-      for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
-      throw e;
-    }
-    settle(commit);
-    try {
+      const commit = this.store.commit(ws.id, mutations);
+      settle(commit);
       await commit;
     } finally {
-      // a repeat met while this commit was under way waited for it rather than registering itself:
-      // every entry for these messageIds is this batch's
+      // a repeat met while this batch was under way waited for it rather than registering itself:
+      // every entry for these messageIds is this batch's. (Had building the commit thrown, no turn
+      // passed since they were registered, so no one waits for `mine`, which then never settles.)
       for (const messageId of storedIds) inflight.delete(messageId);
       for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
     }
