@@ -509,16 +509,16 @@ export class Workspace {
   }
 
   /**
-   * A person's usable item interactions, oldest first: the events that hold the last `limit` of them
-   * (all by default). Building every interaction of a person with tens of thousands of events would
-   * cost milliseconds per request.
-   */
-  /**
    * Histories of at least this many items are kept on the person's view (HISTORY_MEMO_MIN): the
    * memory goes to the few people whose history costs something to build.
    */
   historyMemoMin = HISTORY_MEMO_MIN;
 
+  /**
+   * A person's usable item interactions, oldest first: the events that hold the last `limit` of them
+   * (all by default). Building every interaction of a person with tens of thousands of events would
+   * cost milliseconds per request.
+   */
   historyOf(view: PersonView, limit = Infinity): readonly SessionItem[] {
     if (view.history?.limit === limit) return view.history.items;
     const usable = view.usable;
