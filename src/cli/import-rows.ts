@@ -5,10 +5,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import secureJson from 'secure-json-parse';
 import { isKairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import { validateEvents } from '../ingest/pipeline.ts';
+import { parseUntrustedJson } from '../safe-json.ts';
 
 export interface Row {
   line: number;
@@ -33,7 +33,7 @@ export function contentId(text: string): string {
 function ndjsonRow(text: string, line: number): Row {
   let raw: unknown;
   try {
-    raw = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+    raw = parseUntrustedJson(text);
   } catch (e) {
     raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
   }

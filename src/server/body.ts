@@ -3,9 +3,9 @@
  * SDK does), size limits applied after decompression, and JSON parsing that refuses prototype
  * poisoning keys.
  */
-import secureJson from 'secure-json-parse';
 import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import { KairosError } from '../errors.ts';
+import { parseUntrustedJson } from '../safe-json.ts';
 
 const isGzip = (b: Buffer): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
@@ -39,7 +39,7 @@ export function parseJsonBody(raw: Buffer, contentEncoding: string | undefined, 
   if (body.length > limit) throw new KairosError('KAIROS_ERR_TOO_LARGE', `the body is larger than ${limit} bytes`);
   if (body.length === 0) throw new KairosError('KAIROS_ERR_BAD_JSON', 'the body is empty');
   try {
-    return { value: secureJson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' }), bytes: body.length };
+    return { value: parseUntrustedJson(body.toString('utf8')), bytes: body.length };
   } catch (e) {
     if (/forbidden prototype property/i.test((e as Error).message)) {
       throw new KairosError('KAIROS_ERR_VALIDATION', 'the body contains a forbidden key (__proto__ or constructor.prototype)', [
