@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ndjsonRows, type Row } from '../src/cli/import.ts';
 import { validateChunk } from '../src/cli/import-rows.ts';
@@ -13,11 +14,12 @@ import { MAX_DEPTH } from '../src/ingest/event.ts';
 const dir = mkdtempSync(join(tmpdir(), 'kairos-reader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function rowsOf(text: string): Promise<Row[]> {
+async function rowsOf(text: string, readSize?: number): Promise<Row[]> {
   const file = join(dir, `f${Math.random().toString(36).slice(2)}.ndjson`);
   writeFileSync(file, text);
   const out: Row[] = [];
-  for await (const batch of ndjsonRows(file)) out.push(...batch);
+  for await (const batch of ndjsonRows(file, readSize)) out.push(...batch);
+  rmSync(file);
   return out;
 }
 
@@ -46,6 +48,25 @@ describe('NDJSON reader', () => {
     const blankBefore = (i: number) => lines.slice(1, i).filter((_, j) => j % 5 !== 0 && j % 11 === 0).length;
     expect(rows.map((r) => r.line)).toEqual(lines.map((_, i) => i + 1 + blankBefore(i)));
     expect(rows.map((r) => JSON.stringify(r.raw))).toEqual(lines);
+  });
+
+  it('cuts reads anywhere: tiny reads, lines longer than many reads, and the same rows as splitting the text', async () => {
+    const value = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('🥾', 'é', '\u2028'));
+    const line = fc.oneof(
+      { weight: 5, arbitrary: value.map((v) => JSON.stringify({ type: 'track', event: 'E', userId: 'u', properties: { v } })) },
+      { weight: 1, arbitrary: fc.constantFrom('', ' ', '\t') },
+    );
+    const eol = fc.constantFrom('\n', '\r\n');
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(line, eol), { minLength: 1, maxLength: 30 }), fc.boolean(), fc.integer({ min: 1, max: 200 }), async (lines, finalEol, readSize) => {
+        const text = lines.map(([l, e], i) => (i < lines.length - 1 || finalEol ? l + e : l)).join('');
+        const expected = lines.flatMap(([l], i) => (l.trim() === '' ? [] : [{ line: i + 1, text: l }]));
+        const rows = await rowsOf(text, readSize);
+        expect(rows.map((r) => ({ line: r.line, text: JSON.stringify(r.raw).replace(/,"messageId":"import-[^"]+"/, '') }))).toEqual(expected.map((x) => ({ ...x, text: JSON.stringify(JSON.parse(x.text)) })));
+        expect(rows.map((r) => r.bytes)).toEqual(expected.map((x) => Buffer.byteLength(x.text)));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('reports a line that is not JSON and gives content ids to events without a messageId', async () => {

@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { isKairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import { validateEvents } from '../ingest/pipeline.ts';
@@ -44,32 +43,50 @@ function ndjsonRow(text: string, line: number): Row {
 }
 
 /**
- * The rows of an NDJSON file, a read buffer's worth at a time (a promise per line would cost more
- * than parsing it). Lines end with LF or CRLF; blank lines are skipped.
+ * The rows of an NDJSON file, a read's worth at a time (a promise per line would cost more than
+ * parsing it). Lines end with LF or CRLF; blank lines are skipped. Each read is cut after its last
+ * LF, a byte no multi-byte character contains, so every line is decoded whole, and the read's text is
+ * decoded straight into one string rather than joined to the line left over from the read before.
  */
-export async function* ndjsonRows(file: string): AsyncGenerator<Row[]> {
-  const decoder = new StringDecoder('utf8');
+export async function* ndjsonRows(file: string, readSize = 1 << 20): AsyncGenerator<Row[]> {
   let line = 0;
-  let rest = '';
-  const rowsOf = (text: string, final: boolean): Row[] => {
-    const rows: Row[] = [];
-    let start = 0;
-    for (;;) {
+  /** the bytes of a line that began in an earlier read */
+  let carry: Buffer[] = [];
+  const pushLines = (text: string, rows: Row[]): void => {
+    for (let start = 0; start < text.length; ) {
       const nl = text.indexOf('\n', start);
-      if (nl < 0 && !final) break;
       const end = nl < 0 ? text.length : nl;
       const content = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
       line++;
       if (content.trim() !== '') rows.push(ndjsonRow(content, line));
-      if (nl < 0) return rows;
-      start = nl + 1;
+      start = end + 1;
     }
-    rest = text.slice(start);
-    return rows;
   };
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield rowsOf(rest + decoder.write(chunk as Buffer), false);
-  const last = rest + decoder.end();
-  if (last !== '') yield rowsOf(last, true);
+  for await (const buf of createReadStream(file, { highWaterMark: readSize }) as AsyncIterable<Buffer>) {
+    const last = buf.lastIndexOf(10);
+    if (last < 0) {
+      carry.push(buf);
+      continue;
+    }
+    const rows: Row[] = [];
+    let start = 0;
+    if (carry.length > 0) {
+      // the line that straddles reads, decoded on its own
+      start = buf.indexOf(10) + 1;
+      carry.push(buf.subarray(0, start));
+      pushLines(Buffer.concat(carry).toString('utf8'), rows);
+      carry = [];
+    }
+    if (start <= last) pushLines(buf.toString('utf8', start, last + 1), rows);
+    if (last + 1 < buf.length) carry.push(buf.subarray(last + 1));
+    yield rows;
+  }
+  if (carry.length > 0) {
+    // a last line without a newline
+    const rows: Row[] = [];
+    pushLines(Buffer.concat(carry).toString('utf8'), rows);
+    yield rows;
+  }
 }
 
 export interface ValidatedChunk {
