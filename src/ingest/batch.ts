@@ -15,7 +15,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { Encoded } from '../store/types.ts';
 import { EVENT_TYPES, idsOf, type EventType, type StoredEvent } from './event.ts';
-import { productMentions, type ProductMention } from './interactions.ts';
+import { NO_PROPERTIES, productMentions, type ProductMention } from './interactions.ts';
 import { messageIdKey } from './message-ledger.ts';
 
 /** Events per stored segment: bounds what an erasure rewrites. */
@@ -51,9 +51,6 @@ export interface EventBatch {
   segment(indices: readonly number[]): unknown;
 }
 
-/** what a mention without properties reads: most mentions (a view names only the product) */
-const NO_PROPERTIES: Readonly<Record<string, unknown>> = Object.freeze({});
-
 /** Event i's product mentions, as objects (ProductMention). */
 export function mentionsOf(batch: EventBatch, i: number): ProductMention[] {
   const out: ProductMention[] = [];
@@ -78,7 +75,7 @@ class Distinct {
 
 /** A batch of events held as objects. */
 export class EventList implements EventBatch {
-  private mentionIndex: { starts: Int32Array; items: number[]; properties: Array<Record<string, unknown>>; distinct: string[] } | undefined;
+  private mentionIndex: { starts: Int32Array; items: number[]; properties: Array<Readonly<Record<string, unknown>>>; distinct: string[] } | undefined;
 
   constructor(readonly events: readonly StoredEvent[]) {}
   get length(): number {
@@ -103,7 +100,7 @@ export class EventList implements EventBatch {
     if (!this.mentionIndex) {
       const starts = new Int32Array(this.events.length + 1);
       const items: number[] = [];
-      const properties: Array<Record<string, unknown>> = [];
+      const properties: Array<Readonly<Record<string, unknown>>> = [];
       const distinct = new Distinct();
       this.events.forEach((e, i) => {
         for (const m of productMentions(e)) {
@@ -122,7 +119,7 @@ export class EventList implements EventBatch {
   mentionItem(m: number): number {
     return this.mentionsIndexed().items[m]!;
   }
-  mentionProperties(m: number): Record<string, unknown> {
+  mentionProperties(m: number): Readonly<Record<string, unknown>> {
     return this.mentionsIndexed().properties[m]!;
   }
   get mentionedItems(): readonly string[] {

@@ -52,7 +52,8 @@ export interface Interaction {
 /** Item properties an event may carry, used to upsert unknown catalog items. */
 export interface ProductMention {
   itemId: string;
-  properties: Record<string, unknown>;
+  /** read-only: mentions without properties share NO_PROPERTIES */
+  properties: Readonly<Record<string, unknown>>;
 }
 
 const PRODUCT_FIELDS = ['name', 'category', 'brand', 'price', 'url', 'image_url'] as const;
@@ -66,10 +67,12 @@ const num = (v: unknown): number | undefined => {
 
 type Props = Record<string, unknown>;
 
+const isProps = (p: unknown): p is Props => typeof p === 'object' && p !== null && !Array.isArray(p);
+
 function productsOf(props: Props): Props[] {
   const list = props.products;
   if (!Array.isArray(list)) return [];
-  return list.filter((p): p is Props => typeof p === 'object' && p !== null && !Array.isArray(p));
+  return list.filter(isProps);
 }
 
 const productId = (p: Props): string | undefined => str(p.product_id) ?? str(p.sku);
@@ -110,33 +113,60 @@ export function interactionsOf(event: StoredEvent): Interaction[] {
   return [interaction(event, kind, productId(props), kind === 'add' && price !== undefined ? price * (num(props.quantity) ?? 1) : undefined, recommendationId, decisionId)];
 }
 
-/** the product objects an event names: its `products` for orders and lists, else its own properties */
-function productSources(event: StoredEvent): Props[] {
+/** what a mention without properties holds: most do (a view names only the product) */
+export const NO_PROPERTIES: Readonly<Props> = Object.freeze({});
+
+/** orders and lists name their products in `products`; other events are about the product their properties describe */
+const namesProductList = (kind: InteractionKind): boolean => kind === 'purchase' || kind === 'list_view';
+
+/**
+ * The ids of the products an event mentions (those of `productMentions`), without copying their
+ * properties. Like productMentions, it allocates nothing but its answer: both run for every event
+ * ingested, imported and loaded at start.
+ */
+export function productIdsOf(event: StoredEvent): string[] {
   const kind = interactionKindOf(event);
   if (!kind) return [];
-  const props: Props = event.properties ?? {};
-  return kind === 'purchase' || kind === 'list_view' ? productsOf(props) : [props];
-}
-
-/** The ids of the products an event mentions (those of `productMentions`), without copying their properties. */
-export function productIdsOf(event: StoredEvent): string[] {
+  const props: Props = event.properties ?? NO_PROPERTIES;
+  if (!namesProductList(kind)) {
+    const id = productId(props);
+    return id ? [id] : [];
+  }
   const out: string[] = [];
-  for (const p of productSources(event)) {
-    const id = productId(p);
-    if (id) out.push(id);
+  const list = props.products;
+  if (Array.isArray(list)) {
+    for (const p of list) {
+      const id = isProps(p) ? productId(p) : undefined;
+      if (id) out.push(id);
+    }
   }
   return out;
 }
 
+function mentionOf(p: Props): ProductMention | undefined {
+  const itemId = productId(p);
+  if (!itemId) return undefined;
+  let properties: Props | undefined;
+  for (const f of PRODUCT_FIELDS) if (p[f] !== undefined && p[f] !== null) (properties ??= {})[f] = p[f];
+  return { itemId, properties: properties ?? NO_PROPERTIES };
+}
+
 /** Product properties mentioned by an event, for catalog upserts of unknown items. */
 export function productMentions(event: StoredEvent): ProductMention[] {
+  const kind = interactionKindOf(event);
+  if (!kind) return [];
+  const props: Props = event.properties ?? NO_PROPERTIES;
+  if (!namesProductList(kind)) {
+    const m = mentionOf(props);
+    return m ? [m] : [];
+  }
   const out: ProductMention[] = [];
-  for (const p of productSources(event)) {
-    const itemId = productId(p);
-    if (!itemId) continue;
-    const properties: Props = {};
-    for (const f of PRODUCT_FIELDS) if (p[f] !== undefined && p[f] !== null) properties[f] = p[f];
-    out.push({ itemId, properties });
+  const list = props.products;
+  if (Array.isArray(list)) {
+    for (const p of list) {
+      const m = isProps(p) ? mentionOf(p) : undefined;
+      if (m) out.push(m);
+    }
   }
   return out;
 }
