@@ -17,10 +17,11 @@ import type { IngestResult } from '../ingest/pipeline.ts';
 import { contentId, validateChunk, type Row } from './import-rows.ts';
 import type { ImportWorkerInput, ImportWorkerMessage } from './import-worker.ts';
 import { Progress } from './progress.ts';
+import { bundledWorkerUrl } from './worker-bundle.ts';
 
 export { ndjsonRows, type Row } from './import-rows.ts';
 
-const WORKER_ENTRY = new URL('./import-worker-entry.mjs', import.meta.url);
+const WORKER_ENTRY = new URL('./import-worker.ts', import.meta.url);
 /** chunks committing at once: while one waits for its fsync the next are written */
 const COMMITS_IN_FLIGHT = 3;
 
@@ -123,7 +124,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   // NDJSON is parsed, validated and encoded on a second thread, which starts (loading its code)
   // while the data dir opens; the ledger, the catalog and the commits stay on this one
   const input: ImportWorkerInput = { file, chunkSize, skipInvalid, privacy: config.privacy };
-  const worker = format === 'ndjson' ? new Worker(WORKER_ENTRY, { name: 'kairos-import-parser', workerData: input }) : undefined;
+  const worker = format === 'ndjson' ? new Worker(await bundledWorkerUrl(WORKER_ENTRY), { name: 'kairos-import-parser', workerData: input }) : undefined;
   // listened to from the start: what the thread posts while the data dir opens is kept until taken
   const messages = worker && (on(worker, 'message', { close: ['exit'] }) as AsyncIterableIterator<[ImportWorkerMessage]>);
   let opened: OpenedEngine;

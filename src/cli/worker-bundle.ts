@@ -1,0 +1,38 @@
+/**
+ * The code of a worker thread written in TypeScript, as one module. A worker does not inherit the
+ * loader hooks tsx registered on the main thread; registering them again in the worker, then loading
+ * each module through them, kept bulk import's parsing thread ~0.45 s from its first line
+ * (docs/performance.md). Instead the worker's own modules are bundled once, in memory, by esbuild
+ * (which tsx itself transpiles with), and the thread starts from a `data:` URL. Packages are left
+ * out of the bundle: each import of one names the file Node resolves it to from here, so the worker
+ * loads the very same package files the main thread does.
+ */
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+
+/** what importing a package resolves to, as the main thread would resolve it */
+const packagesByUrl: Plugin = {
+  name: 'kairos-packages-by-url',
+  setup(b) {
+    // a bare specifier: a package or a Node builtin (relative and absolute paths are bundled)
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:')) return { path: args.path, external: true };
+      return { path: import.meta.resolve(args.path), external: true };
+    });
+  },
+};
+
+/** a `data:` URL of the module `entry` (a TypeScript file) with its own imports bundled in */
+export async function bundledWorkerUrl(entry: URL): Promise<URL> {
+  const out = await build({
+    entryPoints: [fileURLToPath(entry)],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'node',
+    target: `node${process.versions.node.split('.')[0]}`,
+    logLevel: 'silent',
+    plugins: [packagesByUrl],
+  });
+  return new URL(`data:text/javascript,${encodeURIComponent(out.outputFiles[0]!.text)}`);
+}
