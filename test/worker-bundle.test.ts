@@ -32,6 +32,7 @@ describe('bundledWorkerUrl', () => {
     // the worker's own modules are inside, not imported
     expect(code).not.toMatch(/from\s+["'][^"']*\.ts["']/);
     expect(code).toContain('function encodeBatches(');
+    expect(code.trimEnd().endsWith('//# sourceURL=import-worker.bundle.js')).toBe(true);
   });
 
   it('runs the import parsing thread: chunks of valid events, encoded, and the invalid ones reported', async () => {
