@@ -14,11 +14,11 @@ import { MAX_DEPTH } from '../src/ingest/event.ts';
 const dir = mkdtempSync(join(tmpdir(), 'kairos-reader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function rowsOf(text: string, readSize?: number): Promise<Row[]> {
+async function rowsOf(text: string, readSize?: number, pieceSize?: number): Promise<Row[]> {
   const file = join(dir, `f${Math.random().toString(36).slice(2)}.ndjson`);
   writeFileSync(file, text);
   const out: Row[] = [];
-  for await (const batch of ndjsonRows(file, readSize)) out.push(...batch);
+  for await (const batch of ndjsonRows(file, readSize, pieceSize)) out.push(...batch);
   rmSync(file);
   return out;
 }
@@ -50,7 +50,7 @@ describe('NDJSON reader', () => {
     expect(rows.map((r) => JSON.stringify(r.raw))).toEqual(lines);
   });
 
-  it('cuts reads anywhere: tiny reads, lines longer than many reads, and the same rows as splitting the text', async () => {
+  it('cuts reads and the pieces they are decoded in anywhere: lines longer than many reads or pieces, and the same rows as splitting the text', async () => {
     const value = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('🥾', 'é', '\u2028'));
     const line = fc.oneof(
       { weight: 5, arbitrary: value.map((v) => JSON.stringify({ type: 'track', event: 'E', userId: 'u', properties: { v } })) },
@@ -58,10 +58,10 @@ describe('NDJSON reader', () => {
     );
     const eol = fc.constantFrom('\n', '\r\n');
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(line, eol), { minLength: 1, maxLength: 30 }), fc.boolean(), fc.integer({ min: 1, max: 200 }), async (lines, finalEol, readSize) => {
+      fc.asyncProperty(fc.array(fc.tuple(line, eol), { minLength: 1, maxLength: 30 }), fc.boolean(), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 300 }), async (lines, finalEol, readSize, pieceSize) => {
         const text = lines.map(([l, e], i) => (i < lines.length - 1 || finalEol ? l + e : l)).join('');
         const expected = lines.flatMap(([l], i) => (l.trim() === '' ? [] : [{ line: i + 1, text: l }]));
-        const rows = await rowsOf(text, readSize);
+        const rows = await rowsOf(text, readSize, pieceSize);
         expect(rows.map((r) => ({ line: r.line, text: JSON.stringify(r.raw).replace(/,"messageId":"import-[^"]+"/, '') }))).toEqual(expected.map((x) => ({ ...x, text: JSON.stringify(JSON.parse(x.text)) })));
         expect(rows.map((r) => r.bytes)).toEqual(expected.map((x) => Buffer.byteLength(x.text)));
       }),
