@@ -118,12 +118,17 @@ describe('storing encoded batches (bulk import) and storing events (HTTP) leave 
   const dirs: string[] = [];
   afterAll(() => dirs.forEach(removeDir));
 
-  /** stores the batches into a fresh data dir, as objects or encoded; what each call answered and what the store holds */
+  /**
+   * stores the batches into a fresh data dir: encoded, into a ledger-only workspace (which enters
+   * messageIds in its ledger as it takes them), or as objects into a serving one (which registers
+   * them in flight until committed), as HTTP requests are; what each call answered and what the
+   * store holds
+   */
   async function load(batches: unknown[][], encoded: boolean): Promise<{ results: IngestResult[]; events: Array<[string, StoredEvent[]]>; items: Array<[string, unknown]> }> {
     const dir = tempDir('kairos-batch-');
     dirs.push(dir);
     const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_batch', LOG_LEVEL: 'silent' });
-    const opened = await openEngine(config, pino({ level: 'silent' }), [], 'ledger');
+    const opened = await openEngine(config, pino({ level: 'silent' }), [], encoded ? 'ledger' : true);
     const results: IngestResult[] = [];
     try {
       const { engine } = opened;

@@ -197,7 +197,7 @@ export class Workspace {
     return this.messageIds.has(messageId, key);
   }
 
-  /** Records a stored event in a ledger-only workspace's ledger (bulk import's encoded batches). */
+  /** Enters a messageId in a ledger-only workspace's ledger (bulk import, as an event is taken for storing). */
   noteStored(messageId: string, key = messageIdKey(messageId)): void {
     if (!this.ledgerOnly) throw new Error('only a ledger-only workspace takes events it cannot apply');
     this.messageIds.add(messageId, key);

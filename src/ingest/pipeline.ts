@@ -134,6 +134,12 @@ export class Ingestor {
 
   private async storeBatch(ws: Workspace, batch: EventBatch): Promise<IngestResult> {
     const inflight = this.inflightOf(ws.id);
+    // A ledger-only workspace (bulk import) enters each messageId in its ledger as the event is taken:
+    // a repeat, in this batch or in one committing meanwhile, is then found there, with no in-flight
+    // entry to make and remove. Should the commit fail, the ledger claims events that were not
+    // stored, but no one reads it again: the import stops at a failed commit, and the ledger, held
+    // only in memory, ends with it.
+    const ledgerFirst = ws.ledgerOnly;
     // this batch's commit, as a concurrent repeat of its events waits for it; registered with each
     // event taken, so that it also tells a repeat within the batch. It settles as the commit does.
     let settle!: (commit: Promise<unknown>) => void;
@@ -153,7 +159,7 @@ export class Ingestor {
         continue;
       }
       const messageId = batch.messageId(i);
-      const pending = inflight.get(messageId);
+      const pending = ledgerFirst ? undefined : inflight.get(messageId);
       if (pending !== undefined) {
         if (pending !== mine) waits.push(pending);
         duplicates++;
@@ -164,7 +170,8 @@ export class Ingestor {
         duplicates++;
         continue;
       }
-      inflight.set(messageId, mine);
+      if (ledgerFirst) ws.noteStored(messageId, key);
+      else inflight.set(messageId, mine);
       toStore.push(i);
       storedIds.push(messageId);
       storedKeys.push(key);
@@ -221,7 +228,7 @@ export class Ingestor {
       // a repeat met while this batch was under way waited for it rather than registering itself:
       // every entry for these messageIds is this batch's. (Had building the commit thrown, no turn
       // passed since they were registered, so no one waits for `mine`, which then never settles.)
-      for (const messageId of storedIds) inflight.delete(messageId);
+      if (!ledgerFirst) for (const messageId of storedIds) inflight.delete(messageId);
       for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
     }
     for (const [itemId, rec] of newItems) {
@@ -236,9 +243,9 @@ export class Ingestor {
       for (const i of indices) {
         const e = batch.event(i);
         if (e) {
-          ws.apply(e, seg, storedKeys[k]);
+          if (!ledgerFirst) ws.apply(e, seg, storedKeys[k]);
           stored.push(e);
-        } else ws.noteStored(storedIds[k]!, storedKeys[k]);
+        }
         k++;
       }
     }
