@@ -1,5 +1,5 @@
 /**
- * Bulk import's parsing thread starts from a bundle of its TypeScript modules (cli/worker-bundle.ts),
+ * Bulk import's parsing thread starts from a bundle of its TypeScript modules (worker-bundle.ts),
  * not through tsx's loader hooks. The bundle must run as a worker on its own, and load each package
  * from the file the main thread resolves it to (never a second copy bundled in).
  */
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ImportWorkerInput, ImportWorkerMessage } from '../src/cli/import-worker.ts';
-import { bundledWorkerUrl } from '../src/cli/worker-bundle.ts';
+import { bundledWorkerUrl } from '../src/worker-bundle.ts';
 import { EncodedBatch } from '../src/ingest/batch.ts';
 import { DEFAULT_PRIVACY_POLICY } from '../src/privacy/policy.ts';
 import { removeDir, tempDir } from './helpers/server.ts';

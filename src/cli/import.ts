@@ -17,7 +17,7 @@ import type { IngestResult } from '../ingest/pipeline.ts';
 import { contentId, validateChunk, type Row } from './import-rows.ts';
 import type { ImportWorkerInput, ImportWorkerMessage } from './import-worker.ts';
 import { Progress } from './progress.ts';
-import { bundledWorkerUrl } from './worker-bundle.ts';
+import { bundledWorkerUrl } from '../worker-bundle.ts';
 
 export { ndjsonRows, type Row } from './import-rows.ts';
 

@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { snapshotBuffers, trainEase, type EaseTrainOptions, type InteractionSnapshot, type SparseItemModel } from './ease-train.ts';
+import { bundledWorkerUrl } from '../../worker-bundle.ts';
 import type { TrainRequest, TrainResponse } from './worker.ts';
 
 export interface TrainedModel {
@@ -20,26 +21,33 @@ export interface Training {
   cancel(): void;
 }
 
-const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+const WORKER_ENTRY = new URL('./worker.ts', import.meta.url);
 
-/** trains in a worker thread; the snapshot's buffers are transferred (unusable here afterwards) */
+/**
+ * trains in a worker thread (started from a bundle of worker.ts: worker-bundle.ts); the snapshot's
+ * buffers are transferred once the thread starts (unusable here afterwards)
+ */
 export function trainInWorker(snapshot: InteractionSnapshot, options: Partial<EaseTrainOptions>): Training {
-  const worker = new Worker(WORKER_ENTRY, { name: 'kairos-model-trainer' });
-  worker.unref();
+  let worker: Worker | undefined;
   let settle: { resolve: (m: TrainedModel) => void; reject: (e: Error) => void } | undefined;
   const result = new Promise<TrainedModel>((resolve, reject) => (settle = { resolve, reject }));
   const finish = (outcome: TrainedModel | Error): void => {
     const s = settle;
     if (!s) return;
     settle = undefined;
-    void worker.terminate();
+    void worker?.terminate();
     if (outcome instanceof Error) s.reject(outcome);
     else s.resolve(outcome);
   };
-  worker.once('message', (res: TrainResponse) => finish(res.ok ? { model: res.model, ms: res.ms } : new Error(`model training failed: ${res.error}`)));
-  worker.once('error', (e) => finish(e instanceof Error ? e : new Error(String(e))));
-  worker.once('exit', (code) => finish(new Error(`model training worker exited (code ${code})`)));
-  worker.postMessage({ snapshot, options } satisfies TrainRequest, snapshotBuffers(snapshot));
+  bundledWorkerUrl(WORKER_ENTRY).then((url) => {
+    if (!settle) return; // cancelled before the thread started
+    const w = (worker = new Worker(url, { name: 'kairos-model-trainer' }));
+    w.unref();
+    w.once('message', (res: TrainResponse) => finish(res.ok ? { model: res.model, ms: res.ms } : new Error(`model training failed: ${res.error}`)));
+    w.once('error', (e) => finish(e instanceof Error ? e : new Error(String(e))));
+    w.once('exit', (code) => finish(new Error(`model training worker exited (code ${code})`)));
+    w.postMessage({ snapshot, options } satisfies TrainRequest, snapshotBuffers(snapshot));
+  }, (e: unknown) => finish(new Error(`model training worker could not be built: ${(e as Error).message}`)));
   return { result, cancel: () => finish(new Error('model training cancelled')) };
 }
 

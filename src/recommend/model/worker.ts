@@ -1,7 +1,7 @@
 /**
  * The model-training worker thread: receives one snapshot, trains, posts the model back with its
- * buffers transferred (no copy), and is then terminated by the trainer. Loaded through
- * worker-entry.mjs, which makes TypeScript loadable in the thread.
+ * buffers transferred (no copy), and is then terminated by the trainer. The thread starts from a
+ * bundle of this module (worker-bundle.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import { modelBuffers, trainEase, type EaseTrainOptions, type InteractionSnapshot } from './ease-train.ts';
