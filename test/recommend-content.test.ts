@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { itemFromProperties } from '../src/catalog/item.ts';
+import { MAX_CATEGORY_LEVELS, itemFromProperties, parseCategoryPath } from '../src/catalog/item.ts';
 import { ContentModel } from '../src/recommend/candidates/content.ts';
-import { featuresOf } from '../src/recommend/candidates/content-features.ts';
+import { MAX_NAME_FEATURES, MAX_TAG_FEATURES, featuresOf } from '../src/recommend/candidates/content-features.ts';
 import { ItemIds } from '../src/recommend/item-ids.ts';
 import { query } from './recommend-fixtures.ts';
 
@@ -22,6 +22,20 @@ describe('content similarity', () => {
     expect(featuresOf(item('x', { name: 'The Trail-Runner 2', category: 'Shoes > Running', brand: 'ACME', tags: ['Waterproof'] })).sort()).toEqual(
       ['b:acme', 'c:shoes', 'c:shoes>running', 'n:runner', 'n:trail', 't:waterproof'].sort(),
     );
+  });
+
+  it('bounds what one item can make of features, whatever its category depth, name and tags', () => {
+    // a 16,000-level path once made features whose total size grew with the square of the depth
+    const deep = Array.from({ length: 16_000 }, (_, i) => String(i)).join('>');
+    expect(parseCategoryPath(deep)).toEqual(Array.from({ length: MAX_CATEGORY_LEVELS }, (_, i) => String(i)));
+    expect(parseCategoryPath(' Shoes >> Running > ')).toEqual(['Shoes', 'Running']);
+    const huge = item('x', { name: Array.from({ length: 5000 }, (_, i) => `w${i}`).join(' '), category: deep, tags: Array.from({ length: 5000 }, (_, i) => `t${i}`) });
+    expect(huge.properties.category).toBe(deep); // kept as given; only the first levels count
+    const features = featuresOf(huge);
+    expect(features.filter((f) => f.startsWith('c:'))).toHaveLength(MAX_CATEGORY_LEVELS);
+    expect(features.filter((f) => f.startsWith('n:'))).toEqual(Array.from({ length: MAX_NAME_FEATURES }, (_, i) => `n:w${i}`));
+    expect(features.filter((f) => f.startsWith('t:'))).toEqual(Array.from({ length: MAX_TAG_FEATURES }, (_, i) => `t:t${i}`));
+    expect(features.reduce((n, f) => n + f.length, 0)).toBeLessThan(2000);
   });
 
   it('finds the same-brand, same-category item for a brand-new item', () => {

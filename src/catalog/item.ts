@@ -36,9 +36,25 @@ export function itemStoreKey(itemId: string): string {
   return Buffer.byteLength(itemId, 'utf8') <= 512 ? itemId : `\u{10FFFF}sha256:${createHash('sha256').update(itemId).digest('hex')}`;
 }
 
+/**
+ * Levels of a category path that count (rules, filters, content features); deeper ones are kept in
+ * the item's properties but ignored. Shop taxonomies are a handful of levels deep (Google's product
+ * taxonomy: 7), and content similarity makes a feature of every prefix, whose total size grows with
+ * the square of the depth: a 16,000-level path in one event once took gigabytes.
+ */
+export const MAX_CATEGORY_LEVELS = 12;
+
 export function parseCategoryPath(v: unknown): string[] {
   if (typeof v !== 'string') return [];
-  return v.split('>').map((s) => s.trim()).filter((s) => s.length > 0);
+  const out: string[] = [];
+  for (let from = 0; from <= v.length && out.length < MAX_CATEGORY_LEVELS; ) {
+    let to = v.indexOf('>', from);
+    if (to < 0) to = v.length;
+    const level = v.slice(from, to).trim();
+    if (level.length > 0) out.push(level);
+    from = to + 1;
+  }
+  return out;
 }
 
 const finite = (v: unknown): number | undefined => {

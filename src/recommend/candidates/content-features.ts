@@ -20,17 +20,36 @@ export function nameTokens(name: string): string[] {
     .filter((w) => w.length > 1 && !STOP_WORDS.has(w));
 }
 
+/**
+ * Name words and tags that count per item, the first ones given: enough for any real description,
+ * and they keep the cost of an item's features (and of comparing two items) bounded whatever a
+ * client sends. The category path is bounded by MAX_CATEGORY_LEVELS.
+ */
+export const MAX_NAME_FEATURES = 64;
+export const MAX_TAG_FEATURES = 64;
+
 /** distinct features of an item */
 export function featuresOf(item: Item): string[] {
   const out = new Set<string>();
-  if (item.name !== undefined) for (const w of nameTokens(item.name)) out.add(`n:${w}`);
+  if (item.name !== undefined) {
+    let words = 0;
+    for (const w of nameTokens(item.name)) {
+      out.add(`n:${w}`);
+      if (++words === MAX_NAME_FEATURES) break;
+    }
+  }
   let path = '';
   for (const level of item.categoryPath) {
     path = path === '' ? normalise(level) : `${path}>${normalise(level)}`;
     out.add(`c:${path}`);
   }
   if (item.brand !== undefined && item.brand.trim() !== '') out.add(`b:${normalise(item.brand)}`);
-  for (const tag of item.tags) if (tag.trim() !== '') out.add(`t:${normalise(tag)}`);
+  let tags = 0;
+  for (const tag of item.tags) {
+    if (tag.trim() === '') continue;
+    out.add(`t:${normalise(tag)}`);
+    if (++tags === MAX_TAG_FEATURES) break;
+  }
   return [...out];
 }
 
