@@ -333,6 +333,24 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect(await recordsOf(dir, 'default', 'tombstones')).toHaveLength(p.ids.length + 1);
   });
 
+  it('an id of the longest length ingestion accepts can be read, exported, recommended for, decided for and erased', async () => {
+    const s = await server(dataDir());
+    const long = `u-${'é'.repeat(510)}`; // 512 characters
+    const item = `p-${'x'.repeat(510)}`;
+    expect((await ingest(s.url, '/v1/track', { userId: long, event: 'Product Viewed', properties: { product_id: item, name: 'Long' } })).status).toBe(200);
+    const path = `/v1/profiles/${encodeURIComponent(long)}`;
+    expect((await api(s.url, 'GET', path)).json).toMatchObject({ userId: long, eventCount: 1 });
+    expect((await api(s.url, 'GET', `${path}/export`)).status).toBe(200);
+    const recs = await api(s.url, 'POST', '/v1/recommendations', { userId: long, context: { itemId: item }, filter: { exclude: [item] }, count: 5 });
+    expect(recs.status).toBe(200);
+    expect((await api(s.url, 'POST', '/v1/decide', { userId: long, placement: 'home' })).status).not.toBe(400);
+    expect((await api(s.url, 'DELETE', `${path}?suppress=true`)).status).toBe(200);
+    expect((await api(s.url, 'GET', path)).status).toBe(404);
+    // one character more is refused everywhere alike
+    expect((await ingest(s.url, '/v1/track', { userId: `${long}x`, event: 'Product Viewed', properties: { product_id: 'p1' } })).status).toBe(400);
+    expect((await api(s.url, 'GET', `/v1/profiles/${encodeURIComponent(long + 'x')}`)).status).toBe(400);
+  });
+
   it('without suppress, a later event re-creates a fresh profile that knows nothing of the erased one', async () => {
     const s = await server(dataDir());
     const p = newPerson();

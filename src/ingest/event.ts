@@ -20,7 +20,8 @@ export const MAX_FUTURE_SKEW_MS = 24 * 3_600_000;
 export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
 /** Deeper objects are refused: no legitimate event nests this far, and deep input is a DoS vector. */
 export const MAX_DEPTH = 32;
-const MAX_ID_LENGTH = 512;
+/** Person ids (userId, anonymousId, previousId, groupId) have at most this many characters, in events and in every API that takes one. */
+export const MAX_ID_LENGTH = 512;
 
 const Id = Type.Union([Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), Type.Number()]);
 const Obj = Type.Object({}, { additionalProperties: true });

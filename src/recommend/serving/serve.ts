@@ -7,14 +7,16 @@ import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemsOf, sessionize } from '../../features/sessions.ts';
-import type { StoredEvent } from '../../ingest/event.ts';
+import { MAX_ID_LENGTH, type StoredEvent } from '../../ingest/event.ts';
+import { MAX_ITEM_ID_CHARS } from '../../catalog/item.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
 import type { Mutation } from '../../store/types.ts';
 import type { Recommendations } from '../recommender.ts';
 import type { RecommendQuery, SessionItem } from '../types.ts';
 import type { RecommendationState, ServingSettings } from './extension.ts';
 
-const Id = Type.String({ minLength: 1, maxLength: 256 });
+const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH });
+const ItemId = Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_CHARS });
 const Props = Type.Object({}, { additionalProperties: true });
 
 export const InlineEventSchema = Type.Object(
@@ -25,7 +27,7 @@ export const InlineEventSchema = Type.Object(
 export const RecommendFilterSchema = Type.Object(
   {
     category: Type.Optional(Type.String({ maxLength: 1024 })),
-    exclude: Type.Optional(Type.Array(Id, { maxItems: 1000 })),
+    exclude: Type.Optional(Type.Array(ItemId, { maxItems: 1000 })),
     properties: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
     price: Type.Optional(Type.Object({ min: Type.Optional(Type.Number()), max: Type.Optional(Type.Number()) }, { additionalProperties: false })),
   },
@@ -38,7 +40,7 @@ export const RecommendRequestSchema = Type.Object(
     anonymousId: Type.Optional(Id),
     context: Type.Optional(
       Type.Object(
-        { itemId: Type.Optional(Id), placement: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), page: Type.Optional(Props) },
+        { itemId: Type.Optional(ItemId), placement: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), page: Type.Optional(Props) },
         { additionalProperties: true },
       ),
     ),
