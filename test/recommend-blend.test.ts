@@ -2,6 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { blend, DEFAULT_PLACEMENT_WEIGHTS, weightsFor } from '../src/recommend/rank/blend.ts';
 
 describe('blending generators', () => {
+  it("takes a placement's weights from its own entry only: names of Object.prototype members are placements like any other", () => {
+    for (const placement of ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'no-such-placement']) {
+      expect(weightsFor(placement, DEFAULT_PLACEMENT_WEIGHTS), placement).toEqual(DEFAULT_PLACEMENT_WEIGHTS.default);
+    }
+    expect(weightsFor('similar', DEFAULT_PLACEMENT_WEIGHTS)).toEqual(DEFAULT_PLACEMENT_WEIGHTS.similar);
+  });
+
   it('normalises each generator by its maximum and sums the weighted scores', () => {
     const out = [...blend([
       { generator: 'covisit', weight: 1, candidates: [

@@ -167,7 +167,7 @@ export class ExperimentState {
     const variants = [...exp.variants.map((v) => v.id), HOLDOUT_VARIANT];
     const totals: VariantTotals[] = variants.map((variant) => {
       let exposures = 0;
-      const metrics: Record<string, MetricTotals> = {};
+      const metrics: Record<string, MetricTotals> = Object.create(null) as Record<string, MetricTotals>;
       for (const m of exp.metrics) metrics[metricEvent(m)] = typeof m === 'string' || m.revenueProperty === undefined ? { conversions: 0 } : { conversions: 0, revenue: { sum: 0, sumSquares: 0 } };
       for (const [root, first] of people) {
         if (first.variant !== variant) continue;

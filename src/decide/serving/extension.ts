@@ -356,7 +356,7 @@ export class DecisionState {
       const props = e.properties as Record<string, unknown> | undefined;
       const decisionId = props?.decision_id;
       if (typeof decisionId !== 'string') continue;
-      const value = this.settings.rewardEvents[e.event] ?? this.settings.defaultReward;
+      const value = (Object.hasOwn(this.settings.rewardEvents, e.event) ? this.settings.rewardEvents[e.event] : undefined) ?? this.settings.defaultReward;
       if (!(value > 0)) continue;
       const rec = this.records.get(decisionId);
       if (!rec || !this.ws.attributable(rec.ids, e)) continue;

@@ -30,7 +30,8 @@ export const DEFAULT_PLACEMENT_WEIGHTS: Readonly<Record<string, GeneratorWeights
 };
 
 export function weightsFor(placement: string | undefined, table: Readonly<Record<string, GeneratorWeights>>): GeneratorWeights {
-  return (placement !== undefined ? table[placement] : undefined) ?? table[DEFAULT_PLACEMENT] ?? DEFAULT_PLACEMENT_WEIGHTS.default!;
+  // own keys only: a placement named "constructor" or "toString" is a placement like any other
+  return (placement !== undefined && Object.hasOwn(table, placement) ? table[placement] : undefined) ?? table[DEFAULT_PLACEMENT] ?? DEFAULT_PLACEMENT_WEIGHTS.default!;
 }
 
 export interface GeneratorOutput {
