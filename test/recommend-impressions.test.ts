@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
 import { Workspace } from '../src/engine/workspace.ts';
 import { DEFAULT_SERVING_SETTINGS, RecommendationsExtension } from '../src/recommend/serving/extension.ts';
+import { ImpressionLog } from '../src/recommend/serving/impressions.ts';
 import { serveRecommendation } from '../src/recommend/serving/serve.ts';
 import { MemoryStore } from '../src/store/memory/memory-store.ts';
 
@@ -52,5 +53,41 @@ describe('impression writes', () => {
     await ext.close();
     expect(await store.get(ws.id, 'impressions', erased)).toBeUndefined();
     expect(await store.get(ws.id, 'impressions', kept)).toMatchObject({ ids: ['stays'] });
+  });
+});
+
+describe('impression log', () => {
+  it('keeps an impression under the ids the request named, and finds it through any id of the person', () => {
+    const log = new ImpressionLog(2);
+    const everyId = Array.from({ length: 5000 }, (_, i) => `anon-${i}`);
+    const shown = (n: number, ids: string[]) => ({ recommendationId: `r${n}`, placement: 'home', ids, items: [`i${n}`], at: NOW + n });
+    // a person with thousands of ids: each request names one or two of them
+    expect(log.record(shown(1, ['user', 'anon-7']))).toHaveLength(1);
+    log.record(shown(2, ['anon-4000']));
+    log.record({ ...shown(3, ['user']), placement: 'cart' });
+    expect([...log.recentItems(['user', ...everyId], 'home', 10)].sort()).toEqual(['i1', 'i2']);
+    expect([...log.recentItems(['anon-7'], 'home', 10)]).toEqual(['i1']);
+    // the last `perPerson` per id and placement: a third on "home" for "user" evicts r1 once no id holds it
+    const writes = log.record(shown(4, ['user', 'anon-7']));
+    expect(writes.slice(1)).toEqual([]);
+    expect(log.record(shown(5, ['user', 'anon-7'])).slice(1)).toEqual([{ table: 'impressions', key: 'r1' }]);
+    expect(log.get('r1')).toBeUndefined();
+    expect(log.of(['user', ...everyId]).map((i) => i.recommendationId)).toEqual(['r2', 'r3', 'r4', 'r5']);
+    log.forget(['user', ...everyId]);
+    expect(log.of(['user', ...everyId])).toEqual([]);
+    expect(log.get('r2')).toBeUndefined();
+  });
+
+  it('a served recommendation records the named ids only, and still counts toward the person\'s repeat window', async () => {
+    const { ws, ext } = await setup();
+    for (let i = 0; i < 50; i++) ws.apply({ type: 'identify', messageId: `id${i}`, userId: 'u', anonymousId: `anon-${i}`, timestamp: NOW, receivedAt: NOW }, '000000000001');
+    const state = ext.stateOf(ws)!;
+    const first = serveRecommendation(ws, state, DEFAULT_SERVING_SETTINGS, { anonymousId: 'anon-3', count: 1 }, NOW);
+    const imp = state.impressions.get(first.response.recommendationId)!;
+    expect(imp.ids).toEqual(['anon-3']);
+    const shownFirst = first.response.items.map((i) => i.itemId);
+    // asked through another of the person's ids: the item just shown is not repeated
+    const second = serveRecommendation(ws, state, DEFAULT_SERVING_SETTINGS, { userId: 'u', count: 1 }, NOW + 1000);
+    expect(second.response.items.map((i) => i.itemId)).not.toEqual(shownFirst);
   });
 });

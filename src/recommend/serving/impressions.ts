@@ -8,7 +8,7 @@ import type { Mutation } from '../../store/types.ts';
 export interface Impression {
   recommendationId: string;
   placement: string;
-  /** the ids the request named */
+  /** the ids the request named (records of earlier versions: every id of the person) */
   ids: string[];
   items: string[];
   at: number;
@@ -43,10 +43,16 @@ export class ImpressionLog {
       let list = this.byId.get(id);
       if (!list) this.byId.set(id, (list = []));
       list.push(imp);
-      const samePlacement = list.filter((x) => x.placement === imp.placement);
-      if (samePlacement.length <= this.perPerson) continue;
-      const drop = samePlacement[0]!;
-      list.splice(list.indexOf(drop), 1);
+      let samePlacement = 0;
+      let oldest = -1;
+      for (let i = 0; i < list.length; i++) {
+        if (list[i]!.placement !== imp.placement) continue;
+        if (oldest < 0) oldest = i;
+        samePlacement++;
+      }
+      if (samePlacement <= this.perPerson) continue;
+      const drop = list[oldest]!;
+      list.splice(oldest, 1);
       if (drop.ids.some((other) => this.byId.get(other)?.includes(drop))) continue;
       this.byRecommendation.delete(drop.recommendationId);
       evicted.push({ table: 'impressions', key: drop.recommendationId });

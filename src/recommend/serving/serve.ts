@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
-import { personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
+import { namedIds, personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemsOf, sessionize } from '../../features/sessions.ts';
 import { MAX_ID_LENGTH, type StoredEvent } from '../../ingest/event.ts';
 import { MAX_ITEM_ID_CHARS } from '../../catalog/item.ts';
@@ -113,7 +113,12 @@ const newRecommendationId = (): string => `rec_${randomToken(12)}`;
  * list for the same state, while the explored items still rotate from day to day.
  */
 function seedOf(view: PersonView | undefined, req: RecommendRequest, placement: string, now: number): string {
-  const who = view ? [...view.ids].sort()[0]! : (req.userId ?? req.anonymousId ?? '');
+  let who = req.userId ?? req.anonymousId ?? '';
+  if (view) {
+    // the person's smallest id: the same seed whichever of their ids the request names
+    who = '';
+    for (const id of view.ids) if (who === '' || id < who) who = id;
+  }
   const day = Math.floor(now / 86_400_000);
   return createHash('sha256').update(`${who}\u0000${placement}\u0000${req.context?.itemId ?? ''}\u0000${day}`).digest('base64url').slice(0, 16);
 }
@@ -141,8 +146,7 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   const personal = !variant?.holdout && variant?.config.personalized !== false;
   const blendPlacement = typeof variant?.config.placement === 'string' ? variant.config.placement : placement;
   const q = buildQuery(ws, view, req, now, personal);
-  const ids = personIds(view, req);
-  const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(ids, placement, settings.repeatWindow) : new Set<string>();
+  const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(personIds(view, req), placement, settings.repeatWindow) : new Set<string>();
   // an experiment's variant may set the blend; otherwise the weights learned from this placement's
   // feedback, once it has enough; otherwise the configured ones
   const weights = variantBlend(variant) ?? state.learning.weightsFor(blendPlacement);
@@ -155,7 +159,9 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
     ...(weights ? { weights } : {}),
   });
   const recommendationId = newRecommendationId();
-  const impression = state.impressions.record({ recommendationId, placement, ids, items: result.items.map((i) => i.itemId), at: now, signals });
+  // kept under the ids the request named, not every id of the person: a person may have thousands,
+  // and look-ups go through all of them anyway (recentItems, erasure, export)
+  const impression = state.impressions.record({ recommendationId, placement, ids: namedIds(req), items: result.items.map((i) => i.itemId), at: now, signals });
   return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: impression };
 }
 
