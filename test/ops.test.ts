@@ -98,6 +98,14 @@ describe('auth (CONTRACT §3)', () => {
     expect(wrong.json.error.code).toBe('KAIROS_ERR_AUTH');
   });
 
+  it('a URL that is not valid percent-encoding is a coded 400, in the documented error shape', async () => {
+    for (const path of ['/v1/items/%ff', '/v1/profiles/%E0%A4%A', '/v1/items/%']) {
+      const r = await api(server.url, 'GET', path);
+      expect(r.status, path).toBe(400);
+      expect(r.json.error.code, path).toBe('KAIROS_ERR_VALIDATION');
+    }
+  });
+
   it('the write key grants no API access', async () => {
     for (const [method, path, body] of [['GET', '/v1/profiles/auth-u'], ['GET', '/v1/items/x'], ['PUT', '/v1/items/x', { properties: {} }], ['GET', '/v1/keys']] as const) {
       const r = await api(server.url, method, path, body, WRITE_KEY);

@@ -3,7 +3,7 @@
  * handler that maps everything to the catalogue in errors.ts, per-route latency metrics, and the
  * route modules. Handlers parse, call the engine, and format; nothing else.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { KairosError, isKairosError } from '../errors.ts';
 import type { Engine, Principal } from '../engine/engine.ts';
@@ -98,6 +98,12 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // errors Fastify meets before a route runs (a URL that is not valid percent-encoding, say) are
+    // answered in the documented shape too
+    frameworkErrors: (err, _req, reply) => {
+      const k = fastifyErrorToKairos(err);
+      void (reply as FastifyReply).status(k.status).send(k.toJSON());
+    },
   });
   const metrics = createMetrics({
     storeBytes: () => engine.store.sizeBytes(),
