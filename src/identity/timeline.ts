@@ -56,10 +56,28 @@ export class Timeline {
     return lo;
   }
 
-  /** merges another timeline into this one (identity merge), keeping order and dropping repeats */
+  /**
+   * Merges another timeline into this one (identity merge), keeping order and dropping repeats;
+   * `other` is consumed (left empty). When one side is much shorter, its events are inserted into
+   * the longer one: a link that brings a few events to a long history then costs a binary search and
+   * an array move per event, not a rebuild of the history (thousands of anonymous ids linked to
+   * one long-lived user).
+   */
   absorb(other: Timeline): void {
+    const [long, short] = other.events.length > this.events.length ? [other, this] : [this, other];
+    const few = short.events;
+    if (few.length <= 16 || few.length * 32 <= long.events.length) {
+      this.events = long.events;
+      this.statements = long.statements;
+      other.events = [];
+      other.statements = 0;
+      for (const e of few) this.insert(e);
+      return;
+    }
     const a = this.events;
     const b = other.events;
+    other.events = [];
+    other.statements = 0;
     const out: EventSummary[] = [];
     let i = 0;
     let j = 0;
