@@ -75,7 +75,7 @@ export interface DecisionRecord {
   decisionId: string;
   placement: string;
   channel?: Channel;
-  /** the person's ids when deciding */
+  /** the ids the decision request named (records of earlier versions: every id of the person) */
   ids: string[];
   /** ms since epoch */
   at: number;
@@ -291,7 +291,9 @@ export class DecisionState {
     const record: DecisionRecord = {
       decisionId,
       placement: req.placement,
-      ids,
+      // the ids the request named, not every id of the person (who may have thousands): look-ups
+      // (exposures, erasure, export) go through all of the person's ids anyway
+      ids: namedIds(req),
       at: now,
       actions: decision.actions.map((d) => {
         const a = this.actions.get(d.actionId)!;
