@@ -64,20 +64,17 @@ export class Timeline {
    * one long-lived user).
    */
   absorb(other: Timeline): void {
-    const [long, short] = other.events.length > this.events.length ? [other, this] : [this, other];
-    const few = short.events;
-    if (few.length <= 16 || few.length * 32 <= long.events.length) {
-      this.events = long.events;
-      this.statements = long.statements;
-      other.events = [];
-      other.statements = 0;
+    const a = this.events;
+    const b = other.events;
+    const [long, few, longStatements] = b.length > a.length ? [b, a, other.statements] : [a, b, this.statements];
+    other.events = [];
+    other.statements = 0;
+    if (few.length <= 16 || few.length * 32 <= long.length) {
+      this.events = long;
+      this.statements = longStatements;
       for (const e of few) this.insert(e);
       return;
     }
-    const a = this.events;
-    const b = other.events;
-    other.events = [];
-    other.statements = 0;
     const out: EventSummary[] = [];
     let i = 0;
     let j = 0;

@@ -113,12 +113,10 @@ const newRecommendationId = (): string => `rec_${randomToken(12)}`;
  * list for the same state, while the explored items still rotate from day to day.
  */
 function seedOf(view: PersonView | undefined, req: RecommendRequest, placement: string, now: number): string {
-  let who = req.userId ?? req.anonymousId ?? '';
-  if (view) {
-    // the person's smallest id: the same seed whichever of their ids the request names
-    who = '';
-    for (const id of view.ids) if (who === '' || id < who) who = id;
-  }
+  // the person's smallest id: the same seed whichever of their ids the request names
+  let who: string | undefined;
+  if (view) for (const id of view.ids) if (who === undefined || id < who) who = id;
+  who ??= req.userId ?? req.anonymousId ?? '';
   const day = Math.floor(now / 86_400_000);
   return createHash('sha256').update(`${who}\u0000${placement}\u0000${req.context?.itemId ?? ''}\u0000${day}`).digest('base64url').slice(0, 16);
 }
