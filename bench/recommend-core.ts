@@ -124,7 +124,7 @@ for (let p = 0; p < PEOPLE; p++) {
     const length = Math.min(left, 1 + Math.floor(-Math.log(1 - random()) * 5));
     const end = NOW - Math.floor(random() * 60 * DAY);
     const items = sessionItems(length, end);
-    records.push({ key: `m${p}-${s++}`, start: items[0]!.t, end, items });
+    records.push({ key: `m${p}-${s++}`, start: items[0]!.t, end, items, size: items.length });
     history.push(...items);
     left -= length;
     interactions += length;

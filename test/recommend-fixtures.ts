@@ -19,7 +19,7 @@ export function session(key: string, steps: Step[], endsAgo = 0): SessionRecord 
     const [itemId, kind] = typeof s === 'string' ? [s, 'view' as const] : s;
     return { itemId, kind, t: start + i * MINUTE, weight: DEFAULT_INTERACTION_WEIGHTS[kind] };
   });
-  return { key, start, end, items };
+  return { key, start, end, items, size: items.length };
 }
 
 export interface ItemSpec {
@@ -43,7 +43,7 @@ export function catalogOf(specs: ItemSpec[]): Catalog {
 
 /** a query at NOW; `session` steps are one minute apart, ending now */
 export function query(o: { session?: Step[]; history?: Step[]; context?: string; personalized?: boolean } = {}): RecommendQuery {
-  const asItems = (steps: Step[] | undefined): SessionItem[] => (steps ? session('q', steps).items : []);
+  const asItems = (steps: Step[] | undefined): SessionItem[] => (steps ? [...session('q', steps).items] : []);
   const current = asItems(o.session);
   return {
     now: NOW,

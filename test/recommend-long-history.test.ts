@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
-import { Workspace } from '../src/engine/workspace.ts';
+import { personOf, Workspace } from '../src/engine/workspace.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
-import { HISTORY_LIMIT } from '../src/recommend/serving/serve.ts';
+import { buildQuery, HISTORY_LIMIT } from '../src/recommend/serving/serve.ts';
 import { api, removeDir, startServer, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
@@ -58,5 +58,26 @@ describe('a long history', () => {
     expect(ws.historyOf(view, 21).map((i) => i.itemId)).toEqual(['old-1', 'old-2', ...Array.from({ length: 20 }, (_, i) => `p${i + 1}`)]);
     expect(ws.historyOf(view, 20).map((i) => i.itemId)[0]).toBe('p1');
     expect([...ws.purchasesOf(view)].sort()).toEqual(['old-1', 'old-2']);
+  });
+
+  it('a request reads a long open session as far as its most recent HISTORY_LIMIT item interactions', () => {
+    const ws = new Workspace('w', DEFAULT_TUNING);
+    const now = Date.UTC(2026, 5, 1);
+    const at = (i: number): number => now - (HISTORY_LIMIT + 600 - i) * 1000;
+    // one session (an event a second) whose item interactions reach the limit inside a two-product order
+    const events: StoredEvent[] = Array.from({ length: HISTORY_LIMIT + 600 }, (_, i) => ({ messageId: `m${String(i).padStart(5, '0')}`, type: 'track', timestamp: at(i), receivedAt: 0, userId: 'crawler', event: 'Product Viewed', properties: { product_id: `p${i % 90}` } }));
+    events[600] = { ...events[600]!, event: 'Order Completed', properties: { products: [{ product_id: 'a' }, { product_id: 'b' }] } };
+    for (const e of events) ws.apply(e, 's');
+    ws.flush();
+    const q = buildQuery(ws, personOf(ws, { userId: 'crawler' }), { userId: 'crawler', count: 5 }, now);
+    // the events after the order hold HISTORY_LIMIT − 1 items: the order is kept whole, nothing before it
+    expect(q.session.length).toBe(HISTORY_LIMIT + 1);
+    expect(q.session.slice(0, 3).map((i) => i.itemId)).toEqual(['a', 'b', `p${601 % 90}`]);
+    expect(q.session[q.session.length - 1]!.t).toBe(at(HISTORY_LIMIT + 599));
+    // a session that closed is not read at all, a short open one whole
+    expect(buildQuery(ws, personOf(ws, { userId: 'crawler' }), { userId: 'crawler', count: 5 }, now + 31 * 60_000).session).toEqual([]);
+    ws.apply({ messageId: 'short-1', type: 'track', timestamp: now - 5000, receivedAt: 0, userId: 'shopper', event: 'Product Viewed', properties: { product_id: 'x' } }, 's');
+    ws.flush();
+    expect(buildQuery(ws, personOf(ws, { userId: 'shopper' }), { userId: 'shopper', count: 5 }, now).session.map((i) => i.itemId)).toEqual(['x']);
   });
 });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { InteractionKind } from '../src/ingest/interactions.ts';
 import { DEFAULT_INTERACTION_WEIGHTS } from '../src/ingest/interactions.ts';
+import { changeOf } from '../src/features/sessions.ts';
 import { Recommender } from '../src/recommend/recommender.ts';
 import type { RecommendQuery, SessionRecord } from '../src/recommend/types.ts';
 import { catalogOf, MINUTE, NOW, query, type ItemSpec } from './recommend-fixtures.ts';
@@ -18,7 +19,8 @@ const sessionArb = fc.record({
 const toRecord = (s: { ageMinutes: number; steps: Array<[string, InteractionKind]> }, key: string): SessionRecord => {
   const end = NOW - s.ageMinutes * MINUTE;
   const start = end - (s.steps.length - 1) * MINUTE;
-  return { key, start, end, items: s.steps.map(([itemId, kind], i) => ({ itemId, kind, t: start + i * MINUTE, weight: DEFAULT_INTERACTION_WEIGHTS[kind] })) };
+  const items = s.steps.map(([itemId, kind], i) => ({ itemId, kind, t: start + i * MINUTE, weight: DEFAULT_INTERACTION_WEIGHTS[kind] }));
+  return { key, start, end, items, size: items.length };
 };
 
 const QUERIES: RecommendQuery[] = [
@@ -81,33 +83,45 @@ describe('recommendations are a function of the set of sessions', () => {
   });
 });
 
-describe('extending an open session', () => {
-  it('equals removing the shorter session and adding the longer one', () => {
+/** `full` without the items in [cut, cut + length): an earlier or later version of the same session */
+function without(full: SessionRecord, cut: number, length: number, endExtra: number): SessionRecord | undefined {
+  const items = [...full.items.slice(0, cut), ...full.items.slice(cut + length)];
+  if (items.length === 0) return undefined;
+  // as the engine keys a session: by its first event, so removing the first item gives a new key
+  return { key: `open-${items[0]!.t}`, start: items[0]!.t, end: items[items.length - 1]!.t + endExtra * MINUTE, items, size: items.length };
+}
+
+describe('changing a session in one place', () => {
+  it('equals removing the old session and adding the new one, whatever the change', () => {
     fc.assert(
-      fc.property(fc.array(sessionArb, { minLength: 0, maxLength: 6 }), sessionArb, fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), (others, grown, cuts) => {
-        const background = others.map((s, i) => toRecord(s, `o${i}`));
-        const next = toRecord(grown, 'open');
-        // the open session as it was after each earlier batch of events, shortest first
-        const prefixes = [...new Set(cuts.map((c) => c % (next.items.length + 1)))].sort((a, b) => a - b).map((n): SessionRecord => {
-          const items = next.items.slice(0, n);
-          return { ...next, items, end: items.length > 0 ? items[items.length - 1]!.t : next.start };
-        });
-        const extended = build(background, []);
-        extended.addSession(prefixes[0]!);
-        for (let i = 1; i < prefixes.length; i++) extended.extendSession(prefixes[i - 1]!, prefixes[i]!);
-        extended.extendSession(prefixes[prefixes.length - 1]!, next);
-        const direct = build([...background, next], []);
-        for (const q of QUERIES) {
-          const got = extended.recommend(q, { count: 6, seed: 'e' });
-          const want = direct.recommend(q, { count: 6, seed: 'e' });
-          expect(got.items.map((i) => [i.itemId, i.reasons])).toEqual(want.items.map((i) => [i.itemId, i.reasons]));
-          got.items.forEach((item, k) => expect(item.score).toBeCloseTo(want.items[k]!.score, 5));
-        }
-        extended.removeSession(next);
-        const without = build(background, []);
-        for (const q of QUERIES) expect(extended.recommend(q, { count: 6, seed: 'e' }).items.map((i) => i.itemId)).toEqual(without.recommend(q, { count: 6, seed: 'e' }).items.map((i) => i.itemId));
-      }),
-      { numRuns: 150 },
+      fc.property(
+        fc.array(sessionArb, { minLength: 0, maxLength: 6 }),
+        sessionArb,
+        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 }), fc.nat({ max: 2 })), { minLength: 1, maxLength: 4 }),
+        (others, grown, cuts) => {
+          const background = others.map((s, i) => toRecord(s, `o${i}`));
+          const full = toRecord(grown, 'open');
+          const next = { ...full, key: `open-${full.start}` };
+          // versions of the session with a range of items missing (late events still to come, or
+          // events withdrawn), then the whole session: consecutive versions differ anywhere
+          const versions = cuts.map(([cut, length, endExtra]) => without(full, cut % full.size, length, endExtra)).filter((v): v is SessionRecord => v !== undefined);
+          versions.push(next);
+          const changed = build(background, []);
+          changed.addSession(versions[0]!);
+          for (let i = 1; i < versions.length; i++) changed.spliceSession(versions[i - 1]!, versions[i]!, changeOf(versions[i - 1]!, versions[i]!));
+          const direct = build([...background, next], []);
+          for (const q of QUERIES) {
+            const got = changed.recommend(q, { count: 6, seed: 'e' });
+            const want = direct.recommend(q, { count: 6, seed: 'e' });
+            expect(got.items.map((i) => [i.itemId, i.reasons])).toEqual(want.items.map((i) => [i.itemId, i.reasons]));
+            got.items.forEach((item, k) => expect(item.score).toBeCloseTo(want.items[k]!.score, 5));
+          }
+          changed.removeSession(next);
+          const alone = build(background, []);
+          for (const q of QUERIES) expect(changed.recommend(q, { count: 6, seed: 'e' }).items.map((i) => i.itemId)).toEqual(alone.recommend(q, { count: 6, seed: 'e' }).items.map((i) => i.itemId));
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

@@ -29,7 +29,7 @@ const plan = fc.record({
 
 function record(p: Plan, length: number): SessionRecord {
   const items: SessionItem[] = p.steps.slice(0, length).map(([itemId, kind], i) => ({ itemId, kind, t: p.start + i * MINUTE, weight: DEFAULT_INTERACTION_WEIGHTS[kind] }));
-  return { key: p.key, start: p.start, end: p.start + (length - 1) * MINUTE, items };
+  return { key: p.key, start: p.start, end: p.start + (length - 1) * MINUTE, items, size: items.length };
 }
 
 describe('session-kNN index', () => {
@@ -47,7 +47,7 @@ describe('session-kNN index', () => {
             grown.removeSession(record(p, at));
             grown.addSession(record(p, at));
           } else if (at < p.steps.length) {
-            grown.extendSession(record(p, at), record(p, at + 1));
+            grown.spliceSession(record(p, at), record(p, at + 1), { at, removed: 0, added: 1 });
             length.set(p.key, at + 1);
           }
         }
@@ -110,7 +110,8 @@ describe('session-kNN scores', () => {
           key: `s${String(n).padStart(2, '0')}`,
           start: p.start,
           end: p.start + (p.items.length - 1) * MINUTE,
-          items: p.items.map((itemId, i) => ({ itemId, kind: 'view', t: p.start + i * MINUTE, weight: DEFAULT_INTERACTION_WEIGHTS.view })),
+          items: p.items.map((itemId, i) => ({ itemId, kind: 'view' as const, t: p.start + i * MINUTE, weight: DEFAULT_INTERACTION_WEIGHTS.view })),
+          size: p.items.length,
         }));
         // every sampled session votes (k above the sample), so only the sample and the weights are compared
         const m = new SessionKnnModel(new ItemIds(), { sampleSize, k: 100 });

@@ -64,7 +64,7 @@ describe('session neighbourhood', () => {
     expect(m.generate(q, 10)).toEqual(fresh.generate(q, 10));
   });
 
-  it('extendSession leaves the index as removing the old session and adding the new one would', () => {
+  it('spliceSession of appended items leaves the index as removing the old session and adding the new one would', () => {
     const others = [session('o1', ['a', 'b', 'c'], DAY), session('o2', ['b', 'd'], 2 * DAY), session('o3', ['c', 'e'], 60_000)];
     // one event a minute: the session's start stays, its end moves
     const grow = (steps: string[]) => session('open', steps, (5 - steps.length) * 60_000);
@@ -72,7 +72,7 @@ describe('session neighbourhood', () => {
     const m = model({ sampleSize: 2 });
     for (const s of others) m.addSession(s);
     m.addSession(grow(prefixes[0]!));
-    for (let i = 1; i < prefixes.length; i++) m.extendSession(grow(prefixes[i - 1]!), grow(prefixes[i]!));
+    for (let i = 1; i < prefixes.length; i++) m.spliceSession(grow(prefixes[i - 1]!), grow(prefixes[i]!), { at: prefixes[i - 1]!.length, removed: 0, added: prefixes[i]!.length - prefixes[i - 1]!.length });
     const fresh = model({ sampleSize: 2 });
     for (const s of [...others, grow(prefixes[prefixes.length - 1]!)]) fresh.addSession(s);
     expect(m.sessionCount).toBe(fresh.sessionCount);

@@ -10,22 +10,33 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
 import { Workspace, personOf } from '../src/engine/workspace.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
-import type { SessionModel, SessionRecord } from '../src/recommend/types.ts';
+import type { SessionChange, SessionItem, SessionModel, SessionRecord } from '../src/recommend/types.ts';
+
+/** a record as its own entries define it (records that grew share their array with their successors) */
+const entries = (s: SessionRecord): SessionItem[] => s.items.slice(0, s.size);
+const asHeld = (s: SessionRecord): string => JSON.stringify({ key: s.key, start: s.start, end: s.end, items: entries(s).map(({ itemId, kind, t, weight }) => ({ itemId, kind, t, weight })) });
 
 class RecordingModel implements SessionModel {
   readonly held = new Map<string, string>();
+  splices = 0;
   addSession(s: SessionRecord): void {
     if (this.held.has(s.key)) throw new Error(`session ${s.key} added twice`);
-    this.held.set(s.key, JSON.stringify(s));
+    this.held.set(s.key, asHeld(s));
   }
   removeSession(s: SessionRecord): void {
-    if (this.held.get(s.key) !== JSON.stringify(s)) throw new Error(`session ${s.key} removed but not held as given`);
+    if (this.held.get(s.key) !== asHeld(s)) throw new Error(`session ${s.key} removed but not held as given`);
     this.held.delete(s.key);
   }
-  extendSession(prev: SessionRecord, next: SessionRecord): void {
+  spliceSession(prev: SessionRecord, next: SessionRecord, change: SessionChange): void {
     this.removeSession(prev);
-    // an extension appends items, or none (events without items moved the end)
-    if (next.items.length < prev.items.length || next.start !== prev.start || next.end < prev.end || JSON.stringify(next.items.slice(0, prev.items.length)) !== JSON.stringify(prev.items)) throw new Error('extend is not an append');
+    // the change must say truly where the two differ: same prefix before it, same suffix after it
+    const { at, removed, added } = change;
+    const plain = (items: SessionItem[]): string => JSON.stringify(items.map(({ itemId, kind, t, weight }) => [itemId, kind, t, weight]));
+    const [p, n] = [entries(prev), entries(next)];
+    if (at + removed !== p.length - (n.length - at - added) || at + added > n.length || plain(p.slice(0, at)) !== plain(n.slice(0, at)) || plain(p.slice(at + removed)) !== plain(n.slice(at + added))) {
+      throw new Error(`splice ${JSON.stringify(change)} does not describe ${plain(p)} → ${plain(n)}`);
+    }
+    this.splices++;
     this.addSession(next);
   }
 }
@@ -122,5 +133,69 @@ describe('the history a request reads', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('a change to one session', () => {
+  /** what the models were asked, in order */
+  class CallLog implements SessionModel {
+    readonly calls: string[] = [];
+    addSession(s: SessionRecord): void {
+      this.calls.push(`add ${s.key} ${s.size}`);
+    }
+    removeSession(s: SessionRecord): void {
+      this.calls.push(`remove ${s.key} ${s.size}`);
+    }
+    spliceSession(prev: SessionRecord, next: SessionRecord, c: SessionChange): void {
+      this.calls.push(`splice ${prev.key}→${next.key} at ${c.at} -${c.removed} +${c.added} (${prev.size}→${next.size})`);
+    }
+  }
+  const view = (i: number, minute: number): StoredEvent => ({ messageId: `m${String(i).padStart(4, '0')}`, type: 'track', timestamp: T0 + minute * MIN, receivedAt: T0, userId: 'u1', event: 'Product Viewed', properties: { product_id: `p${i % 7}` } }) as StoredEvent;
+
+  it('reaches the models as one splice where it happened: appended, inside, before the first event', () => {
+    const ws = new Workspace('c', DEFAULT_TUNING);
+    const log = new CallLog();
+    const recording = new RecordingModel();
+    ws.addModel(log);
+    ws.addModel(recording);
+    // one long session, an event a minute, and an earlier session
+    ws.apply(view(9000, -300), 's');
+    for (let i = 0; i < 300; i++) ws.apply(view(i, i), 's');
+    ws.flush();
+    expect(log.calls).toEqual(['add m9000 1', 'add m0000 300']);
+    log.calls.length = 0;
+    ws.apply(view(300, 300), 's');
+    ws.flush();
+    ws.apply({ ...view(301, 100), timestamp: T0 + 100 * MIN + 30_000 }, 's');
+    ws.flush();
+    ws.apply(view(302, -20), 's');
+    ws.flush();
+    expect(log.calls).toEqual(['splice m0000→m0000 at 300 -0 +1 (300→301)', 'splice m0000→m0000 at 101 -0 +1 (301→302)', 'splice m0000→m0302 at 0 -0 +1 (302→303)']);
+    // and every splice described its change truly
+    expect(recording.splices).toBe(3);
+    const [once, onceModel] = workspace();
+    for (const e of [view(9000, -300), ...Array.from({ length: 301 }, (_, i) => view(i, i)), { ...view(301, 100), timestamp: T0 + 100 * MIN + 30_000 }, view(302, -20)]) once.apply(e as StoredEvent, 's');
+    once.flush();
+    expect([...recording.held.entries()].sort()).toEqual([...onceModel.held.entries()].sort());
+  });
+});
+
+describe('records that share an array', () => {
+  it('a session cut short (consent withdrawn late) and then grown again holds only its own items', () => {
+    const at = (minute: number) => ({ timestamp: T0 + minute * MIN, receivedAt: T0 });
+    const view = (id: string, minute: number, item: string): StoredEvent => ({ messageId: id, type: 'track', userId: 'u1', event: 'Product Viewed', properties: { product_id: item }, ...at(minute) }) as StoredEvent;
+    const consent = (id: string, minute: number, on: boolean): StoredEvent => ({ messageId: id, type: 'track', userId: 'u1', event: 'Consent Changed', context: { consent: { categoryPreferences: { Personalization: on } } }, ...at(minute) }) as StoredEvent;
+    // each step is flushed on its own, as separate requests are
+    const steps = [[view('v1', 0, 'p1'), view('v2', 1, 'p2'), view('v3', 2, 'p3'), view('v4', 4, 'p4'), view('v5', 5, 'p5')], [consent('off', 3, false), consent('on', 6, true)], [view('v7', 7, 'p7')]];
+    const [live, liveModel] = workspace();
+    for (const batch of steps) {
+      for (const e of batch) live.apply(e, 's');
+      live.flush();
+    }
+    const [once, onceModel] = workspace();
+    for (const e of steps.flat()) once.apply(e, 's');
+    once.flush();
+    expect([...liveModel.held.values()].map((r) => (JSON.parse(r) as SessionRecord).items.map((i) => i.itemId))).toEqual([['p1', 'p2', 'p3', 'p7']]);
+    expect([...liveModel.held.entries()]).toEqual([...onceModel.held.entries()]);
   });
 });

@@ -11,13 +11,13 @@ import type { TuningConfig } from '../config.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { consentView } from '../features/consent.ts';
 import { personFeatures, segmentsOf, type PersonFeatures } from '../features/person-features.ts';
-import { itemsAppended, sessionRecord, sessionSignature, sessionize, itemsOf } from '../features/sessions.ts';
+import { changeOf, itemInteractions, itemsAppended, itemsOf, recordOf, sessionEndOf } from '../features/sessions.ts';
 import { IdentityGraph } from '../identity/identity-graph.ts';
 import { Timeline, type EventSummary } from '../identity/timeline.ts';
 import { idsOf, personalizationPreference, type StoredEvent } from '../ingest/event.ts';
 import { interactionsOf } from '../ingest/interactions.ts';
 import { MessageLedger, messageIdKey } from '../ingest/message-ledger.ts';
-import type { SessionItem, SessionModel, SessionRecord } from '../recommend/types.ts';
+import type { SessionChange, SessionItem, SessionModel, SessionRecord } from '../recommend/types.ts';
 import type { Mutation } from '../store/types.ts';
 
 export interface Profile {
@@ -72,25 +72,40 @@ export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: st
 
 interface Contribution {
   record: SessionRecord;
-  /** computed when first compared (`signatureOf`): an appended contribution never needs it compared */
-  signature?: string;
-  /** made by appending items to the contribution of the same key: no need to compare them item by item */
-  appended?: true;
+  /** while contribute runs: the held contribution this one replaces, when it is not found by key */
+  replaces?: Contribution;
+  /** while contribute runs: how the record differs from the one it replaces, when known as it is made */
+  change?: SessionChange;
+  /** while contribute runs: replaced by a contribution with another key (an event before its first one) */
+  replaced?: true;
 }
 
 /** up to this many contributions are searched by key in place; past it a Map or Set is built */
 const LINEAR_SEARCH_MAX = 8;
+
+/**
+ * The held session `list[from..]` whose first event lies in [start, end] (a new session that took
+ * an earlier event, or bridged two: then the one with the most items), which the new one replaces.
+ * The list is in order of start.
+ */
+function absorbedBy(list: readonly Contribution[], from: number, start: number, end: number): Contribution | undefined {
+  let lo = from;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.record.start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  let best: Contribution | undefined;
+  for (let i = lo; i < list.length && list[i]!.record.start <= end; i++) if (!best || list[i]!.record.size > best.record.size) best = list[i];
+  return best;
+}
 
 /** the contribution of `list[from..]` for session `key` */
 function findByKey(list: readonly Contribution[], from: number, key: string): Contribution | undefined {
   for (let i = from; i < list.length; i++) if (list[i]!.record.key === key) return list[i];
   return undefined;
 }
-
-const signatureOf = (c: Contribution): string => (c.signature ??= sessionSignature(c.record));
-
-/** whether a recomputed contribution equals the one held before (an extended session never does: its end moved) */
-const unchanged = (prev: Contribution | undefined, c: Contribution): boolean => prev !== undefined && c.appended !== true && signatureOf(prev) === signatureOf(c);
 
 function consentPrefs(e: StoredEvent): Record<string, boolean> | undefined {
   const prefs = (e.context?.consent as { categoryPreferences?: unknown } | undefined)?.categoryPreferences;
@@ -115,13 +130,6 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   return s;
 }
 
-/** how many of an event's interactions name an item */
-function itemInteractions(e: EventSummary): number {
-  let n = 0;
-  for (const i of e.interactions) if (i.itemId !== undefined) n++;
-  return n;
-}
-
 /** index of the first event later than `t` (events are in time order) */
 function firstAfter(events: readonly EventSummary[], t: number): number {
   let lo = 0;
@@ -132,18 +140,6 @@ function firstAfter(events: readonly EventSummary[], t: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** whether `next` is `prev` with items appended (the open-session case) */
-function extends_(prev: SessionRecord, next: SessionRecord): boolean {
-  if (next.items.length <= prev.items.length || next.start !== prev.start) return false;
-  for (let i = 0; i < prev.items.length; i++) {
-    const a = prev.items[i]!;
-    const b = next.items[i]!;
-    if (a === b) continue;
-    if (a.itemId !== b.itemId || a.kind !== b.kind || a.t !== b.t || a.weight !== b.weight) return false;
-  }
-  return true;
 }
 
 export class Workspace {
@@ -299,7 +295,8 @@ export class Workspace {
   /**
    * Brings the models in line with a person's current sessions. Sessions that ended well before the
    * earliest changed time cannot have changed, so an appended event costs one session, not a
-   * person's whole history.
+   * person's whole history. A session that changed is given to the models as one change (a splice)
+   * where they can take it, so a late event inside a long session costs what it adds too.
    */
   private contribute(root: string, from: number): void {
     // the usable events only (not the cached person view: nothing reads it before the next event)
@@ -307,61 +304,63 @@ export class Workspace {
     const usable = timeline ? consentView(timeline.events, timeline.statesPreference).usable : undefined;
     const old = this.contributions.get(root) ?? [];
     const gap = this.tuning.sessionGapMinutes * 60_000;
+    const weights = this.tuning.interactionWeights;
     // keep the prefix of sessions that end before anything changed
     let keep = 0;
     if (usable && from !== -Infinity) while (keep < old.length && old[keep]!.record.end < from - gap) keep++;
-    // reused across calls (this runs for every event)
-    const fresh = this.freshScratch;
-    fresh.length = 0;
-    if (usable) {
-      const last = keep === old.length - 1 ? old[keep]!.record : undefined;
-      const lo = last !== undefined && from > last.end ? firstAfter(usable, last.end) : usable.length;
-      if (last !== undefined && lo < usable.length && usable[lo]!.t - last.end <= gap) {
-        // The common case: events appended after the open session's last one. Its earlier events are
-        // unchanged (nothing changed before `from`), so its record is extended with the new events'
-        // items — the same record sessionize would rebuild, without re-deriving the whole session.
-        let hi = lo + 1;
-        while (hi < usable.length && usable[hi]!.t - usable[hi - 1]!.t <= gap) hi++;
-        const record: SessionRecord = { key: last.key, start: last.start, end: usable[hi - 1]!.t, items: itemsAppended(last.items, usable, lo, hi, this.tuning.interactionWeights) };
-        // an extension even when the new events carried no item (page views): only the end time moved
-        fresh.push({ record, appended: true });
-        if (hi < usable.length) {
-          for (const session of sessionize(usable.slice(hi), gap)) {
-            const r = sessionRecord(session, this.tuning.interactionWeights);
-            if (r) fresh.push({ record: r });
-          }
-        }
-      } else {
-        // sessions after the kept ones start at the first event past the last kept session's end
-        const lo = keep > 0 ? firstAfter(usable, old[keep - 1]!.record.end) : 0;
-        for (const session of sessionize(lo === 0 ? usable : usable.slice(lo), gap)) {
-          const record = sessionRecord(session, this.tuning.interactionWeights);
-          if (record) fresh.push({ record });
-        }
-      }
-    }
     // what was held for the sessions from `keep` on, by key: usually one or two, searched in place
     let byKey: Map<string, Contribution> | undefined;
     if (old.length - keep > LINEAR_SEARCH_MAX) {
       byKey = new Map();
       for (let i = keep; i < old.length; i++) byKey.set(old[i]!.record.key, old[i]!);
     }
+    const heldAs = (key: string): Contribution | undefined => (byKey ? byKey.get(key) : findByKey(old, keep, key));
+    // reused across calls (this runs for every event)
+    const fresh = this.freshScratch;
+    fresh.length = 0;
+    if (usable) {
+      const last = keep === old.length - 1 ? old[keep]!.record : undefined;
+      let lo = last !== undefined && from > last.end ? firstAfter(usable, last.end) : usable.length;
+      if (last !== undefined && lo < usable.length && usable[lo]!.t - last.end <= gap) {
+        // The common case: events appended after the open session's last one. Its earlier events are
+        // unchanged (nothing changed before `from`), so its record is extended with the new events'
+        // items — the same record a rebuild would make, without reading the whole session.
+        const hi = sessionEndOf(usable, lo, gap);
+        const { items, size } = itemsAppended(last, usable, lo, hi, weights);
+        // an extension even when the new events carried no item (page views): only the end time moved
+        fresh.push({ record: { key: last.key, start: last.start, end: usable[hi - 1]!.t, items, size }, change: { at: last.size, removed: 0, added: size - last.size } });
+        lo = hi;
+      } else {
+        // sessions after the kept ones start at the first event past the last kept session's end
+        lo = keep > 0 ? firstAfter(usable, old[keep - 1]!.record.end) : 0;
+      }
+      while (lo < usable.length) {
+        const hi = sessionEndOf(usable, lo, gap);
+        const byItsKey = heldAs(usable[lo]!.messageId);
+        const replaces = byItsKey ?? absorbedBy(old, keep, usable[lo]!.t, usable[hi - 1]!.t);
+        const record = recordOf(usable, lo, hi, weights, replaces?.record);
+        if (record) fresh.push(byItsKey || !replaces ? { record } : { record, replaces });
+        lo = hi;
+      }
+    }
     for (let j = 0; j < fresh.length; j++) {
       const c = fresh[j]!;
-      const prev = byKey ? byKey.get(c.record.key) : findByKey(old, keep, c.record.key);
-      if (unchanged(prev, c)) {
-        fresh[j] = prev!;
+      const prev = c.replaces ?? heldAs(c.record.key);
+      if (prev === undefined) {
+        if (this.collected) this.collected.push(c.record);
+        else for (const m of this.models) m.addSession(c.record);
         continue;
       }
-      if (prev === undefined && this.collected) {
-        this.collected.push(c.record);
+      const change = c.change ?? changeOf(prev.record, c.record);
+      if (c.replaces) prev.replaced = true;
+      else if (change.removed === 0 && change.added === 0 && prev.record.start === c.record.start && prev.record.end === c.record.end) {
+        fresh[j] = prev;
         continue;
       }
-      const appended = prev !== undefined && (c.appended === true || extends_(prev.record, c.record));
       for (const m of this.models) {
-        if (appended && m.extendSession) m.extendSession(prev.record, c.record);
+        if (m.spliceSession) m.spliceSession(prev.record, c.record, change);
         else {
-          if (prev) m.removeSession(prev.record);
+          m.removeSession(prev.record);
           m.addSession(c.record);
         }
       }
@@ -369,13 +368,18 @@ export class Workspace {
     const freshKeys = fresh.length > LINEAR_SEARCH_MAX ? new Set(fresh.map((c) => c.record.key)) : undefined;
     for (let i = keep; i < old.length; i++) {
       const c = old[i]!;
-      const stays = freshKeys ? freshKeys.has(c.record.key) : findByKey(fresh, 0, c.record.key) !== undefined;
+      const stays = c.replaced === true || (freshKeys ? freshKeys.has(c.record.key) : findByKey(fresh, 0, c.record.key) !== undefined);
       if (!stays) for (const m of this.models) m.removeSession(c.record);
+      c.replaced = undefined;
     }
     // the person's list becomes the kept prefix and then the fresh contributions (the held one where
     // nothing changed), in place: nothing else holds the array
     old.length = keep;
-    for (const c of fresh) old.push(c);
+    for (const c of fresh) {
+      c.change = undefined;
+      c.replaces = undefined;
+      old.push(c);
+    }
     fresh.length = 0;
     if (old.length) this.contributions.set(root, old);
     else this.contributions.delete(root);

@@ -58,6 +58,13 @@ export class ItemIds {
     return h;
   }
 
+  /** find() through the item's memo, without interning */
+  findItem(it: SessionItem): number | undefined {
+    const memo = it.handle;
+    if (memo !== undefined && this.ids[memo] === it.itemId) return memo;
+    return this.byId.get(it.itemId);
+  }
+
   find(itemId: string): number | undefined {
     return this.byId.get(itemId);
   }

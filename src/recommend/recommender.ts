@@ -22,7 +22,7 @@ import { DEFAULT_EXPLORATION_OPTIONS, explore, type ExplorationOptions } from '.
 import { filterTopCategory, type RecommendFilter } from './rules/filter.ts';
 import { seededRandom } from './rules/seeded-random.ts';
 import { selectItems, type Pick, type SourceItem } from './rules/select.ts';
-import type { Candidate, CandidateGenerator, CatalogListener, CatalogView, Reason, RecommendQuery, SessionModel, SessionRecord } from './types.ts';
+import type { Candidate, CandidateGenerator, CatalogListener, CatalogView, Reason, RecommendQuery, SessionChange, SessionModel, SessionRecord } from './types.ts';
 
 export type { RecommendFilter } from './rules/filter.ts';
 
@@ -150,20 +150,12 @@ export class Recommender implements SessionModel, CatalogListener {
     this.matrix.removeSession(s);
   }
 
-  /**
-   * The engine's fast path for events appended to an open session: counting models only add what
-   * is new (each event would otherwise re-count its whole session); session-kNN moves its entry.
-   */
-  extendSession(prev: SessionRecord, next: SessionRecord): void {
-    if (prev.key !== next.key || next.items.length < prev.items.length) {
-      this.removeSession(prev);
-      this.addSession(next);
-      return;
-    }
-    this.sessionKnn.extendSession(prev, next);
-    this.covisit.extendSession(prev, next);
-    this.popularity.extendSession(prev, next);
-    this.matrix.extendSession(prev, next);
+  /** the engine's path for a session that changed in one place: each model updates what changed */
+  spliceSession(prev: SessionRecord, next: SessionRecord, change: SessionChange): void {
+    this.sessionKnn.spliceSession(prev, next, change);
+    this.covisit.spliceSession(prev, next, change);
+    this.popularity.spliceSession(prev, next, change);
+    this.matrix.spliceSession(prev, next);
   }
 
   upsertItem(item: Item): void {

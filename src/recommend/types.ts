@@ -28,8 +28,27 @@ export interface SessionRecord {
   key: string;
   start: number;
   end: number;
-  /** in time order */
-  items: SessionItem[];
+  /**
+   * The session's item interactions in time order: the first `size` entries of `items`. A session
+   * that grows shares its predecessor's array and appends to it (a record never changes what its own
+   * `size` entries are), so an event appended to a long session costs what it adds, not a copy of the
+   * session. Read `size`, never `items.length`.
+   */
+  items: readonly SessionItem[];
+  size: number;
+}
+
+/**
+ * How a session's new record differs from its previous one: `next.items[0, at)` are
+ * `prev.items[0, at)`, then come `added` new items, then `next.items[at + added, next.size)` are
+ * `prev.items[at + removed, prev.size)`. An event appended to the open session is
+ * `{ at: prev.size, removed: 0, added }` (added may be 0: a page view moves only the end); a late
+ * event inside a session is `{ at, removed: 0, added }` with `at` before the end.
+ */
+export interface SessionChange {
+  at: number;
+  removed: number;
+  added: number;
 }
 
 /** A model maintained incrementally from sessions. removeSession(s) undoes addSession(s) exactly. */
@@ -37,12 +56,13 @@ export interface SessionModel {
   addSession(s: SessionRecord): void;
   removeSession(s: SessionRecord): void;
   /**
-   * Optional fast path for the common case of events appended to an open session: `next` is `prev`
-   * with zero or more items at the end (same key, same start, a later or equal end; zero when the new
-   * events carried no item, such as page views). Must leave the model exactly as
-   * removeSession(prev) + addSession(next) would.
+   * Optional fast path for a session whose items changed in one place (`change`): events appended
+   * to the open session, a late event inside a session, an identity merge that brings events into
+   * one. The key, start and end may differ too (an event before the session's first one gives it a
+   * new key). Must leave the model exactly as removeSession(prev) + addSession(next) would, at a
+   * cost that follows the change rather than the session's length where the model can.
    */
-  extendSession?(prev: SessionRecord, next: SessionRecord): void;
+  spliceSession?(prev: SessionRecord, next: SessionRecord, change: SessionChange): void;
 }
 
 /** Read access to the catalog, as models and rules need it. */

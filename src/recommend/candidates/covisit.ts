@@ -10,7 +10,7 @@ import { LruCache } from '../lru-cache.ts';
 import { grownLength } from '../typed-arrays.ts';
 import { recentInterest } from '../query-items.ts';
 import { TopK } from '../top-k.ts';
-import type { Candidate, CandidateGenerator, RecommendQuery, SessionItem, SessionModel, SessionRecord } from '../types.ts';
+import type { Candidate, CandidateGenerator, RecommendQuery, SessionChange, SessionItem, SessionModel, SessionRecord } from '../types.ts';
 import { PairCounts } from './pair-counts.ts';
 import { ScoreBoard } from './score-board.ts';
 
@@ -114,28 +114,51 @@ export class CovisitModel implements SessionModel, CandidateGenerator {
   }
 
   addSession(s: SessionRecord): void {
-    const h = s.items.map((it) => this.ids.internItem(it));
-    this.apply(s, (m) => (i, j, weight, t) => m.add(h[i]!, h[j]!, weight, t));
+    this.views(s, 0, s.size, this.adder(this.viewed, s));
+    forEachBasketPair(s.items, s.size, this.o.maxBasket, 0, this.adder(this.bought, s));
   }
 
   removeSession(s: SessionRecord): void {
-    const h = s.items.map((it) => this.ids.find(it.itemId) ?? -1);
-    this.apply(s, (m) => (i, j, weight, t) => {
-      if (h[i]! >= 0 && h[j]! >= 0) m.subtract(h[i]!, h[j]!, weight, t);
-    });
+    this.views(s, 0, s.size, this.subtracter(this.viewed, s));
+    forEachBasketPair(s.items, s.size, this.o.maxBasket, 0, this.subtracter(this.bought, s));
   }
 
-  /** `next` is `prev` with items appended: only pairs that involve an appended item are new */
-  extendSession(prev: SessionRecord, next: SessionRecord): void {
-    // a few pairs per appended item: handles are read per pair (memoised on the items)
-    const items = next.items;
-    this.apply(next, (m) => (i, j, weight, t) => m.add(this.ids.internItem(items[i]!), this.ids.internItem(items[j]!), weight, t), prev.items.length);
+  /**
+   * Only the pairs that touch or span the change differ: viewed-together pairs within the window of
+   * it (pairs spanning it change distance), and bought-together pairs when a purchase came or went.
+   * Events appended to a session add the pairs of the new items; an event inside a long session
+   * costs a few pairs, not the session's.
+   */
+  spliceSession(prev: SessionRecord, next: SessionRecord, change: SessionChange): void {
+    const { at, removed, added } = change;
+    this.views(prev, at, at + removed, this.subtracter(this.viewed, prev));
+    this.views(next, at, at + added, this.adder(this.viewed, next));
+    if (removed === 0 && at === prev.size) {
+      // appended: the basket so far is unchanged, only pairs with a new purchase are new
+      forEachBasketPair(next.items, next.size, this.o.maxBasket, at, this.adder(this.bought, next));
+    } else if (hasPurchase(prev.items, at, at + removed) || hasPurchase(next.items, at, at + added)) {
+      forEachBasketPair(prev.items, prev.size, this.o.maxBasket, 0, this.subtracter(this.bought, prev));
+      forEachBasketPair(next.items, next.size, this.o.maxBasket, 0, this.adder(this.bought, next));
+    }
   }
 
-  /** visits the session's pairs whose later item sits at position `from` or after */
-  private apply(s: SessionRecord, visitorFor: (m: PairCounts) => PairVisitor, from = 0): void {
-    forEachViewPair(s.items, this.o.window, from, visitorFor(this.viewed.pairs));
-    forEachBasketPair(s.items, this.o.maxBasket, from, visitorFor(this.bought.pairs));
+  /** viewed-together pairs of `s` whose later item sits at `lo` or after and whose earlier one before `hi` */
+  private views(s: SessionRecord, lo: number, hi: number, visit: PairVisitor): void {
+    forEachViewPair(s.items, s.size, this.o.window, lo, hi, visit);
+  }
+
+  private adder(m: CovisitMatrix, s: SessionRecord): PairVisitor {
+    const items = s.items;
+    return (i, j, weight, t) => m.pairs.add(this.ids.internItem(items[i]!), this.ids.internItem(items[j]!), weight, t);
+  }
+
+  private subtracter(m: CovisitMatrix, s: SessionRecord): PairVisitor {
+    const items = s.items;
+    return (i, j, weight, t) => {
+      const x = this.ids.findItem(items[i]!);
+      const y = this.ids.findItem(items[j]!);
+      if (x !== undefined && y !== undefined) m.pairs.subtract(x, y, weight, t);
+    };
   }
 
   generate(q: RecommendQuery, limit: number): Candidate[] {
@@ -188,36 +211,45 @@ const isView = (it: SessionItem): boolean => it.weight > 0 && VIEW_KINDS.has(it.
 let viewPositions = new Int32Array(64);
 
 /**
- * view-like interactions paired with their neighbours within `window` positions, closer pairs
- * weighing more. Only pairs whose later item sits at `from` or after are visited, and only the items
- * they can involve are read: the view-like items from `from` on and the `window` ones before it.
+ * Visits the view-like interactions of items[0, size) paired with their neighbours within `window`
+ * view positions, closer pairs weighing more, that have their later item at `lo` or after and their
+ * earlier one before `hi`. Only the items such pairs can involve are read: from `window` view-like
+ * items before `lo` to `window` of them from `hi` on.
  */
-function forEachViewPair(items: readonly SessionItem[], window: number, from: number, visit: PairVisitor): void {
-  let start = Math.max(0, Math.min(from, items.length));
+function forEachViewPair(items: readonly SessionItem[], size: number, window: number, lo: number, hi: number, visit: PairVisitor): void {
+  if (lo >= size || hi <= 0) return;
+  let start = Math.max(0, Math.min(lo, size));
   for (let before = 0; start > 0 && before < window; ) if (isView(items[--start]!)) before++;
-  if (viewPositions.length < items.length - start) viewPositions = new Int32Array(grownLength(viewPositions.length, items.length - start));
+  let end = Math.max(start, Math.min(hi, size));
+  for (let after = 0; end < size && after < window; ) if (isView(items[end++]!)) after++;
+  if (viewPositions.length < end - start) viewPositions = new Int32Array(grownLength(viewPositions.length, end - start));
   const seq = viewPositions;
   let n = 0;
-  for (let i = start; i < items.length; i++) if (isView(items[i]!)) seq[n++] = i;
-  for (let p = 0; p < n; p++) {
+  for (let i = start; i < end; i++) if (isView(items[i]!)) seq[n++] = i;
+  for (let p = 0; p < n && seq[p]! < hi; p++) {
     const x = items[seq[p]!]!;
     for (let q = p + 1; q < n && q - p <= window; q++) {
       const y = items[seq[q]!]!;
-      if (seq[q]! >= from && x.itemId !== y.itemId) visit(seq[p]!, seq[q]!, Math.sqrt(x.weight * y.weight) / (q - p), Math.max(x.t, y.t));
+      if (seq[q]! >= lo && x.itemId !== y.itemId) visit(seq[p]!, seq[q]!, Math.sqrt(x.weight * y.weight) / (q - p), Math.max(x.t, y.t));
     }
   }
 }
 
-/** every pair of distinct items purchased in the session */
-function forEachBasketPair(items: readonly SessionItem[], maxBasket: number, from: number, visit: PairVisitor): void {
+/** whether items[from, to) hold a purchase */
+function hasPurchase(items: readonly SessionItem[], from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (items[i]!.kind === 'purchase') return true;
+  return false;
+}
+
+/** every pair of distinct items purchased in the session, visited when its later purchase sits at `from` or after */
+function forEachBasketPair(items: readonly SessionItem[], size: number, maxBasket: number, from: number, visit: PairVisitor): void {
   // a new pair needs a purchase at `from` or after
-  let purchaseFrom = false;
-  for (let i = Math.max(0, from); i < items.length && !purchaseFrom; i++) purchaseFrom = items[i]!.kind === 'purchase';
-  if (!purchaseFrom) return;
+  if (!hasPurchase(items, Math.max(0, from), size)) return;
   const firstPurchase = new Map<string, number>();
-  items.forEach((it, i) => {
+  for (let i = 0; i < size; i++) {
+    const it = items[i]!;
     if (it.kind === 'purchase' && it.weight > 0 && !firstPurchase.has(it.itemId) && firstPurchase.size < maxBasket) firstPurchase.set(it.itemId, i);
-  });
+  }
   const basket = [...firstPurchase.values()];
   for (let p = 0; p < basket.length; p++) {
     for (let q = p + 1; q < basket.length; q++) {

@@ -21,7 +21,7 @@ import type { ItemIds } from '../item-ids.ts';
 import { showsInterest } from '../query-items.ts';
 import { rankOrder, TopK } from '../top-k.ts';
 import type { Item } from '../../catalog/item.ts';
-import type { Candidate, CandidateGenerator, CatalogView, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
+import type { Candidate, CandidateGenerator, CatalogView, RecommendQuery, SessionChange, SessionModel, SessionRecord } from '../types.ts';
 import type { ExplainableReason } from '../explain/reasons.ts';
 
 const DAY_MS = 86_400_000;
@@ -94,16 +94,21 @@ export class PopularityModel implements SessionModel {
   }
 
   addSession(s: SessionRecord): void {
-    this.addItems(s, 0);
+    this.addItems(s, 0, s.size);
   }
 
-  /** `next` is `prev` with items appended: only those count anew */
-  extendSession(prev: SessionRecord, next: SessionRecord): void {
-    this.addItems(next, prev.items.length);
+  removeSession(s: SessionRecord): void {
+    this.removeItems(s, 0, s.size);
   }
 
-  private addItems(s: SessionRecord, from: number): void {
-    for (let i = from; i < s.items.length; i++) {
+  /** counts are sums over items: only the removed and the added ones change them */
+  spliceSession(prev: SessionRecord, next: SessionRecord, change: SessionChange): void {
+    if (change.removed > 0) this.removeItems(prev, change.at, change.at + change.removed);
+    this.addItems(next, change.at, change.at + change.added);
+  }
+
+  private addItems(s: SessionRecord, from: number, to: number): void {
+    for (let i = from; i < to; i++) {
       const it = s.items[i]!;
       if (!showsInterest(it)) continue;
       const h = this.ids.internItem(it);
@@ -119,10 +124,11 @@ export class PopularityModel implements SessionModel {
     return set;
   }
 
-  removeSession(s: SessionRecord): void {
-    for (const it of s.items) {
+  private removeItems(s: SessionRecord, from: number, to: number): void {
+    for (let i = from; i < to; i++) {
+      const it = s.items[i]!;
       if (!showsInterest(it)) continue;
-      const h = this.ids.find(it.itemId);
+      const h = this.ids.findItem(it);
       if (h === undefined) continue;
       this.short.subtract(h, it.weight, it.t);
       if (this.long.subtract(h, it.weight, it.t)) for (const l of this.lists.values()) l.vanished.add(it.itemId);

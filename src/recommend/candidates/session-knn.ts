@@ -16,10 +16,12 @@ import { recentInterest, showsInterest } from '../query-items.ts';
 import { TopK } from '../top-k.ts';
 import { grownLength, widened } from '../typed-arrays.ts';
 import { byRecency, removeAt, SessionPostings, type IndexedSession } from './session-postings.ts';
-import type { Candidate, CandidateGenerator, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
+import type { Candidate, CandidateGenerator, RecommendQuery, SessionChange, SessionModel, SessionRecord } from '../types.ts';
 import { ScoreBoard } from './score-board.ts';
 
 const DAY_MS = 86_400_000;
+/** marks are reset before generations outgrow an Int32Array (reorder takes two per call) */
+const MARK_GENERATIONS = 2 ** 30;
 
 export interface SessionKnnOptions {
   /** neighbour sessions that vote */
@@ -77,7 +79,7 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
    * joins a query's sample, so scoring it touches neither the session object nor another cache line.
    */
   private slotInfo = new Float64Array(2048);
-  /** scratch of extendSession: the appended items */
+  /** scratch of spliceSession: the appended items */
   private readonly appended: number[] = [];
   // the current query's sample, reused across queries: only [0, sampled) is meaningful
   private readonly sampleSessions: IndexedSession[] = [];
@@ -118,17 +120,12 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       existing.copies++;
       return;
     }
-    const items = distinctByLastOccurrence(s, this.ids);
+    const items = this.distinctByLastOccurrence(s);
     if (items.length === 0) return;
     const entry: IndexedSession = { key: s.key, start: s.start, end: s.end, items, copies: 1, slot: this.allocateSlot() };
     this.slotInfo[2 * entry.slot] = s.end;
     this.slotInfo[2 * entry.slot + 1] = items.length;
     this.sessions.set(s.key, entry);
-    this.post(entry, items);
-  }
-
-  /** adds the entry to the postings of each of its items */
-  private post(entry: IndexedSession, items: readonly number[]): void {
     for (const item of items) this.postOne(entry, item);
   }
 
@@ -141,32 +138,45 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     postings.add(entry);
   }
 
+  private unpostOne(entry: IndexedSession, item: number): void {
+    const postings = this.postings.get(item);
+    if (postings && postings.remove(entry) === 0) this.postings.delete(item);
+  }
+
   /**
-   * Events appended to an open session (`next.items` is `prev.items` followed by new ones, same
-   * start): the entry keeps its slot and its place in the postings of the items it had (they are
-   * ordered by start), its end and item order change, and it joins the postings of new items. Only
-   * the appended items are looked up, so a growing session costs per event what it appends, not its
-   * length. Leaves the index exactly as removeSession(prev) + addSession(next).
+   * A session that changed in one place keeps its slot and its place in the postings of the items it
+   * still has (they are ordered by start, which stayed); its end and item order change, it leaves
+   * the postings of items it lost and joins those of items it gained. Events appended to it cost
+   * what they append: only the appended items are looked up. A change inside it reorders its items
+   * in one pass over the session, with no per-pair work. A new start (an event before its first one)
+   * moves it in every posting list: it is removed and added. Leaves the index exactly as
+   * removeSession(prev) + addSession(next).
    */
-  extendSession(prev: SessionRecord, next: SessionRecord): void {
+  spliceSession(prev: SessionRecord, next: SessionRecord, change: SessionChange): void {
     const entry = this.sessions.get(prev.key);
-    if (!entry || entry.copies !== 1 || prev.key !== next.key || next.start !== entry.start || next.items.length < prev.items.length) {
+    if (!entry || entry.copies !== 1 || prev.key !== next.key || next.start !== entry.start) {
       this.removeSession(prev);
       this.addSession(next);
       return;
     }
+    if (change.removed === 0 && change.at === prev.size) this.append(entry, next, change.at);
+    else if (!this.reorder(entry, next)) return;
     entry.end = next.end;
     this.slotInfo[2 * entry.slot] = next.end;
+    this.slotInfo[2 * entry.slot + 1] = entry.items.length;
+  }
+
+  /** the items of next.items[from, size) move to the end of the entry's order, joining postings they were not in */
+  private append(entry: IndexedSession, next: SessionRecord, from: number): void {
     // the appended items of interest, distinct by last occurrence, most recent first (scratch reused)
     const appended = this.appended;
     appended.length = 0;
-    for (let i = next.items.length - 1; i >= prev.items.length; i--) {
+    for (let i = next.size - 1; i >= from; i--) {
       const it = next.items[i]!;
       if (!showsInterest(it)) continue;
       const h = this.ids.internItem(it);
       if (!appended.includes(h)) appended.push(h);
     }
-    if (appended.length === 0) return;
     // in place (the entry owns its item array): each appended item moves to the end, oldest first;
     // one the session did not have yet joins that item's postings
     const items = entry.items;
@@ -177,18 +187,62 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
       else this.postOne(entry, h);
       items.push(h);
     }
-    this.slotInfo[2 * entry.slot + 1] = items.length;
+  }
+
+  /** the entry takes next's items in their new order; false when none is left and the entry went */
+  private reorder(entry: IndexedSession, next: SessionRecord): boolean {
+    const items = this.distinctByLastOccurrence(next);
+    if (items.length === 0) {
+      this.removeSession(next);
+      return false;
+    }
+    // marked by distinctByLastOccurrence: in the new order; re-marked below: held before as well
+    const inNext = this.markGeneration;
+    const inBoth = ++this.markGeneration;
+    const mark = this.marks;
+    for (const h of entry.items) {
+      if (mark[h] === inNext) mark[h] = inBoth;
+      else this.unpostOne(entry, h);
+    }
+    for (const h of items) if (mark[h] !== inBoth) this.postOne(entry, h);
+    entry.items = items;
+    return true;
   }
 
   removeSession(s: SessionRecord): void {
     const entry = this.sessions.get(s.key);
     if (!entry || --entry.copies > 0) return;
     this.sessions.delete(s.key);
-    for (const item of entry.items) {
-      const postings = this.postings.get(item);
-      if (postings && postings.remove(entry) === 0) this.postings.delete(item);
-    }
+    for (const item of entry.items) this.unpostOne(entry, item);
     this.freeSlots.push(entry.slot);
+  }
+
+  /** per item handle, the generation that last marked it (distinct items without a set) */
+  private marks = new Int32Array(1024);
+  private markGeneration = 0;
+
+  /**
+   * The session's distinct items of interest ordered by their last occurrence, oldest first; each is
+   * left marked with the current markGeneration.
+   */
+  private distinctByLastOccurrence(s: SessionRecord): number[] {
+    if (this.markGeneration >= MARK_GENERATIONS) {
+      this.marks.fill(0);
+      this.markGeneration = 0;
+    }
+    const generation = ++this.markGeneration;
+    const reversed: number[] = [];
+    for (let i = s.size - 1; i >= 0; i--) {
+      const it = s.items[i]!;
+      if (!showsInterest(it)) continue;
+      const h = this.ids.internItem(it);
+      if (h >= this.marks.length) this.marks = widened(this.marks, grownLength(this.marks.length, h + 1));
+      if (this.marks[h] === generation) continue;
+      this.marks[h] = generation;
+      reversed.push(h);
+    }
+    // slice: an exact-length copy, since arrays grown by push keep spare capacity for as long as they live
+    return reversed.reverse().slice();
   }
 
   private allocateSlot(): number {
@@ -326,17 +380,4 @@ export class SessionKnnModel implements SessionModel, CandidateGenerator {
     }
     return out;
   }
-}
-
-function distinctByLastOccurrence(s: SessionRecord, ids: ItemIds): number[] {
-  const seen = new Set<string>();
-  const reversed: number[] = [];
-  for (let i = s.items.length - 1; i >= 0; i--) {
-    const it = s.items[i]!;
-    if (!showsInterest(it) || seen.has(it.itemId)) continue;
-    seen.add(it.itemId);
-    reversed.push(ids.internItem(it));
-  }
-  // slice: an exact-length copy, since arrays grown by push keep spare capacity for as long as they live
-  return reversed.reverse().slice();
 }

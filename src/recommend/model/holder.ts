@@ -110,7 +110,7 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     this.changes++;
   }
 
-  extendSession(prev: SessionRecord, next: SessionRecord): void {
+  spliceSession(prev: SessionRecord, next: SessionRecord): void {
     if (prev.key !== next.key) this.sessions.delete(prev.key);
     this.sessions.set(next.key, next);
     this.changes++;

@@ -39,7 +39,8 @@ export async function packSnapshot(records: readonly SessionRecord[], personOf: 
   let sinceYield = 0;
   for (const sessions of byPerson.values()) {
     for (const s of sessions) {
-      for (const it of s.items) {
+      for (let k = 0; k < s.size; k++) {
+        const it = s.items[k]!;
         if (!showsInterest(it)) continue;
         let h = handles.get(it.itemId);
         if (h === undefined) {
@@ -61,7 +62,7 @@ export async function packSnapshot(records: readonly SessionRecord[], personOf: 
         }
         items[size++] = h;
       }
-      sinceYield += s.items.length;
+      sinceYield += s.size;
     }
     offsets[++row] = size;
     if (sinceYield >= SLICE) {

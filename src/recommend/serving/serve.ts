@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { namedIds, personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
-import { itemsOf, sessionize } from '../../features/sessions.ts';
+import { itemInteractions, itemsOf } from '../../features/sessions.ts';
 import { MAX_ID_LENGTH, type StoredEvent } from '../../ingest/event.ts';
 import { MAX_ITEM_ID_CHARS } from '../../catalog/item.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
@@ -78,16 +78,19 @@ function inlineItems(ws: Workspace, events: RecommendRequest['events'], now: num
   return out.sort((a, b) => a.t - b.t);
 }
 
-/** The person's current session: their last one, if it is still open (no gap over the timeout). */
+/**
+ * The person's current session: their last one, if it is still open (no gap over the timeout), as
+ * far as its most recent HISTORY_LIMIT item interactions (events are kept or left whole). A session
+ * tens of thousands of events long (a crawler) costs a request what anyone's does.
+ */
 function currentSession(ws: Workspace, view: PersonView | undefined, now: number): SessionItem[] {
   if (!view || view.usable.length === 0) return [];
   const gap = ws.settings.sessionGapMinutes * 60_000;
   const usable = view.usable;
   if (now - usable[usable.length - 1]!.t > gap) return [];
   let start = usable.length - 1;
-  while (start > 0 && usable[start]!.t - usable[start - 1]!.t <= gap) start--;
-  const [session] = sessionize(usable.slice(start), gap);
-  return session ? itemsOf(session.events, ws.settings.interactionWeights) : [];
+  for (let n = itemInteractions(usable[start]!); start > 0 && n < HISTORY_LIMIT && usable[start]!.t - usable[start - 1]!.t <= gap; ) n += itemInteractions(usable[--start]!);
+  return itemsOf(start === 0 ? usable : usable.slice(start), ws.settings.interactionWeights);
 }
 
 export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number, allowPersonal = true): RecommendQuery {
