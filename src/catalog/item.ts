@@ -21,6 +21,13 @@ const MAX_TIME = 8.64e15;
 /** Item ids have at most this many characters (code points), in the API and in events. */
 export const MAX_ITEM_ID_CHARS = 512;
 
+/**
+ * The item id's bound in UTF-16 units, for schemas (which count units, validation.ts): what 512 code
+ * points may take. itemIdProblem then counts the code points; ids longer in UTF-8 than a store key
+ * allows are keyed by their hash (itemStoreKey).
+ */
+export const MAX_ITEM_ID_UNITS = 2 * MAX_ITEM_ID_CHARS;
+
 export function itemIdProblem(itemId: string): string | undefined {
   if (itemId.length === 0) return 'item id must not be empty';
   let chars = 0;

@@ -199,10 +199,11 @@ export class Engine {
 
   // --- catalog -------------------------------------------------------------------------------
 
-  async upsertItems(ws: Workspace, items: ReadonlyArray<{ itemId: string; properties: Record<string, unknown> }>): Promise<void> {
+  /** `field`: where the request holds the i-th item's id, for error details */
+  async upsertItems(ws: Workspace, items: ReadonlyArray<{ itemId: string; properties: Record<string, unknown> }>, field: (index: number) => string = () => '/itemId'): Promise<void> {
     const problems = items.flatMap(({ itemId }, index) => {
       const problem = itemIdProblem(itemId);
-      return problem ? [{ index, field: '/itemId', message: problem }] : [];
+      return problem ? [{ index, field: field(index), message: problem }] : [];
     });
     if (problems.length) throw new KairosError('KAIROS_ERR_VALIDATION', 'invalid item id', problems);
     const now = Date.now();

@@ -17,6 +17,7 @@ import { registerItemRoutes } from './routes/items.ts';
 import { registerProfileRoutes } from './routes/profiles.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
+import { AJV_OPTIONS } from '../validation.ts';
 
 /** Non-ingestion bodies (bulk catalog upserts) may be larger than Segment's 500 KB. */
 export const MAX_API_BODY_BYTES = 16 * 1024 * 1024;
@@ -94,8 +95,9 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     // item ids may be 512 characters (ItemId), up to 12 bytes each once percent-encoded
     routerOptions: { maxParamLength: 512 * 12 },
     // strict schemas: unknown fields are refused, not silently dropped, and nothing is coerced
-    // (query strings, which are text by nature, are declared as strings and parsed by the route)
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
+    // (query strings, which are text by nature, are declared as strings and parsed by the route);
+    // lengths and numbers are judged as by the engine's own validator (validation.ts)
+    ajv: { customOptions: { ...AJV_OPTIONS, removeAdditional: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // errors Fastify meets before a route runs (a URL that is not valid percent-encoding, say) are

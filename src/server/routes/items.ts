@@ -2,10 +2,10 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
-import type { Item } from '../../catalog/item.ts';
+import { MAX_ITEM_ID_UNITS, type Item } from '../../catalog/item.ts';
 import { principalOf, type AppContext } from '../app.ts';
 
-const ItemId = Type.String({ minLength: 1, maxLength: 512 });
+const ItemId = Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS });
 const Properties = Type.Object({}, { additionalProperties: true });
 export const ItemBody = Type.Object({ properties: Properties }, { additionalProperties: false });
 export const BulkItemsBody = Type.Object(
@@ -39,7 +39,7 @@ export function registerItemRoutes(app: FastifyInstance, ctx: AppContext): void 
     { schema: { body: BulkItemsBody }, config: { scope: 'write' } },
     async (req) => {
       const { ws } = principalOf(req);
-      await engine.upsertItems(ws, req.body.items);
+      await engine.upsertItems(ws, req.body.items, (i) => `/items/${i}/itemId`);
       return { upserted: req.body.items.length };
     },
   );

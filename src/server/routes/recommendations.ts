@@ -2,13 +2,14 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
+import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
 import type { RecommendationsExtension } from '../../recommend/serving/extension.ts';
 import { DEFAULT_PLACEMENT, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
 import { namedIds, personOf } from '../../engine/workspace.ts';
 import type { ExperimentsExtension } from '../../experiments/serving.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
 
-const SimilarParams = Type.Object({ itemId: Type.String({ minLength: 1, maxLength: 512 }) });
+const SimilarParams = Type.Object({ itemId: Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS }) });
 const SimilarQuery = Type.Object({ count: Type.Optional(Type.String({ pattern: '^([1-9]|[1-9][0-9]|100)$' })) }, { additionalProperties: false });
 
 export function recommendationRoutes(ext: RecommendationsExtension, experiments?: ExperimentsExtension): RouteRegistrar {
