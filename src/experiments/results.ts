@@ -31,6 +31,10 @@ export interface VariantTotals {
   metrics: Readonly<Record<string, MetricTotals>>;
 }
 
+export type PValues = NonNullable<MetricResult['pValue']>;
+
+export const floorKey = (variant: string, metric: string): string => `${variant}\u0000${metric}`;
+
 export interface MetricResult {
   conversions: number;
   conversionRate: number;
@@ -59,10 +63,24 @@ export interface ResultsInput {
   expectedShares: Readonly<Record<string, number>>;
   /** default: the first non-holdout variant of `totals` */
   control?: string;
-  /** the results of the previous look, whose p-values the always-valid ones may not exceed */
-  previous?: ExperimentResults;
+  /**
+   * the lowest p-values of earlier looks, by `floorKey(variant, metric)`: the always-valid p-value
+   * is the minimum over every look, and the caller replays the looks (ExperimentState.results)
+   */
+  floors?: ReadonlyMap<string, PValues>;
   /** mixing effect size φ of the sequential test (stats.ts) */
   effectSize?: number;
+}
+
+/** the p-values of one look at a variant against the control, for one metric */
+export function pValuesAt(own: VariantTotals, control: VariantTotals, metric: string, effectSize?: number, floor?: PValues): PValues {
+  const mine = estimatesOf(own, metric);
+  const base = estimatesOf(control, metric);
+  const options = (previous: number | undefined) => ({ ...(previous !== undefined ? { previous } : {}), ...(effectSize !== undefined ? { effectSize } : {}) });
+  return {
+    conversionRate: alwaysValidPValue(mine.rate, base.rate, options(floor?.conversionRate)),
+    ...(mine.revenue && base.revenue ? { revenuePerPerson: alwaysValidPValue(mine.revenue, base.revenue, options(floor?.revenuePerPerson)) } : {}),
+  };
 }
 
 function estimatesOf(v: VariantTotals, metric: string): { rate: MeanEstimate; revenue?: MeanEstimate } {
@@ -76,8 +94,6 @@ export function experimentResults(input: ResultsInput): ExperimentResults {
   const controlTotals = input.totals.find((t) => t.variant === control);
   if (control === undefined || controlTotals === undefined) throw new RangeError('the results need the control variant’s totals');
   const metrics = [...new Set(input.totals.flatMap((t) => Object.keys(t.metrics)))];
-  const previousOf = (variant: string, metric: string): MetricResult['pValue'] =>
-    input.previous?.variants.find((v) => v.variant === variant)?.metrics[metric]?.pValue;
 
   const variants = input.totals.map((v): VariantResult => {
     const results: Record<string, MetricResult> = {};
@@ -90,15 +106,10 @@ export function experimentResults(input: ResultsInput): ExperimentResults {
       };
       if (v.variant !== control) {
         const base = estimatesOf(controlTotals, metric);
-        const prior = previousOf(v.variant, metric);
         const rateLift = relativeLift(own.rate, base.rate);
         const revenueLift = own.revenue && base.revenue ? relativeLift(own.revenue, base.revenue) : undefined;
         if (rateLift || revenueLift) result.lift = { ...(rateLift ? { conversionRate: rateLift } : {}), ...(revenueLift ? { revenuePerPerson: revenueLift } : {}) };
-        const options = (previous: number | undefined) => ({ ...(previous !== undefined ? { previous } : {}), ...(input.effectSize !== undefined ? { effectSize: input.effectSize } : {}) });
-        result.pValue = {
-          conversionRate: alwaysValidPValue(own.rate, base.rate, options(prior?.conversionRate)),
-          ...(own.revenue && base.revenue ? { revenuePerPerson: alwaysValidPValue(own.revenue, base.revenue, options(prior?.revenuePerPerson)) } : {}),
-        };
+        result.pValue = pValuesAt(v, controlTotals, metric, input.effectSize, input.floors?.get(floorKey(v.variant, metric)));
       }
       results[metric] = result;
     }

@@ -13,12 +13,13 @@
  * counters to repair.
  */
 import type { Workspace, PersonView } from '../engine/workspace.ts';
+import { KairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import type { Mutation, Store } from '../store/types.ts';
 import type { WorkspaceExtension } from '../engine/engine.ts';
 import { expectedShares, stickyAssignment, type Assignment } from './assign.ts';
 import { HOLDOUT_VARIANT, metricEvent, type Experiment, type Metric } from './experiment.ts';
-import { experimentResults, type ExperimentResults, type MetricTotals, type VariantTotals } from './results.ts';
+import { experimentResults, floorKey, pValuesAt, type ExperimentResults, type MetricTotals, type PValues, type VariantTotals } from './results.ts';
 
 export interface ExperimentRecord extends Experiment {
   id: string;
@@ -29,6 +30,12 @@ export interface ExperimentRecord extends Experiment {
 interface FirstExposure extends Assignment {
   /** ms since epoch */
   at: number;
+  /**
+   * the smallest of the ids the exposing request named or the person had: every id the exposure is
+   * written under shares it, so ids named together count as one person even if no event ever linked
+   * them (absent in records of earlier versions)
+   */
+  group?: string;
 }
 
 interface Conversion {
@@ -59,8 +66,6 @@ export class ExperimentState {
   private readonly assignments = new Map<string, Map<string, FirstExposure>>();
   /** experimentId → messageId → conversion */
   private readonly conversions = new Map<string, Map<string, Conversion>>();
-  /** the last results per experiment, whose p-values the next look may not exceed (always-valid) */
-  private readonly previous = new Map<string, ExperimentResults>();
 
   constructor(readonly ws: Workspace) {}
 
@@ -72,7 +77,6 @@ export class ExperimentState {
 
   define(rec: ExperimentRecord): void {
     this.experiments.set(rec.id, rec);
-    this.previous.delete(rec.id);
   }
 
   restoreAssignment(key: string, a: FirstExposure): void {
@@ -109,7 +113,7 @@ export class ExperimentState {
     }
     const canonical = [...ids].sort()[0]!;
     const { assignment, fresh } = stickyAssignment(exp, canonical, persisted);
-    const first: FirstExposure = fresh ? { ...assignment, at: now } : persisted!;
+    const first: FirstExposure = fresh ? { ...assignment, at: now, group: canonical } : persisted!;
     const writes: Mutation[] = [];
     for (const id of ids) {
       const held = this.assignments.get(id)?.get(exp.id);
@@ -144,69 +148,133 @@ export class ExperimentState {
     return writes;
   }
 
-  results(expId: string): ExperimentResults & { experimentId: string; status: string } {
-    const exp = this.experiments.get(expId)!;
-    const people = new Map<string, FirstExposure>();
+  /**
+   * The people exposed to an experiment, each with their earliest exposure, and the conversions that
+   * count (a metric event from one of their ids at or after it). A person is a component of ids
+   * joined by the identity graph as it is now and by exposures written together (`group`).
+   */
+  private exposedPeople(expId: string): { people: Map<string, FirstExposure>; conversions: Array<{ person: string; c: Conversion }> } {
+    const parent = new Map<string, string>();
+    const find = (x: string): string => {
+      let r = x;
+      for (let p = parent.get(r); p !== undefined && p !== r; p = parent.get(r)) r = p;
+      for (let y = x, p = parent.get(y); p !== undefined && p !== r; y = p, p = parent.get(y)) parent.set(y, r);
+      return r;
+    };
+    const join = (a: string, b: string): void => {
+      if (!parent.has(b)) parent.set(b, b);
+      const [ra, rb] = [find(a), find(b)];
+      if (ra !== rb) parent.set(ra, rb);
+    };
+    const assigned: Array<[string, FirstExposure]> = [];
     for (const [id, byExp] of this.assignments) {
       const a = byExp.get(expId);
       if (!a) continue;
-      const root = this.ws.rootOf(id) ?? id;
-      const held = people.get(root);
-      if (held === undefined || a.at < held.at) people.set(root, a);
+      const node = `i${SEP}${id}`;
+      parent.set(node, parent.get(node) ?? node);
+      const root = this.ws.rootOf(id);
+      if (root !== undefined) join(node, `r${SEP}${root}`);
+      if (a.group !== undefined) join(node, `g${SEP}${a.group}`);
+      assigned.push([node, a]);
     }
-    // per person and metric: converted?, revenue total
-    const perPerson = new Map<string, Map<string, number>>();
+    const people = new Map<string, FirstExposure>();
+    for (const [node, a] of assigned) {
+      const person = find(node);
+      const held = people.get(person);
+      if (held === undefined || a.at < held.at) people.set(person, a);
+    }
+    const conversions: Array<{ person: string; c: Conversion }> = [];
     for (const c of this.conversions.get(expId)?.values() ?? []) {
-      const root = this.ws.rootOf(c.id) ?? c.id;
-      const first = people.get(root);
-      if (!first || c.t < first.at) continue;
-      let m = perPerson.get(root);
-      if (!m) perPerson.set(root, (m = new Map()));
-      m.set(c.event, (m.get(c.event) ?? 0) + (c.revenue ?? 0));
+      const node = `i${SEP}${c.id}`;
+      const root = this.ws.rootOf(c.id);
+      const via = parent.has(node) ? node : root !== undefined && parent.has(`r${SEP}${root}`) ? `r${SEP}${root}` : undefined;
+      if (via === undefined) continue;
+      const person = find(via);
+      const first = people.get(person);
+      if (first && c.t >= first.at) conversions.push({ person, c });
     }
+    return { people, conversions };
+  }
+
+  /**
+   * Results from the records as they are now. The always-valid p-values are minima over every look,
+   * and every exposure and every conversion, replayed in time order, is a look: so a p-value depends
+   * on the data alone, not on when anyone asked, and survives restarts and edits of the experiment.
+   */
+  results(expId: string): ExperimentResults & { experimentId: string; status: string } {
+    const exp = this.experiments.get(expId)!;
+    const { people, conversions } = this.exposedPeople(expId);
     const variants = [...exp.variants.map((v) => v.id), HOLDOUT_VARIANT];
-    const totals: VariantTotals[] = variants.map((variant) => {
-      let exposures = 0;
+    const control = exp.variants[0]!.id;
+    const totals = new Map<string, { variant: string; exposures: number; metrics: Record<string, MetricTotals> }>();
+    for (const variant of variants) {
       const metrics: Record<string, MetricTotals> = Object.create(null) as Record<string, MetricTotals>;
       for (const m of exp.metrics) metrics[metricEvent(m)] = typeof m === 'string' || m.revenueProperty === undefined ? { conversions: 0 } : { conversions: 0, revenue: { sum: 0, sumSquares: 0 } };
-      for (const [root, first] of people) {
-        if (first.variant !== variant) continue;
-        exposures++;
-        const converted = perPerson.get(root);
-        if (!converted) continue;
-        for (const [event, revenue] of converted) {
-          const t = metrics[event];
-          if (!t) continue;
-          t.conversions++;
-          if (t.revenue) {
-            t.revenue.sum += revenue;
-            t.revenue.sumSquares += revenue * revenue;
-          }
+      totals.set(variant, { variant, exposures: 0, metrics });
+    }
+    type Step = { t: number; order: 0 | 1; tie: string; person: string; c?: Conversion };
+    const steps: Step[] = [];
+    for (const [person, first] of people) steps.push({ t: first.at, order: 0, tie: person, person });
+    for (const { person, c } of conversions) steps.push({ t: c.t, order: 1, tie: c.messageId, person, c });
+    steps.sort((a, b) => a.t - b.t || a.order - b.order || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0));
+    /** per person and metric, the revenue so far (present once they converted) */
+    const converted = new Map<string, Map<string, number>>();
+    const floors = new Map<string, PValues>();
+    const metricNames = exp.metrics.map(metricEvent);
+    const look = (variant: string): void => {
+      const base = totals.get(control)!;
+      for (const v of variant === control ? totals.values() : [totals.get(variant)!]) {
+        if (v.variant === control) continue;
+        for (const metric of metricNames) floors.set(floorKey(v.variant, metric), pValuesAt(v, base, metric, undefined, floors.get(floorKey(v.variant, metric))));
+      }
+    };
+    for (const step of steps) {
+      const variant = people.get(step.person)!.variant;
+      const t = totals.get(variant);
+      if (!t) continue;
+      if (!step.c) t.exposures++;
+      else {
+        const m = t.metrics[step.c.event];
+        if (!m) continue;
+        let mine = converted.get(step.person);
+        if (!mine) converted.set(step.person, (mine = new Map()));
+        const before = mine.get(step.c.event);
+        if (before === undefined) m.conversions++;
+        const after = (before ?? 0) + (step.c.revenue ?? 0);
+        mine.set(step.c.event, after);
+        if (m.revenue) {
+          m.revenue.sum += after - (before ?? 0);
+          m.revenue.sumSquares += after * after - (before ?? 0) * (before ?? 0);
         }
       }
-      return { variant, exposures, metrics };
-    });
-    const previous = this.previous.get(expId);
-    const results = experimentResults({ totals, expectedShares: expectedShares(exp), ...(previous ? { previous } : {}) });
-    this.previous.set(expId, results);
+      look(variant);
+    }
+    const results = experimentResults({ totals: [...totals.values()] as VariantTotals[], expectedShares: expectedShares(exp), floors });
     return { experimentId: expId, status: exp.status, ...results };
+  }
+
+  /** the ids whose exposures were written together with those of `ids` (one person by the requests' word) */
+  private exposedWith(ids: readonly string[]): string[] {
+    const groups = new Set<string>();
+    for (const id of ids) for (const a of this.assignments.get(id)?.values() ?? []) if (a.group !== undefined) groups.add(a.group);
+    const out = new Set(ids);
+    if (groups.size > 0) for (const [id, byExp] of this.assignments) for (const a of byExp.values()) if (a.group !== undefined && groups.has(a.group)) out.add(id);
+    return [...out];
   }
 
   /** store deletions of what the experiments hold about these ids */
   deletions(ids: readonly string[]): Mutation[] {
     const gone = new Set(ids);
     const out: Mutation[] = [];
-    for (const id of ids) for (const expId of this.assignments.get(id)?.keys() ?? []) out.push({ table: 'assignments', key: assignmentKey(expId, id) });
+    for (const id of this.exposedWith(ids)) for (const expId of this.assignments.get(id)?.keys() ?? []) out.push({ table: 'assignments', key: assignmentKey(expId, id) });
     for (const [expId, m] of this.conversions) for (const c of m.values()) if (gone.has(c.id)) out.push({ table: 'experiments', key: convKey(expId, c.messageId) });
     return out;
   }
 
   forget(ids: readonly string[]): void {
     const gone = new Set(ids);
-    for (const id of ids) this.assignments.delete(id);
+    for (const id of this.exposedWith(ids)) this.assignments.delete(id);
     for (const m of this.conversions.values()) for (const [k, c] of m) if (gone.has(c.id)) m.delete(k);
-    // a person's removal changes the numbers; the sequential test restarts from the new counts
-    this.previous.clear();
   }
 
   /** export: a person's assignments (their conversions are their own events, exported with them) */
@@ -254,13 +322,30 @@ export class ExperimentsExtension implements WorkspaceExtension {
     return s;
   }
 
-  /** Stores or replaces an experiment definition (validated by the caller). */
+  /** per workspace, the definition being stored: one at a time */
+  private readonly putting = new WeakMap<Workspace, Promise<unknown>>();
+
+  /**
+   * Stores or replaces an experiment definition (validated by the caller). Definitions are stored
+   * one at a time per workspace, and the one-running-experiment-per-placement rule is checked
+   * inside that turn: concurrent PUTs cannot both start an experiment on one placement.
+   */
   async put(ws: Workspace, id: string, experiment: Experiment, now: number): Promise<ExperimentRecord> {
     const state = this.stateOf(ws);
-    const held = state.experiments.get(id);
-    const rec: ExperimentRecord = { ...experiment, id, createdAt: held?.createdAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() };
-    await this.store!.commit(ws.id, [{ table: 'experiments', key: defKey(id), value: rec }]);
-    state.define(rec);
-    return rec;
+    const store = (): Promise<ExperimentRecord> => {
+      const rival = experiment.status === 'running' ? state.runningFor(experiment.placement) : undefined;
+      if (rival && rival.id !== id) {
+        throw new KairosError('KAIROS_ERR_CONFLICT', `experiment "${rival.id}" is already running on placement "${experiment.placement}"; stop it first`);
+      }
+      const held = state.experiments.get(id);
+      const rec: ExperimentRecord = { ...experiment, id, createdAt: held?.createdAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() };
+      return this.store!.commit(ws.id, [{ table: 'experiments', key: defKey(id), value: rec }]).then(() => {
+        state.define(rec);
+        return rec;
+      });
+    };
+    const turn = (this.putting.get(ws) ?? Promise.resolve()).then(store);
+    this.putting.set(ws, turn.catch(() => undefined));
+    return turn;
   }
 }

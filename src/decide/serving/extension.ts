@@ -88,6 +88,12 @@ export interface DecisionRecord {
   rewards?: Record<string, number>;
   experiment?: { id: string; variant: string };
   trigger?: string;
+  /**
+   * what the consistency window compares: the count asked for and a hash of the request's context
+   * (absent in records of earlier versions, which then start no window)
+   */
+  count?: number;
+  contextHash?: string;
 }
 
 export interface RewardOutcome {
@@ -97,6 +103,9 @@ export interface RewardOutcome {
   /** false when an equal or larger reward was already recorded (a duplicate or a weaker signal) */
   applied: boolean;
 }
+
+/** how much earlier than its decision a reward event may be timestamped: client and server clocks differ */
+export const REWARD_CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 export class DecideError extends Error {
   constructor(
@@ -129,8 +138,6 @@ export class DecisionState {
   readonly records = new Map<string, DecisionRecord>();
   /** id → that id's retained decisions */
   private readonly byId = new Map<string, Set<DecisionRecord>>();
-  /** consistency window: person/placement/channel/count → the last decision and its context */
-  private readonly lastShown = new Map<string, { record: DecisionRecord; context: string }>();
   /** decisions whose observations are in the bandits (inside the learning window) → the actions learned */
   private readonly learned = new Map<DecisionRecord, string[]>();
   private readonly random: Random;
@@ -214,6 +221,23 @@ export class DecisionState {
   }
 
   /** exposures of every id of the person */
+  /**
+   * The person's latest decision for the same placement, channel, count and context inside the
+   * consistency window: read from the retained records, so the window holds across restarts and
+   * across the person's ids.
+   */
+  private lastShown(ids: Iterable<string>, placement: string, channel: string | undefined, count: number, contextHash: string, now: number): DecisionRecord | undefined {
+    const window = this.settings.consistencySeconds * 1000;
+    let last: DecisionRecord | undefined;
+    for (const id of ids) {
+      for (const rec of this.byId.get(id) ?? []) {
+        if (rec.contextHash !== contextHash || rec.placement !== placement || rec.channel !== channel || rec.count !== count || !(now - rec.at < window)) continue;
+        if (last === undefined || rec.at > last.at || (rec.at === last.at && rec.decisionId > last.decisionId)) last = rec;
+      }
+    }
+    return last;
+  }
+
   exposuresOf(ids: Iterable<string>): Exposure[] {
     const seen = new Set<DecisionRecord>();
     const out: Exposure[] = [];
@@ -243,7 +267,6 @@ export class DecisionState {
         deletions.push({ table: 'decisions', key: rec.decisionId });
       } else this.learn(rec, -1);
     }
-    for (const [k, v] of this.lastShown) if (now - v.record.at >= this.settings.consistencySeconds * 1000) this.lastShown.delete(k);
     return deletions;
   }
 
@@ -258,7 +281,8 @@ export class DecisionState {
     if (exposed?.holdout) return { response: { decisionId, actions: [], holdout: true, ...experiment } };
     const ids = personIds(view, req);
     const personalized = view?.personalization !== false;
-    const facts: Facts = { context: req.context ?? {} };
+    // the request's channel is part of the context the policy sees, unless the context names one
+    const facts: Facts = { context: req.channel !== undefined && !Object.hasOwn(req.context ?? {}, 'channel') ? { ...req.context, channel: req.channel } : (req.context ?? {}) };
     if (personalized && view) {
       const profile = this.ws.profile(view.root, now);
       if (profile) Object.assign(facts, { traits: profile.traits, features: profile.features, segments: profile.segments });
@@ -266,11 +290,9 @@ export class DecisionState {
     const bandit = this.banditOf(req.placement);
     const x = buildFeatures(facts, { dims: bandit.options.dims, ...(this.settings.features ? { specs: this.settings.features } : {}) });
     const count = req.count ?? 1;
-    const who = view?.root ?? ids.join('\u0000');
-    const shownKey = `${who}\u0000${req.placement}\u0000${req.channel ?? ''}\u0000${count}`;
-    const context = createHash('sha256').update(stableJson(req.context ?? {})).digest('base64url');
-    const last = this.lastShown.get(shownKey);
-    const consistent = last !== undefined && last.context === context && now - last.record.at < this.settings.consistencySeconds * 1000;
+    const contextHash = createHash('sha256').update(stableJson(req.context ?? {})).digest('base64url');
+    const last = this.lastShown(ids, req.placement, req.channel, count, contextHash, now);
+    const consistent = last !== undefined;
     const policy = exposed?.config.policy === 'uniform' ? new LinUcbBandit({ ...bandit.options, epsilon: 1 }) : bandit;
     const decision = decideCore(
       {
@@ -281,7 +303,7 @@ export class DecisionState {
         x,
         exposures: this.exposuresOf(ids),
         ...(req.channel !== undefined ? { channel: req.channel } : {}),
-        ...(consistent ? { preferred: last.record.actions.map((a) => a.actionId) } : {}),
+        ...(consistent ? { preferred: last.actions.map((a) => a.actionId) } : {}),
       },
       { actions: [...this.actions.values()], bandit: policy, random: this.random, groupPeriods: this.groupPeriods },
     );
@@ -297,7 +319,7 @@ export class DecisionState {
       at: now,
       actions: decision.actions.map((d) => {
         const a = this.actions.get(d.actionId)!;
-        const source = d.repeated ? (last!.record.actions.find((p) => p.actionId === d.actionId)?.repeatOf ?? last!.record.decisionId) : undefined;
+        const source = d.repeated ? (last!.actions.find((p) => p.actionId === d.actionId)?.repeatOf ?? last!.decisionId) : undefined;
         return {
           actionId: d.actionId,
           channel: a.channel,
@@ -312,9 +334,10 @@ export class DecisionState {
       ...(personalized ? { x } : {}),
       ...(exposed ? { experiment: exposed.experiment } : {}),
       ...(options.trigger !== undefined ? { trigger: options.trigger } : {}),
+      count,
+      contextHash,
     };
     this.add(record, now);
-    this.lastShown.set(shownKey, { record, context });
     return { response, record };
   }
 
@@ -362,8 +385,9 @@ export class DecisionState {
       if (!(value > 0)) continue;
       const rec = this.records.get(decisionId);
       if (!rec || !this.ws.attributable(rec.ids, e)) continue;
-      // attribution is judged on event time, so a late-arriving click still counts where it happened
-      if (e.timestamp - rec.at > this.settings.attributionWindowSeconds * 1000) continue;
+      // attribution is judged on event time, so a late-arriving click still counts where it happened;
+      // an event from before the decision cannot answer it (beyond what clocks may disagree by)
+      if (e.timestamp - rec.at > this.settings.attributionWindowSeconds * 1000 || rec.at - e.timestamp > REWARD_CLOCK_TOLERANCE_MS) continue;
       const actionId = typeof props?.action_id === 'string' ? props.action_id : undefined;
       try {
         writes.push(...this.reward(decisionId, value, e.timestamp < rec.at ? rec.at : e.timestamp, actionId).writes);
@@ -386,7 +410,6 @@ export class DecisionState {
 
   forget(ids: readonly string[]): void {
     for (const rec of this.recordsOf(ids)) this.drop(rec);
-    for (const [k, v] of this.lastShown) if (!this.records.has(v.record.decisionId)) this.lastShown.delete(k);
   }
 
   /** export: the decisions made for a person */

@@ -16,13 +16,7 @@ export function experimentRoutes(ext: ExperimentsExtension): RouteRegistrar {
       const { ws } = principalOf(req);
       const verdict = validateExperiment(req.body);
       if (!verdict.ok) throw new KairosError('KAIROS_ERR_VALIDATION', 'the experiment failed validation', verdict.details);
-      const exp = verdict.experiment;
-      const state = ext.stateOf(ws);
-      const rival = exp.status === 'running' ? state.runningFor(exp.placement) : undefined;
-      if (rival && rival.id !== req.params.id) {
-        throw new KairosError('KAIROS_ERR_CONFLICT', `experiment "${rival.id}" is already running on placement "${exp.placement}"; stop it first`);
-      }
-      return ext.put(ws, req.params.id, exp, Date.now());
+      return ext.put(ws, req.params.id, verdict.experiment, Date.now());
     });
 
     app.get('/v1/experiments', { config: { scope: 'read' } }, async (req) => {
