@@ -445,3 +445,30 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect(left.map((h) => h.table), 'records still naming the erased id').toEqual([]);
   });
 });
+
+describe('an erasure while the person keeps sending events', () => {
+  it('leaves memory and store in agreement: nothing the server forgot comes back after a restart', async () => {
+    const dir = dataDir();
+    let s = await server(dir);
+    const view = (who: string, i: number, tag: string) => ({ type: 'track', userId: who, event: 'Product Viewed', messageId: `${who}-${tag}-${i}`, properties: { product_id: `r${i % 20}`, name: `Item ${i % 20}` } });
+    const people = ['vic-1', 'vic-2', 'vic-3'];
+    // events in many segments, so that each erasure spends turns reading segments while events keep coming
+    for (let i = 0; i < 150; i++) await Promise.all(people.map((who) => ingest(s.url, '/v1/batch', { batch: [view(who, i, 'pre')] })));
+    const before = new Map<string, { status: number; eventCount?: number }>();
+    for (const [n, who] of people.entries()) {
+      const during = Array.from({ length: 40 }, (_, i) => ingest(s.url, '/v1/batch', { batch: [view(who, i, 'during')] }));
+      await new Promise((r) => setTimeout(r, 2 + 3 * n));
+      const erasure = api(s.url, 'DELETE', `/v1/profiles/${who}`);
+      for (const a of await Promise.all(during)) expect(a.status).toBe(200);
+      expect((await erasure).status).toBe(200);
+      const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
+      before.set(who, { status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) });
+    }
+    await stop(s);
+    s = await server(dir);
+    for (const who of people) {
+      const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
+      expect({ status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) }, who).toEqual(before.get(who));
+    }
+  });
+});

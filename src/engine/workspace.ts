@@ -130,6 +130,13 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   return s;
 }
 
+/** whether the person's usable events hold this one (they are in time order) */
+function isUsable(view: PersonView, messageId: string, t: number): boolean {
+  const usable = view.usable;
+  for (let i = firstAfter(usable, t - 1); i < usable.length && usable[i]!.t <= t; i++) if (usable[i]!.t === t && usable[i]!.messageId === messageId) return true;
+  return false;
+}
+
 /** index of the first event later than `t` (events are in time order) */
 function firstAfter(events: readonly EventSummary[], t: number): number {
   let lo = 0;
@@ -480,15 +487,17 @@ export class Workspace {
   }
 
   /**
-   * Whether an event may be credited to the person who holds `ids` (a decision's, a recommendation's):
-   * its sender is that person — one of those ids, or merged with them since — and has not opted out
-   * of personalization, so their outcomes may shape the models.
+   * Whether an applied event may be credited to the person who holds `ids` (a decision's, a
+   * recommendation's): its sender is that person — one of those ids, or merged with them since — and
+   * the event is usable, so its outcome may shape the models: not sent while its sender had opted
+   * out of personalization (by its own consent statement or an earlier one), nor from a person who
+   * has opted out since.
    */
-  attributable(ids: readonly string[], sender: { userId?: string; anonymousId?: string }): boolean {
-    const view = personOf(this, sender);
-    if (view?.personalization === false) return false;
-    if (namedIds(sender).some((id) => ids.includes(id))) return true;
-    return view !== undefined && ids.some((id) => this.rootOf(id) === view.root);
+  attributable(ids: readonly string[], e: { messageId: string; timestamp: number; userId?: string; anonymousId?: string }): boolean {
+    const view = personOf(this, e);
+    if (view === undefined || view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return false;
+    if (namedIds(e).some((id) => ids.includes(id))) return true;
+    return ids.some((id) => this.rootOf(id) === view.root);
   }
 
   rootOf(id: string): string | undefined {

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../engine/engine.ts';
 import type { Workspace } from '../engine/workspace.ts';
+import type { EventSummary } from '../identity/timeline.ts';
 import type { Mutation } from '../store/types.ts';
 import { exclusive, itemRewrites, segmentRewrites } from './segments.ts';
 
@@ -20,33 +21,59 @@ export interface ErasureReceipt {
   at: string;
 }
 
+/**
+ * Ingestion is not stopped while an erasure runs: an event of the person can be committed and applied
+ * while the erasure awaits its own reads and commit. So the erasure goes in rounds: each commits the
+ * removal of everything of the person known so far, then looks again; when a look finds nothing new,
+ * memory forgets in that same turn. Whatever memory forgets has then been removed from the store, and
+ * an event applied after that is a new life of the id in both.
+ */
 export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { suppress: boolean; actor: string }): Promise<ErasureReceipt | undefined> {
   return exclusive(ws, async () => {
     const at = new Date().toISOString();
-    const root = ws.rootOf(id);
-    const ids = root === undefined ? [id] : [...ws.identity.membersOf(root)].sort();
-    // records extensions keep per id (impressions…) exist even for ids that never sent an event
-    const extensionRecords = ws.erasureMutations(ids);
-    if (root === undefined && !o.suppress && extensionRecords.length === 0) return undefined;
-    const events = root === undefined ? [] : (ws.viewOf(root)?.events ?? []);
-    const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, events);
-    const segmentsRewritten = mutations.length;
-    const items = await itemRewrites(engine.store, ws, events);
-    mutations.push(...items.mutations, ...extensionRecords);
+    const auditKey = `${at}-${randomBytes(4).toString('hex')}`;
     const tombstones = engine.tombstones.get(ws.id)!;
-    if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
-    mutations.push({
-      table: 'audit',
-      key: `${at}-${randomBytes(4).toString('hex')}`,
-      // who and when, never what: the audit trail must not keep the erased data
-      value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: events.length, suppress: o.suppress },
-    });
-    await engine.store.commit(ws.id, mutations);
-    if (o.suppress) tombstones.remember(ids);
-    if (root !== undefined) ws.forget(root);
-    else ws.forgetIds(ids);
-    items.apply();
-    await engine.scheduleCompaction();
-    return { erased: root !== undefined, ids, events: events.length, segmentsRewritten, suppressed: o.suppress, at };
+    const erased: EventSummary[] = [];
+    const erasedIds = new Set<string>();
+    /** `table\0key` of every store record removed so far */
+    const removed = new Set<string>();
+    const segments = new Set<string>();
+    for (let round = 0; ; round++) {
+      const root = ws.rootOf(id);
+      const ids = root === undefined ? [id] : [...ws.identity.membersOf(root)].sort();
+      // records extensions keep per id (impressions…) exist even for ids that never sent an event
+      const extensionRecords = ws.erasureMutations(ids);
+      if (round === 0 && root === undefined && !o.suppress && extensionRecords.length === 0) return undefined;
+      const fresh = (root === undefined ? [] : (ws.viewOf(root)?.events ?? [])).filter((e) => !erasedIds.has(e.messageId));
+      const freshRecords = extensionRecords.filter((m) => !removed.has(`${m.table}\u0000${m.key}`));
+      if (round > 0 && fresh.length === 0 && freshRecords.length === 0) {
+        // nothing arrived since the last commit: memory forgets now, in this turn
+        if (o.suppress) tombstones.remember(ids);
+        if (root !== undefined) ws.forget(root);
+        else ws.forgetIds(ids);
+        await engine.scheduleCompaction();
+        return { erased: root !== undefined, ids, events: erased.length, segmentsRewritten: segments.size, suppressed: o.suppress, at };
+      }
+      for (const e of fresh) {
+        erasedIds.add(e.messageId);
+        erased.push(e);
+      }
+      // every round rewrites from everything erased so far: the item rebuild must not keep what an
+      // earlier round removed (memory still holds those events until the end)
+      const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, erased);
+      for (const m of mutations) segments.add(m.key);
+      const items = await itemRewrites(engine.store, ws, erased);
+      mutations.push(...items.mutations, ...extensionRecords);
+      if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
+      mutations.push({
+        table: 'audit',
+        key: auditKey,
+        // who and when, never what: the audit trail must not keep the erased data
+        value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
+      });
+      await engine.store.commit(ws.id, mutations);
+      for (const m of extensionRecords) removed.add(`${m.table}\u0000${m.key}`);
+      items.apply();
+    }
   });
 }

@@ -73,7 +73,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
       else dropped.push({ table: 'impressions', key });
     }
     feedback.sort((a, b) => a.t - b.t || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
-    for (const rec of feedback) learning.add(rec);
+    for (const rec of feedback) learning.offer(rec);
     if (dropped.length) await store.commit(ws.id, dropped);
     const impressionWrites = new DeferredWrites(store, ws.id, this.onWriteError);
     this.writers.add(impressionWrites);
@@ -103,7 +103,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
   /**
    * Events carrying `properties.recommendation_id` teach the placement's blend: the item the person
    * acted on (viewed, clicked, added, bought — weighted like any interaction) should have ranked above
-   * the items shown with it. Only the first outcome per shown item counts; the sender must be the
+   * the items shown with it. Only the first outcome per shown item (in event time) counts; the sender must be the
    * person the recommendation was for (merges included), within the attribution window, and must not
    * have opted out of personalization.
    */
@@ -120,7 +120,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
         if (x.itemId === undefined) continue;
         const at = imp.items.indexOf(x.itemId);
         const weight = ws.settings.interactionWeights[x.kind];
-        if (at < 0 || !(weight > 0) || learning.has(recommendationId, x.itemId)) continue;
+        if (at < 0 || !(weight > 0)) continue;
         const rec: FeedbackRecord = {
           recommendationId,
           placement: imp.placement,
@@ -130,7 +130,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
           messageId: e.messageId,
           example: { chosen: imp.signals[at] ?? {}, others: imp.signals.filter((_, i) => i !== at), weight },
         };
-        learning.add(rec);
+        if (!learning.offer(rec)) continue;
         writes.push({ table: 'impressions', key: feedbackKey(recommendationId, x.itemId), value: rec });
       }
     }

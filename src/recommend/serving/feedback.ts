@@ -112,20 +112,30 @@ export class FeedbackLearning {
     private readonly options: LearnerOptions = DEFAULT_LEARNER_OPTIONS,
   ) {}
 
-  has(recommendationId: string, itemId: string): boolean {
-    return this.records.has(feedbackKey(recommendationId, itemId));
-  }
-
-  add(rec: FeedbackRecord): void {
+  /**
+   * Takes an outcome for a shown item unless one at least as early (event time, then messageId) is
+   * held for it: the first outcome in event time counts, whatever order they arrive in. Returns
+   * whether it was taken (the caller stores it, replacing any later one).
+   */
+  offer(rec: FeedbackRecord): boolean {
     const key = feedbackKey(rec.recommendationId, rec.itemId);
-    if (this.records.has(key)) return;
+    const replaced = this.records.get(key);
+    if (replaced && !before(rec, replaced)) return false;
     this.records.set(key, rec);
+    if (replaced) {
+      this.replay(rec.placement);
+      return true;
+    }
     const held = this.learners.get(rec.placement);
-    if (held && held.last && before(rec, held.last)) return this.replay(rec.placement);
+    if (held && held.last && before(rec, held.last)) {
+      this.replay(rec.placement);
+      return true;
+    }
     const state = held ?? { learner: new BlendLearner(this.baseOf(rec.placement), this.options) };
     state.learner.learn(rec.example);
     state.last = rec;
     this.learners.set(rec.placement, state);
+    return true;
   }
 
   /** the learned weights of a placement once it has enough feedback, else undefined (serve the configured ones) */

@@ -91,9 +91,19 @@ export class ImpressionLog {
     return this.of(ids).map((imp) => ({ table: 'impressions' as const, key: imp.recommendationId }));
   }
 
+  /** forgets a person's impressions, also from the lists of the other ids their requests named */
   forget(ids: readonly string[]): void {
     const gone = this.of(ids);
     for (const id of ids) this.byId.delete(id);
-    for (const imp of gone) this.byRecommendation.delete(imp.recommendationId);
+    for (const imp of gone) {
+      this.byRecommendation.delete(imp.recommendationId);
+      for (const other of imp.ids) {
+        const list = this.byId.get(other);
+        if (!list) continue;
+        const at = list.indexOf(imp);
+        if (at >= 0) list.splice(at, 1);
+        if (list.length === 0) this.byId.delete(other);
+      }
+    }
   }
 }

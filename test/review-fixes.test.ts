@@ -1,0 +1,245 @@
+/**
+ * Defects found by adversarial reviews through the real server (sixth session of 2026-12-07), each
+ * pinned by a test that fails without its fix: id lengths judged alike everywhere (and store keys
+ * that fit), overflowing numbers, experiments (people named by two ids, concurrent definitions,
+ * always-valid p-values that depend on the data only), decisions (rewards from before the decision,
+ * the request's channel in the context, the consistency window across restarts), feedback (opted-out
+ * outcomes, arrival order) and impressions after an erasure.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { api, removeDir, send, startServer, tempDir, ADMIN_KEY, type TestServer } from './helpers/server.ts';
+import { ingest } from './helpers/privacy.ts';
+
+const servers: TestServer[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+async function boot(dataDir?: string, env: Record<string, string> = {}): Promise<TestServer> {
+  const dir = dataDir ?? tempDir();
+  if (!dataDir) dirs.push(dir);
+  const s = await startServer({ dataDir: dir, env });
+  servers.push(s);
+  return s;
+}
+
+async function restart(s: TestServer): Promise<TestServer> {
+  servers.splice(servers.indexOf(s), 1);
+  await s.close();
+  return boot(s.dataDir);
+}
+
+const raw = (s: TestServer, method: string, path: string, body: string) => send(s.url, method, path, body, { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` });
+
+const twoVariants = (placement: string, over: Record<string, unknown> = {}) => ({
+  placement,
+  variants: [
+    { id: 'a', weight: 1, config: {} },
+    { id: 'b', weight: 1, config: {} },
+  ],
+  holdoutPercent: 0,
+  metrics: ['Signed Up'],
+  status: 'running',
+  ...over,
+});
+
+describe('ids', () => {
+  it('are 1–512 UTF-16 units at every endpoint, and the longest in UTF-8 still fit every store key', async () => {
+    const s = await boot();
+    expect((await api(s.url, 'PUT', '/v1/actions/offer', { placements: ['home'], channel: 'web', content: {}, frequencyCaps: [{ count: 1, periodSeconds: 86_400, scope: 'action' }] })).status).toBe(200);
+    expect((await api(s.url, 'PUT', `/v1/experiments/${'e'.repeat(128)}`, twoVariants('home'))).status).toBe(200);
+    // 512 code points, 1,024 UTF-16 units: refused alike by ingestion, decide, recommendations and profiles
+    const tooLong = '😀'.repeat(512);
+    expect((await ingest(s.url, '/v1/track', { userId: tooLong, event: 'x' })).status).toBe(400);
+    for (const [path, body] of [['/v1/decide', { userId: tooLong, placement: 'home' }], ['/v1/recommendations', { userId: tooLong, count: 3 }]] as const) {
+      const r = await api(s.url, 'POST', path, body);
+      expect(r.status, path).toBe(400);
+      expect(r.json.error.code).toBe('KAIROS_ERR_VALIDATION');
+    }
+    expect((await api(s.url, 'GET', `/v1/profiles/${encodeURIComponent(tooLong)}`)).status).toBe(400);
+    // the longest ids in UTF-8: 512 three-byte units, and 256 four-byte pairs
+    for (const id of ['€'.repeat(512), '😀'.repeat(256)]) {
+      expect((await ingest(s.url, '/v1/track', { userId: id, event: 'Product Viewed', properties: { product_id: 'p1' } })).status).toBe(200);
+      const recs = await api(s.url, 'POST', '/v1/recommendations', { userId: id, context: { placement: 'home' }, count: 3 });
+      expect(recs.status).toBe(200);
+      expect(recs.json.experiment.id).toBe('e'.repeat(128));
+      const decided = await api(s.url, 'POST', '/v1/decide', { userId: id, placement: 'home' });
+      expect(decided.status).toBe(200);
+      expect(decided.json.actions.map((a: { actionId: string }) => a.actionId)).toEqual(['offer']);
+      const erased = await api(s.url, 'DELETE', `/v1/profiles/${encodeURIComponent(id)}`);
+      expect(erased.status).toBe(200);
+      expect((await api(s.url, 'GET', `/v1/profiles/${encodeURIComponent(id)}/export`)).status).toBe(404);
+    }
+  });
+});
+
+describe('numbers', () => {
+  it('that overflow to Infinity are refused, not stored as null', async () => {
+    const s = await boot();
+    const action = await raw(s, 'PUT', '/v1/actions/inf', '{"placements":["p3"],"channel":"web","content":{},"value":1e999}');
+    expect(action.status).toBe(400);
+    const weight = await raw(s, 'PUT', '/v1/experiments/inf', '{"placement":"p3","variants":[{"id":"a","weight":1e999,"config":{}},{"id":"b","weight":1,"config":{}}],"metrics":["M"],"status":"running"}');
+    expect(weight.status).toBe(400);
+    expect((await api(s.url, 'GET', '/v1/actions')).json.actions ?? []).toEqual([]);
+  });
+});
+
+describe('experiments', () => {
+  it('count a person named by two ids once, and erasing either id removes the exposure under both', async () => {
+    const s = await boot();
+    await api(s.url, 'PUT', '/v1/actions/o2', { placements: ['banner'], channel: 'web', content: {} });
+    expect((await api(s.url, 'PUT', '/v1/experiments/y', twoVariants('banner'))).status).toBe(200);
+    await ingest(s.url, '/v1/track', { anonymousId: 'anon-7', event: 'Product Viewed', properties: { product_id: 'p1' } });
+    expect((await api(s.url, 'POST', '/v1/decide', { anonymousId: 'anon-7', userId: 'user-7', placement: 'banner' })).status).toBe(200);
+    // a person never seen before, named by both ids
+    expect((await api(s.url, 'POST', '/v1/decide', { anonymousId: 'anon-8', userId: 'user-8', placement: 'banner' })).status).toBe(200);
+    await ingest(s.url, '/v1/track', { anonymousId: 'anon-7', event: 'Signed Up' });
+    const results = (await api(s.url, 'GET', '/v1/experiments/y/results')).json;
+    const exposures = results.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0);
+    const conversions = results.variants.reduce((n: number, v: { metrics: Record<string, { conversions: number }> }) => n + v.metrics['Signed Up']!.conversions, 0);
+    expect([exposures, conversions]).toEqual([2, 1]);
+    expect((await api(s.url, 'DELETE', '/v1/profiles/anon-7')).status).toBe(200);
+    const left = await api(s.url, 'GET', '/v1/profiles/user-7/export');
+    expect(left.status === 404 || !left.text.includes('experiment_assignment')).toBe(true);
+    const after = (await api(s.url, 'GET', '/v1/experiments/y/results')).json;
+    expect(after.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0)).toBe(1);
+    // and after a restart, from the store
+    const again = await restart(s);
+    expect((await api(again.url, 'GET', '/v1/experiments/y/results')).json.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0)).toBe(1);
+  });
+
+  it('defined concurrently cannot both run on one placement', async () => {
+    const s = await boot();
+    const answers = await Promise.all([0, 1, 2, 3, 4].map((i) => api(s.url, 'PUT', `/v1/experiments/race-${i}`, twoVariants('race'))));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409, 409, 409]);
+    const running = (await api(s.url, 'GET', '/v1/experiments')).json.experiments.filter((e: { placement: string; status: string }) => e.placement === 'race' && e.status === 'running');
+    expect(running).toHaveLength(1);
+  });
+
+  it('give always-valid p-values that depend on the data only: not on when anyone looked, nor on restarts or edits', async () => {
+    const looked = await boot();
+    const unlooked = await boot();
+    const pValues = async (s: TestServer) => (await api(s.url, 'GET', '/v1/experiments/z/results')).json.variants.map((v: { variant: string; metrics: Record<string, { pValue?: unknown }> }) => [v.variant, v.metrics['Signed Up']!.pValue]);
+    const t0 = Date.now() - 3_600_000;
+    for (const s of [looked, unlooked]) {
+      await api(s.url, 'PUT', '/v1/actions/o', { placements: ['zp'], channel: 'web', content: {} });
+      expect((await api(s.url, 'PUT', '/v1/experiments/z', twoVariants('zp', { seed: 'fixed' }))).status).toBe(200);
+    }
+    // 200 people exposed; then one arm converts strongly, then the other catches up
+    const people = Array.from({ length: 200 }, (_, i) => `zu${i}`);
+    const variantOf = new Map<string, string>();
+    for (const s of [looked, unlooked]) for (const who of people) variantOf.set(who, (await api(s.url, 'POST', '/v1/decide', { userId: who, placement: 'zp' })).json.experiment.variant);
+    const signUps = (variant: string, from: number) =>
+      people.filter((w) => variantOf.get(w) === variant).slice(0, 60).map((w, i) => ({ type: 'track', userId: w, event: 'Signed Up', messageId: `su-${w}`, timestamp: new Date(t0 + from + i * 1000 + 7_200_000).toISOString() }));
+    const first = signUps('b', 0);
+    const second = signUps('a', 100_000);
+    await ingest(looked.url, '/v1/batch', { batch: first });
+    const early = await pValues(looked);
+    await ingest(looked.url, '/v1/batch', { batch: second });
+    await ingest(unlooked.url, '/v1/batch', { batch: [...second, ...first] });
+    const final = await pValues(looked);
+    expect(await pValues(unlooked)).toEqual(final);
+    // the strong early evidence is not lost once the other arm catches up
+    const pb = (rows: Array<[string, { conversionRate: number } | undefined]>) => rows.find(([v]) => v === 'b')![1]!.conversionRate;
+    expect(pb(final)).toBe(pb(early));
+    expect(pb(final)).toBeLessThan(0.05);
+    const restarted = await restart(looked);
+    expect(await pValues(restarted)).toEqual(final);
+    expect((await api(restarted.url, 'PUT', '/v1/experiments/z', twoVariants('zp', { seed: 'fixed', status: 'stopped' }))).status).toBe(200);
+    expect(await pValues(restarted)).toEqual(final);
+  });
+});
+
+describe('decisions', () => {
+  it('credit no reward timestamped well before the decision, see the request channel, and keep the consistency window across a restart', async () => {
+    let s = await boot();
+    for (const [id, channel] of [['w1', 'web'], ['m1', 'email']] as const) expect((await api(s.url, 'PUT', `/v1/actions/${id}`, { placements: ['wp'], channel, content: {} })).status).toBe(200);
+    await ingest(s.url, '/v1/track', { userId: 'wu', event: 'Product Viewed', properties: { product_id: 'p1' } });
+    const d = (await api(s.url, 'POST', '/v1/decide', { userId: 'wu', placement: 'wp', channel: 'web' })).json;
+    const click = (days: number, id: string) => ({ userId: 'wu', event: 'Promotion Clicked', messageId: id, timestamp: new Date(Date.now() - days * 86_400_000).toISOString(), properties: { decision_id: d.decisionId } });
+    await ingest(s.url, '/v1/track', click(20, 'early-click'));
+    const rewardsOf = async (server: TestServer) => ((await api(server.url, 'GET', '/v1/profiles/wu/export')).text).split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.type === 'decision' && r.decisionId === d.decisionId)?.rewards;
+    expect(await rewardsOf(s)).toBeUndefined();
+    // a minute of clock disagreement is tolerated
+    await ingest(s.url, '/v1/track', click(1 / 1440, 'skewed-click'));
+    expect(await rewardsOf(s)).toEqual({ w1: 1 });
+    // the channel the request names is in the context vector
+    const xOf = async (channel: string) => {
+      const id = (await api(s.url, 'POST', '/v1/decide', { userId: 'wu', placement: 'wp', channel, context: { page: channel } })).json.decisionId;
+      return ((await api(s.url, 'GET', '/v1/profiles/wu/export')).text).split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.decisionId === id)?.x;
+    };
+    expect(await xOf('web')).not.toEqual(await xOf('email'));
+    // consistency: the same request within the window gets the same actions, also after a restart
+    const ask = (server: TestServer, who: string) => api(server.url, 'POST', '/v1/decide', { userId: who, placement: 'wp', count: 1 });
+    const people = Array.from({ length: 12 }, (_, i) => `cu${i}`);
+    const shown = new Map<string, string>();
+    for (const who of people) shown.set(who, (await ask(s, who)).json.actions[0].actionId);
+    s = await restart(s);
+    for (const who of people) {
+      const again = (await ask(s, who)).json.actions[0];
+      expect([again.actionId, again.reasons[0].type], who).toEqual([shown.get(who), 'consistent']);
+    }
+  });
+});
+
+describe('feedback', () => {
+  const setup = async (s: TestServer) => {
+    const items = Array.from({ length: 8 }, (_, i) => ({ itemId: `f${i}`, properties: { name: `F ${i}`, category: 'C' } }));
+    expect((await api(s.url, 'POST', '/v1/items', { items })).status).toBe(200);
+    // skewed popularity and recency, so that shown items carry different generator signals
+    const crowd = Array.from({ length: 8 }, (_, k) => Array.from({ length: 3 * (8 - k) }, (_, j) => ({ type: 'track', anonymousId: `bg${j % 10}`, event: 'Product Viewed', messageId: `bg-${k}-${j}`, timestamp: new Date(Date.now() - (k + 1) * 3_600_000 - j * 60_000).toISOString(), properties: { product_id: `f${k}` } }))).flat();
+    expect((await ingest(s.url, '/v1/batch', { batch: crowd })).status).toBe(200);
+  };
+  const examples = async (s: TestServer, placement: string) => ((await api(s.url, 'GET', '/v1/models')).json.blends ?? []).find((b: { placement: string }) => b.placement === placement);
+
+  it('never learns from an outcome sent while its sender had opted out', async () => {
+    const s = await boot();
+    await setup(s);
+    await ingest(s.url, '/v1/track', { userId: 'FA', event: 'Product Viewed', properties: { product_id: 'f1' } });
+    const r = (await api(s.url, 'POST', '/v1/recommendations', { userId: 'FA', count: 5, context: { placement: 'plA' } })).json;
+    await ingest(s.url, '/v1/identify', { userId: 'FA', timestamp: new Date(Date.now() - 1000).toISOString(), context: { consent: { categoryPreferences: { Personalization: true } } } });
+    const optedOut = { type: 'track', event: 'Product Clicked', userId: 'FA', timestamp: new Date(Date.now() - 300_000).toISOString(), context: { consent: { categoryPreferences: { Personalization: false } } }, properties: { product_id: r.items[0].itemId, recommendation_id: r.recommendationId } };
+    expect((await ingest(s.url, '/v1/batch', { batch: [optedOut] })).status).toBe(200);
+    expect((await examples(s, 'plA'))?.examples ?? 0).toBe(0);
+    // the same click while opted in is learned from
+    const optedIn = { ...optedOut, context: {}, timestamp: new Date().toISOString(), properties: { product_id: r.items[1].itemId, recommendation_id: r.recommendationId } };
+    expect((await ingest(s.url, '/v1/batch', { batch: [optedIn] })).status).toBe(200);
+    expect((await examples(s, 'plA'))?.examples).toBe(1);
+  });
+
+  it('learns the same weights whatever order the outcomes arrive in', async () => {
+    const [one, two] = [await boot(), await boot()];
+    const now = Date.now();
+    for (const [n, s] of [one, two].entries()) {
+      await setup(s);
+      for (let u = 0; u < 55; u++) {
+        const who = `gu${u}`;
+        const r = (await api(s.url, 'POST', '/v1/recommendations', { userId: who, count: 5, context: { placement: 'ord' } })).json;
+        const item = r.items[u % 3 === 0 ? 1 : 0].itemId;
+        const view = { type: 'track', userId: who, event: 'Product Viewed', messageId: `v-${who}`, timestamp: new Date(now - 60_000).toISOString(), properties: { product_id: item, recommendation_id: r.recommendationId } };
+        const add = { type: 'track', userId: who, event: 'Product Added', messageId: `a-${who}`, timestamp: new Date(now - 30_000).toISOString(), properties: { product_id: item, recommendation_id: r.recommendationId } };
+        for (const e of n === 0 ? [view, add] : [add, view]) expect((await ingest(s.url, '/v1/batch', { batch: [e] })).status).toBe(200);
+      }
+    }
+    const [a, b] = [await examples(one, "ord"), await examples(two, "ord")];
+    expect(a.examples).toBe(55);
+    expect(a.learning).toBe(true);
+    expect(b.examples).toBe(55);
+    // equal up to the drift of decayed signals between the two servers' requests (made seconds apart)
+    for (const [g, w] of Object.entries(a.weights as Record<string, number>)) expect(b.weights[g], g).toBeCloseTo(w, 4);
+  });
+});
+
+describe('impressions', () => {
+  it('of an erased person are gone from every id the request named', async () => {
+    const s = await boot();
+    await ingest(s.url, '/v1/track', { anonymousId: 'victimA', event: 'Product Viewed', properties: { product_id: 'secret-item', name: 'Secret' } });
+    await ingest(s.url, '/v1/track', { userId: 'otherU', event: 'Product Viewed', properties: { product_id: 'p1' } });
+    expect((await api(s.url, 'POST', '/v1/recommendations', { userId: 'bystanderU', anonymousId: 'victimA', count: 3 })).status).toBe(200);
+    expect((await api(s.url, 'DELETE', '/v1/profiles/victimA')).status).toBe(200);
+    const left = await api(s.url, 'GET', '/v1/profiles/bystanderU/export');
+    expect(left.status === 404 || !left.text.includes('victimA')).toBe(true);
+  });
+});
