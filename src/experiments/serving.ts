@@ -4,7 +4,7 @@
  *
  * Store layout (table `experiments`): `e\0<experimentId>` → the definition; `c\0<experimentId>\0<messageId>`
  * → a metric event sent while the experiment ran. Table `assignments`: `<experimentId>\0<id>` → the
- * person's first exposure, written under every id the person had when exposed.
+ * person's first exposure, written under the ids the exposing request named.
  *
  * Results are computed when asked, from these records and the identity graph as it is then: a person
  * is counted once (their earliest exposure across all their ids wins), and a conversion counts when
@@ -98,8 +98,9 @@ export class ExperimentState {
 
   /**
    * The person's variant of the experiment running on `placement`, if any. The first exposure is
-   * persisted (returned in `writes`) under each of the person's ids, so it survives later merges:
-   * when ids that were exposed separately merge, the earliest exposure wins.
+   * persisted (returned in `writes`) under the ids the request named, and found again through any id
+   * of the person, so it survives later merges: when ids that were exposed separately merge, the
+   * earliest exposure wins. (A person with thousands of ids costs one or two writes, not thousands.)
    */
   expose(view: PersonView | undefined, requestIds: readonly string[], placement: string, now: number): { exposed?: Exposed; writes: Mutation[] } {
     const exp = this.runningFor(placement);
@@ -115,7 +116,7 @@ export class ExperimentState {
     const { assignment, fresh } = stickyAssignment(exp, canonical, persisted);
     const first: FirstExposure = fresh ? { ...assignment, at: now, group: canonical } : persisted!;
     const writes: Mutation[] = [];
-    for (const id of ids) {
+    for (const id of requestIds.length > 0 ? requestIds : ids) {
       const held = this.assignments.get(id)?.get(exp.id);
       if (held && held.variant === first.variant && held.at === first.at) continue;
       this.remember(id, first);
