@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
-import { personOf, Workspace } from '../src/engine/workspace.ts';
+import { HISTORY_MEMO_MIN, PROFILE_MEMO_MS, personOf, Workspace } from '../src/engine/workspace.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
 import { buildQuery, HISTORY_LIMIT } from '../src/recommend/serving/serve.ts';
 import { api, removeDir, startServer, type TestServer } from './helpers/server.ts';
@@ -79,5 +79,25 @@ describe('a long history', () => {
     ws.apply({ messageId: 'short-1', type: 'track', timestamp: now - 5000, receivedAt: 0, userId: 'shopper', event: 'Product Viewed', properties: { product_id: 'x' } }, 's');
     ws.flush();
     expect(buildQuery(ws, personOf(ws, { userId: 'shopper' }), { userId: 'shopper', count: 5 }, now).session.map((i) => i.itemId)).toEqual(['x']);
+  });
+
+  it('a long history computes its profile at most once a second while nothing about the person changes', () => {
+    const ws = new Workspace('w', DEFAULT_TUNING);
+    const now = Date.UTC(2026, 5, 1);
+    const view = (i: number): StoredEvent => ({ messageId: `m${String(i).padStart(5, '0')}`, type: 'track', timestamp: now - (1000 - i) * 60_000, receivedAt: 0, userId: 'loyal', event: 'Product Viewed', properties: { product_id: `p${i % 30}` } });
+    for (let i = 0; i < HISTORY_MEMO_MIN; i++) ws.apply(view(i), 's');
+    ws.flush();
+    const first = ws.profile('loyal', now)!;
+    expect(ws.profile('loyal', now + 999)).toBe(first);
+    // a second later, or after any change to the person, it is computed afresh
+    const later = ws.profile('loyal', now + PROFILE_MEMO_MS)!;
+    expect(later).not.toBe(first);
+    ws.apply(view(HISTORY_MEMO_MIN), 's');
+    ws.flush();
+    const changed = ws.profile('loyal', now + 1001)!;
+    expect(changed.eventCount).toBe(HISTORY_MEMO_MIN + 1);
+    // a short history is never memoised
+    ws.apply({ ...view(0), messageId: 'short-1', userId: 'brief' }, 's');
+    expect(ws.profile('brief', now)).not.toBe(ws.profile('brief', now));
   });
 });

@@ -44,10 +44,20 @@ export interface PersonView {
    * same recent history, and building it is what costs (a short one is cheaper to build than to keep)
    */
   history?: { limit: number; items: readonly SessionItem[] };
+  /** memo of profile() for people with a long history, and the time it was computed for */
+  profile?: { at: number; value: Profile };
 }
 
 /** the shortest history worth keeping between requests: ~200 items take ~60 µs to build */
 export const HISTORY_MEMO_MIN = 200;
+
+/**
+ * A profile of a person with at least HISTORY_MEMO_MIN events is reused for this long while nothing
+ * about them changes: computing it reads every event (tens of milliseconds for tens of thousands),
+ * and every /v1/decide for them asks for it. Its time-dependent figures (decayed affinities, days
+ * since) move by a millionth in a second.
+ */
+export const PROFILE_MEMO_MS = 1000;
 
 /** The ids a request or an event names a person by. */
 export function namedIds(x: { userId?: string; anonymousId?: string }): string[] {
@@ -555,6 +565,8 @@ export class Workspace {
     const root = this.rootOf(id);
     const view = root === undefined ? undefined : this.viewOf(root);
     if (!view) return undefined;
+    const memo = view.profile;
+    if (memo && now >= memo.at && now - memo.at < PROFILE_MEMO_MS) return memo.value;
     let userId: string | null = null;
     const anonymousIds = new Set<string>();
     const traits: Record<string, unknown> = {};
@@ -571,7 +583,7 @@ export class Workspace {
       sessionGapMinutes: this.tuning.sessionGapMinutes,
       recentItems: this.tuning.recentItems,
     });
-    return {
+    const profile: Profile = {
       userId,
       anonymousIds: [...anonymousIds].sort(),
       traits,
@@ -580,6 +592,8 @@ export class Workspace {
       segments: segmentsOf(features, now),
       eventCount: view.events.length,
     };
+    if (view.events.length >= this.historyMemoMin) view.profile = { at: now, value: profile };
+    return profile;
   }
 
   /** number of people (identity components) and events held in memory */
