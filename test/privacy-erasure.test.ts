@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compactStore } from '../src/engine/engine.ts';
+import { erasePerson } from '../src/privacy/erasure.ts';
 import { hashValue } from '../src/privacy/policy.ts';
 import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
 import { ADMIN_KEY, WRITE_KEY, api, removeDir, startChild, startServer, tempDir, type ChildServer, type TestServer } from './helpers/server.ts';
@@ -470,5 +471,64 @@ describe('an erasure while the person keeps sending events', () => {
       const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
       expect({ status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) }, who).toEqual(before.get(who));
     }
+  });
+});
+
+describe('an erasure while the person never stops sending', () => {
+  it('ends, and memory and store still agree after a restart', async () => {
+    const dir = dataDir();
+    let s = await server(dir);
+    const who = 'vic-stream';
+    const view = (i: number) => ({ type: 'track', userId: who, event: 'Product Viewed', messageId: `${who}-${i}`, properties: { product_id: `r${i % 20}`, name: `Item ${i % 20}` } });
+    for (let i = 0; i < 200; i++) await ingest(s.url, '/v1/batch', { batch: [view(i)] });
+    let next = 200;
+    let erasing = true;
+    // eight senders that keep the person's events coming for as long as the erasure runs
+    const senders = Array.from({ length: 8 }, async () => {
+      while (erasing) expect((await ingest(s.url, '/v1/batch', { batch: [view(next++)] })).status).toBe(200);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const erasure = await api(s.url, 'DELETE', `/v1/profiles/${who}`);
+    erasing = false;
+    await Promise.all(senders);
+    expect(erasure.status).toBe(200);
+    const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
+    const before = { status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) };
+    await stop(s);
+    s = await server(dir);
+    const after = await api(s.url, 'GET', `/v1/profiles/${who}`);
+    expect({ status: after.status, ...(after.status === 200 ? { eventCount: after.json.eventCount as number } : {}) }).toEqual(before);
+    // the ids were held only while the erasure ran: the person can start again
+    expect((await ingest(s.url, '/v1/track', view(next + 1))).status).toBe(200);
+    expect((await api(s.url, 'GET', `/v1/profiles/${who}`)).status).toBe(200);
+  });
+});
+
+describe('an erasure outrun by its person', () => {
+  it('holds off their events once its free rounds are spent, and releases them at the end', async () => {
+    const s = await server(dataDir());
+    const who = 'vic-held';
+    const view = (i: number) => ({ type: 'track', userId: who, event: 'Product Viewed', messageId: `${who}-${i}`, properties: { product_id: `r${i % 20}` } });
+    for (let i = 0; i < 50; i++) await ingest(s.url, '/v1/batch', { batch: [view(i)] });
+    const ws = s.opened.engine.workspaces.get('default')!;
+    // one free round: from the second on, the person's ids are held
+    const erasure = erasePerson(s.opened.engine, ws, who, { suppress: false, actor: 'test', freeRounds: 1 });
+    const during: Array<Promise<{ status: number }>> = [];
+    let i = 1000;
+    while (!(await Promise.race([erasure.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 1))]))) during.push(ingest(s.url, '/v1/batch', { batch: [view(i++)] }));
+    for (const a of await Promise.all(during)) expect(a.status).toBe(200);
+    expect((await erasure)!.events).toBeGreaterThanOrEqual(50);
+    // memory and store agree on whatever arrived meanwhile (held events were acknowledged and dropped)
+    const left = async (t: TestServer) => {
+      const r = await api(t.url, 'GET', `/v1/profiles/${who}`);
+      return r.status === 200 ? (r.json.eventCount as number) : 0;
+    };
+    const before = await left(s);
+    // released at the end: the person's next event is stored
+    expect((await ingest(s.url, '/v1/track', view(99_999))).status).toBe(200);
+    expect(await left(s)).toBe(before + 1);
+    await stop(s);
+    const again = await server(s.dataDir);
+    expect(await left(again)).toBe(before + 1);
   });
 });

@@ -28,7 +28,7 @@ export interface ErasureReceipt {
  * memory forgets in that same turn. Whatever memory forgets has then been removed from the store, and
  * an event applied after that is a new life of the id in both.
  */
-export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { suppress: boolean; actor: string }): Promise<ErasureReceipt | undefined> {
+export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { suppress: boolean; actor: string; freeRounds?: number }): Promise<ErasureReceipt | undefined> {
   return exclusive(ws, async () => {
     const at = new Date().toISOString();
     const auditKey = `${at}-${randomBytes(4).toString('hex')}`;
@@ -38,42 +38,57 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
     /** `table\0key` of every store record removed so far */
     const removed = new Set<string>();
     const segments = new Set<string>();
-    for (let round = 0; ; round++) {
-      const root = ws.rootOf(id);
-      const ids = root === undefined ? [id] : [...ws.identity.membersOf(root)].sort();
-      // records extensions keep per id (impressions…) exist even for ids that never sent an event
-      const extensionRecords = ws.erasureMutations(ids);
-      if (round === 0 && root === undefined && !o.suppress && extensionRecords.length === 0) return undefined;
-      const fresh = (root === undefined ? [] : (ws.viewOf(root)?.events ?? [])).filter((e) => !erasedIds.has(e.messageId));
-      const freshRecords = extensionRecords.filter((m) => !removed.has(`${m.table}\u0000${m.key}`));
-      if (round > 0 && fresh.length === 0 && freshRecords.length === 0) {
-        // nothing arrived since the last commit: memory forgets now, in this turn
-        if (o.suppress) tombstones.remember(ids);
-        if (root !== undefined) ws.forget(root);
-        else ws.forgetIds(ids);
-        await engine.scheduleCompaction();
-        return { erased: root !== undefined, ids, events: erased.length, segmentsRewritten: segments.size, suppressed: o.suppress, at };
+    /** ids held from ingestion once the person's events outran FREE_ROUNDS rounds */
+    let held: string[] | undefined;
+    try {
+      for (let round = 0; ; round++) {
+        const root = ws.rootOf(id);
+        const ids = root === undefined ? [id] : [...ws.identity.membersOf(root)].sort();
+        // records extensions keep per id (impressions…) exist even for ids that never sent an event
+        const extensionRecords = ws.erasureMutations(ids);
+        if (round === 0 && root === undefined && !o.suppress && extensionRecords.length === 0) return undefined;
+        const fresh = (root === undefined ? [] : (ws.viewOf(root)?.events ?? [])).filter((e) => !erasedIds.has(e.messageId));
+        const freshRecords = extensionRecords.filter((m) => !removed.has(`${m.table}\u0000${m.key}`));
+        if (round > 0 && fresh.length === 0 && freshRecords.length === 0) {
+          // nothing arrived since the last commit: memory forgets now, in this turn
+          if (o.suppress) tombstones.remember(ids);
+          if (root !== undefined) ws.forget(root);
+          else ws.forgetIds(ids);
+          await engine.scheduleCompaction();
+          return { erased: root !== undefined, ids, events: erased.length, segmentsRewritten: segments.size, suppressed: o.suppress, at };
+        }
+        for (const e of fresh) {
+          erasedIds.add(e.messageId);
+          erased.push(e);
+        }
+        // every round rewrites from everything erased so far: the item rebuild must not keep what an
+        // earlier round removed (memory still holds those events until the end)
+        const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, erased);
+        for (const m of mutations) segments.add(m.key);
+        const items = await itemRewrites(engine.store, ws, erased);
+        mutations.push(...items.mutations, ...extensionRecords);
+        if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
+        mutations.push({
+          table: 'audit',
+          key: auditKey,
+          // who and when, never what: the audit trail must not keep the erased data
+          value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
+        });
+        await engine.store.commit(ws.id, mutations);
+        for (const m of extensionRecords) removed.add(`${m.table}\u0000${m.key}`);
+        items.apply();
+        if (round + 1 === (o.freeRounds ?? FREE_ROUNDS)) {
+          // events keep coming: the person's ids are refused until the erasure ends (events already
+          // past validation still land, and the next rounds take them)
+          held = ids;
+          tombstones.hold(held);
+        }
       }
-      for (const e of fresh) {
-        erasedIds.add(e.messageId);
-        erased.push(e);
-      }
-      // every round rewrites from everything erased so far: the item rebuild must not keep what an
-      // earlier round removed (memory still holds those events until the end)
-      const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, erased);
-      for (const m of mutations) segments.add(m.key);
-      const items = await itemRewrites(engine.store, ws, erased);
-      mutations.push(...items.mutations, ...extensionRecords);
-      if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
-      mutations.push({
-        table: 'audit',
-        key: auditKey,
-        // who and when, never what: the audit trail must not keep the erased data
-        value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
-      });
-      await engine.store.commit(ws.id, mutations);
-      for (const m of extensionRecords) removed.add(`${m.table}\u0000${m.key}`);
-      items.apply();
+    } finally {
+      if (held) tombstones.release(held);
     }
   });
 }
+
+/** rounds an erasure runs while ingestion may go on; after them the person's events are held off */
+export const FREE_ROUNDS = 5;

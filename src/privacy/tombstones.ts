@@ -10,6 +10,8 @@ const SECRET_KEY = 'tombstone-secret';
 
 export class Tombstones {
   private readonly hashes = new Set<string>();
+  /** ids suppressed for a while, not durably: an erasure that ingestion keeps feeding holds them */
+  private readonly held = new Map<string, number>();
 
   private constructor(private readonly secret: Buffer) {}
 
@@ -31,11 +33,30 @@ export class Tombstones {
 
   /** how many ids are suppressed */
   get size(): number {
-    return this.hashes.size;
+    return this.hashes.size + this.held.size;
   }
 
   has(id: string): boolean {
-    return this.hashes.size > 0 && this.hashes.has(this.hash(id));
+    if (this.size === 0) return false;
+    const h = this.hash(id);
+    return this.hashes.has(h) || this.held.has(h);
+  }
+
+  /** suppresses `ids` in memory until released (counted: two holders of one id both release it) */
+  hold(ids: readonly string[]): void {
+    for (const id of ids) {
+      const h = this.hash(id);
+      this.held.set(h, (this.held.get(h) ?? 0) + 1);
+    }
+  }
+
+  release(ids: readonly string[]): void {
+    for (const id of ids) {
+      const h = this.hash(id);
+      const n = (this.held.get(h) ?? 0) - 1;
+      if (n > 0) this.held.set(h, n);
+      else this.held.delete(h);
+    }
   }
 
   /** mutations that record tombstones for `ids`; call `remember` once they are durable */
