@@ -243,3 +243,26 @@ describe('impressions', () => {
     expect(left.status === 404 || !left.text.includes('victimA')).toBe(true);
   });
 });
+
+describe('catalog', () => {
+  it('an item deleted through the API stays deleted when events still name it, also after a restart, until it is put again', async () => {
+    let s = await boot();
+    expect((await api(s.url, 'POST', '/v1/items', { items: [{ itemId: 'keep1', properties: { name: 'K1' } }, { itemId: 'gone', properties: { name: 'Discontinued' } }] })).status).toBe(200);
+    expect((await api(s.url, 'DELETE', '/v1/items/gone')).status).toBe(200);
+    const mentions = [
+      { anonymousId: 'old-tab', event: 'Product Viewed', properties: { product_id: 'gone' } },
+      { anonymousId: 'old-tab', event: 'Product Viewed', properties: { product_id: 'gone', name: 'Discontinued again', price: 3 } },
+    ];
+    for (const m of mentions) expect((await ingest(s.url, '/v1/track', m)).status).toBe(200);
+    const listed = async (server: TestServer) => (await api(server.url, 'POST', '/v1/recommendations', { count: 5 })).json.items.map((i: { itemId: string }) => i.itemId);
+    expect((await api(s.url, 'GET', '/v1/items/gone')).status).toBe(404);
+    expect(await listed(s)).not.toContain('gone');
+    s = await restart(s);
+    expect((await api(s.url, 'GET', '/v1/items/gone')).status).toBe(404);
+    expect(await listed(s)).not.toContain('gone');
+    // the shop brings it back
+    expect((await api(s.url, 'PUT', '/v1/items/gone', { properties: { name: 'Back' } })).status).toBe(200);
+    expect((await api(s.url, 'GET', '/v1/items/gone')).json.properties.name).toBe('Back');
+    expect(await listed(s)).toContain('gone');
+  });
+});

@@ -88,7 +88,7 @@ export class Catalog implements CatalogView {
     if (provenance?.source === 'events') {
       record.source = 'events';
       if (provenance.setBy) record.setBy = provenance.setBy;
-    }
+    } else if (provenance?.source === 'api') record.source = 'api';
     this.records.set(itemId, record);
     for (const l of this.listeners) l.upsertItem(item);
     return item;
@@ -102,6 +102,16 @@ export class Catalog implements CatalogView {
     this.newestRemove(item);
     for (const l of this.listeners) l.removeItem(itemId);
     return true;
+  }
+
+  /**
+   * An item deleted through the API: gone from serving, its marker kept (ItemRecord.deleted) so that
+   * mentions in events do not make it again. remove() is for items that simply stop existing (their
+   * events were erased or expired): events may make those again.
+   */
+  markDeleted(itemId: string, at: number): void {
+    this.remove(itemId);
+    this.records.set(itemId, { properties: {}, firstSeen: at, source: 'api', deleted: true });
   }
 
   values(): IterableIterator<Item> {

@@ -13,6 +13,11 @@ export interface ItemRecord {
   source?: 'api' | 'events';
   /** event-made items: for each property, the [time, messageId] of the event that set it */
   setBy?: Record<string, [number, string]>;
+  /**
+   * deleted through the API: kept as a marker (source 'api', no properties) so that an event still
+   * naming the item does not make it again; an API upsert replaces it
+   */
+  deleted?: true;
 }
 
 const newer = (a: [number, string], b: [number, string] | undefined): boolean => !b || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);

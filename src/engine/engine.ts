@@ -115,7 +115,10 @@ export class Engine {
     const ws = new Workspace(rec.id, this.config.tuning);
     this.tombstones.set(rec.id, await Tombstones.load(this.store, rec.id));
     for (const ext of this.extensions) await ext.attach(ws, this.store);
-    for await (const [key, item] of this.store.scan<ItemRecord>(rec.id, 'items')) ws.catalog.upsert(item.itemId ?? key, item.properties, item.firstSeen, item);
+    for await (const [key, item] of this.store.scan<ItemRecord>(rec.id, 'items')) {
+      if (item.deleted) ws.catalog.markDeleted(item.itemId ?? key, item.firstSeen);
+      else ws.catalog.upsert(item.itemId ?? key, item.properties, item.firstSeen, item);
+    }
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
     if (this.serving === 'ledger') ws.ledgerOnly = true;
     if (this.serving) {
@@ -215,10 +218,14 @@ export class Engine {
     for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
   }
 
+  /** Deletes an item for good: a marker stays (in the store and the catalog) so events cannot make it again. */
   async deleteItem(ws: Workspace, itemId: string): Promise<boolean> {
     if (!ws.catalog.has(itemId)) return false;
-    await this.store.commit(ws.id, [{ table: 'items', key: itemStoreKey(itemId) }]);
-    return ws.catalog.remove(itemId);
+    const at = Date.now();
+    const marker: ItemRecord = { itemId, properties: {}, firstSeen: at, source: 'api', deleted: true };
+    await this.store.commit(ws.id, [{ table: 'items', key: itemStoreKey(itemId), value: marker }]);
+    ws.catalog.markDeleted(itemId, at);
+    return true;
   }
 
   // --- keys and workspaces ---------------------------------------------------------------------
