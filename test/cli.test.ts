@@ -155,6 +155,24 @@ describe('kairos import', () => {
     expect((await api(server.url, 'GET', '/v1/profiles/csv-u1')).json.eventCount).toBe(3);
   });
 
+  it('treats a malformed CSV record (column count, an unclosed quote) as an invalid row', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'ragged.csv');
+    writeFileSync(file, 'user,item,ts\nr-u1,r-p1,1709287200\nr-u1,r-p2,1709287260,EXTRA\nr-u2,r-p3,1709287320\nr-u3,"r-p4\n');
+    const args = ['import', file, '--map', 'userId=user', '--map', 'properties.product_id=item', '--map', 'timestamp=ts'];
+    const strict = await kairos(dataDir, args);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain('line 3');
+    const skipping = await kairos(dataDir, [...args, '--skip-invalid']);
+    expect(skipping.code, skipping.stderr).toBe(0);
+    expect(summary(skipping)).toMatchObject({ stored: 2, invalid: 2 });
+    expect(skipping.stderr).toMatch(/line 3: Invalid Record Length/);
+    expect(skipping.stderr).toMatch(/Quote Not Closed/);
+    const server = await serverOn(dataDir);
+    expect((await api(server.url, 'GET', '/v1/profiles/r-u1')).json.eventCount).toBe(1);
+    expect((await api(server.url, 'GET', '/v1/profiles/r-u2')).json.eventCount).toBe(1);
+  });
+
   it('reports invalid lines by number, exits 1, and stores nothing of the invalid chunk', async () => {
     const dataDir = workDir();
     const file = join(dataDir, 'bad.ndjson');

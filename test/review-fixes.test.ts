@@ -82,6 +82,9 @@ describe('numbers', () => {
     expect(action.status).toBe(400);
     const weight = await raw(s, 'PUT', '/v1/experiments/inf', '{"placement":"p3","variants":[{"id":"a","weight":1e999,"config":{}},{"id":"b","weight":1,"config":{}}],"metrics":["M"],"status":"running"}');
     expect(weight.status).toBe(400);
+    // finite, but their sum would overflow: every share would be 0 and everyone go to the last variant
+    const huge = await raw(s, 'PUT', '/v1/experiments/huge', '{"placement":"p4","variants":[{"id":"a","weight":1e308,"config":{}},{"id":"b","weight":1e308,"config":{}}],"metrics":["M"],"status":"running"}');
+    expect(huge.status).toBe(400);
     expect((await api(s.url, 'GET', '/v1/actions')).json.actions ?? []).toEqual([]);
   });
 });

@@ -60,9 +60,27 @@ function csvTime(v: string): string | undefined {
 }
 
 async function* csvRows(file: string, delimiter: string, mapping: Map<string, string>, eventName: string): AsyncGenerator<Row[]> {
-  const parser = createReadStream(file).pipe(parseCsv({ columns: true, delimiter, skip_empty_lines: true, trim: true, relax_column_count: false }));
+  // a malformed record (wrong column count, a quote never closed) is an invalid row like a bad NDJSON
+  // line: reported, and skipped under --skip-invalid, not the end of the import
+  const skipped: Row[] = [];
+  const parser = createReadStream(file).pipe(
+    parseCsv({
+      columns: true,
+      delimiter,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: false,
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        const at = (err as { lines?: number } | undefined)?.lines;
+        skipped.push({ line: at ?? 0, raw: { __invalid: `line ${at ?? '?'}: ${err?.message ?? 'malformed CSV record'}` }, bytes: 0 });
+        return undefined;
+      },
+    }),
+  );
   let line = 1;
   for await (const record of parser as AsyncIterable<Record<string, string>>) {
+    if (skipped.length) yield skipped.splice(0);
     line++;
     const e: Record<string, unknown> = { type: 'track', event: eventName };
     for (const [field, column] of mapping) {
@@ -73,6 +91,7 @@ async function* csvRows(file: string, delimiter: string, mapping: Map<string, st
     e.messageId ??= contentId(JSON.stringify(record));
     yield [{ line, raw: e, bytes: Buffer.byteLength(JSON.stringify(e)) }];
   }
+  if (skipped.length) yield skipped.splice(0);
 }
 
 export async function importCommand(argv: string[]): Promise<number> {

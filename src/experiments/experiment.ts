@@ -20,7 +20,7 @@ const Name = Type.String({ minLength: 1, maxLength: 128 });
 export const VariantSchema = Type.Object(
   {
     id: Name,
-    weight: Type.Number({ minimum: 0, description: 'relative share of the non-holdout traffic' }),
+    weight: Type.Number({ minimum: 0, maximum: 1_000_000, description: 'relative share of the non-holdout traffic (0–1,000,000)' }),
     config: Type.Object({}, { additionalProperties: true, description: 'strategy, blend or action policy this variant serves' }),
   },
   { additionalProperties: false },
