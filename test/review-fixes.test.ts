@@ -6,8 +6,10 @@
  * the request's channel in the context, the consistency window across restarts), feedback (opted-out
  * outcomes, arrival order) and impressions after an erasure.
  */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { api, removeDir, send, startServer, tempDir, ADMIN_KEY, type TestServer } from './helpers/server.ts';
+import { api, removeDir, send, startServer, tempDir, ADMIN_KEY, WRITE_KEY, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
 const servers: TestServer[] = [];
@@ -267,5 +269,32 @@ describe('catalog', () => {
     expect((await api(s.url, 'PUT', '/v1/items/gone', { properties: { name: 'Back' } })).status).toBe(200);
     expect((await api(s.url, 'GET', '/v1/items/gone')).json.properties.name).toBe('Back');
     expect(await listed(s)).toContain('gone');
+  });
+});
+
+describe('shutdown', () => {
+  it('a request reaching a closing server on an open connection gets the coded 503, while the one under way finishes', async () => {
+    const s = await boot();
+    const { port } = new URL(s.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (received += d));
+    const body = JSON.stringify({ userId: 'slow', event: 'Product Viewed', properties: { product_id: 'p1' } });
+    // the first request's body arrives in two parts: the server is asked to close in between
+    socket.write(`POST /v1/track HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+    await new Promise((r) => setTimeout(r, 50));
+    servers.splice(servers.indexOf(s), 1);
+    const closed = s.close();
+    await new Promise((r) => setTimeout(r, 50));
+    socket.write(`${body.slice(10)}GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n`);
+    await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 5000))]);
+    await closed;
+    const answers = received.split(/(?=HTTP\/1\.1 )/);
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 200/);
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 503/);
+    expect(answers[1]).toContain('"code":"KAIROS_ERR_NOT_READY"');
+    socket.destroy();
   });
 });

@@ -98,7 +98,8 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     // (query strings, which are text by nature, are declared as strings and parsed by the route);
     // lengths and numbers are judged as by the engine's own validator (validation.ts)
     ajv: { customOptions: { ...AJV_OPTIONS, removeAdditional: false } },
-    return503OnClosing: true,
+    // requests that reach a closing server are refused by the onRequest hook below, in the documented shape
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // errors Fastify meets before a route runs (a URL that is not valid percent-encoding, say) are
     // answered in the documented shape too
@@ -119,6 +120,17 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
 
   app.decorateRequest('bodyBytes', 0);
   app.decorateRequest('principal', null);
+  // once closing (SIGTERM), a request still arriving on an open connection gets a coded 503 and the
+  // connection is closed; requests already under way finish
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return;
+    void reply.header('connection', 'close');
+    throw new KairosError('KAIROS_ERR_NOT_READY', 'the server is shutting down');
+  });
   // authentication before anything else: an unauthenticated client learns nothing of the schemas
   // and cannot make the server read, inflate or parse a body
   app.addHook('onRequest', async (req) => {
