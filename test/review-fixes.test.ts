@@ -298,3 +298,17 @@ describe('shutdown', () => {
     socket.destroy();
   });
 });
+
+describe('metrics', () => {
+  it('never show another workspace’s placement names on the keyless /metrics', async () => {
+    const s = await boot();
+    const created = await api(s.url, 'POST', '/v1/workspaces', { name: 'tenant b' });
+    expect(created.status).toBe(201);
+    expect((await api(s.url, 'POST', '/v1/recommendations', { anonymousId: 'x', context: { placement: 'secret-tenant-b-campaign' }, count: 1 }, created.json.adminKey)).status).toBe(200);
+    expect((await api(s.url, 'POST', '/v1/recommendations', { anonymousId: 'x', context: { placement: 'home-shelf' }, count: 1 })).status).toBe(200);
+    const text = (await send(s.url, 'GET', '/metrics', undefined, {})).text;
+    expect(text).not.toContain('secret-tenant-b');
+    expect(text).toContain('placement="home-shelf"');
+    expect(text).toContain('placement="other"');
+  });
+});

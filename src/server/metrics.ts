@@ -1,5 +1,6 @@
 /** Prometheus metrics (CONTRACT §9), on a registry of their own so tests can run servers side by side. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -9,8 +10,12 @@ export interface Metrics {
   eventsDuplicate: Counter<'workspace'>;
   recommendDuration: Histogram<'placement'>;
   decideDuration: Histogram<'placement'>;
-  /** a placement as a label value: the first MAX_PLACEMENT_LABELS names seen, then "other" */
-  placementLabel(placement: string): string;
+  /**
+   * a placement as a label value: the first MAX_PLACEMENT_LABELS names seen in the default workspace,
+   * then "other"; every placement of another workspace is "other" (`/metrics` needs no key, and a
+   * tenant's placement names are theirs)
+   */
+  placementLabel(placement: string, workspace: string): string;
 }
 
 /** Placements come from clients: bounding their label values bounds the metrics' memory. */
@@ -31,7 +36,8 @@ export function createMetrics(gauges: { storeBytes: () => number; modelAgeSecond
   const placements = new Set<string>();
   return {
     registry,
-    placementLabel(placement: string): string {
+    placementLabel(placement: string, workspace: string): string {
+      if (workspace !== DEFAULT_WORKSPACE) return 'other';
       if (placements.has(placement)) return placement;
       if (placements.size >= MAX_PLACEMENT_LABELS) return 'other';
       placements.add(placement);

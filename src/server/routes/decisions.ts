@@ -66,7 +66,7 @@ export function decisionRoutes(ext: DecisionsExtension): RouteRegistrar {
       }
       const started = process.hrtime.bigint();
       const response = await ext.decide(ws, req.body, { now: Date.now() });
-      metrics.decideDuration.observe({ placement: metrics.placementLabel(req.body.placement) }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.decideDuration.observe({ placement: metrics.placementLabel(req.body.placement, ws.id) }, Number(process.hrtime.bigint() - started) / 1e9);
       return response;
     });
 

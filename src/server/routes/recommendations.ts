@@ -23,7 +23,7 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       const placement = req.body.context?.placement ?? DEFAULT_PLACEMENT;
       const { exposed, writes: exposure } = experiments?.stateOf(ws).expose(personOf(ws, req.body), namedIds(req.body), placement, now) ?? { writes: [] };
       const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, now, exposed);
-      metrics.recommendDuration.observe({ placement: metrics.placementLabel(placement) }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.recommendDuration.observe({ placement: metrics.placementLabel(placement, ws.id) }, Number(process.hrtime.bigint() - started) / 1e9);
       // a first experiment exposure must be durable before the variant is shown (stickiness);
       // the impression is for attribution: it joins the next batched write, not awaited
       if (exposure.length) await engine.store.commit(ws.id, exposure);
