@@ -257,3 +257,25 @@ describe('kairos keys', () => {
     expect(run.stderr).toMatch(/root/);
   });
 });
+
+describe('keys on a fresh data dir', () => {
+  it('are made by the first serve, which prints them, not by a command that cannot show them', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'one.ndjson');
+    writeFileSync(file, ndjson([{ type: 'track', userId: 'k-u1', event: 'Product Viewed', properties: { product_id: 'k-p1' }, messageId: 'k-1' }]));
+    const imported = await runKairos(['import', file], { KAIROS_DATA_DIR: dataDir });
+    expect(imported.code, imported.stderr).toBe(0);
+    const listed = await runKairos(['keys', 'list'], { KAIROS_DATA_DIR: dataDir });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).not.toContain('primary-write');
+    const child = await startChild(dataDir, { KAIROS_WRITE_KEY: '', KAIROS_ADMIN_KEY: '' });
+    try {
+      const writeKey = /write key of the default workspace \(shown once\): (\S+)/.exec(child.output())?.[1];
+      const adminKey = /admin API key \(shown once\): (\S+)/.exec(child.output())?.[1];
+      expect(writeKey).toBeDefined();
+      expect((await api(child.url, 'GET', '/v1/profiles/k-u1', undefined, adminKey)).json.eventCount).toBe(1);
+    } finally {
+      await child.stop();
+    }
+  });
+});

@@ -138,7 +138,11 @@ export class Engine {
     return this.loadWorkspace(rec);
   }
 
-  /** The default workspace's write and admin keys: from the environment, else generated once. */
+  /**
+   * The default workspace's write and admin keys: from the environment, else generated once, by the
+   * first `serve` (which prints them): a command that cannot show a secret (import, keys) never makes
+   * one.
+   */
   private async ensurePrimaryKeys(): Promise<void> {
     const ws = this.workspaces.get(DEFAULT_WORKSPACE)!;
     const want = [
@@ -148,6 +152,7 @@ export class Engine {
     for (const w of want) {
       const existing = await this.store.get<KeyRecord>(ws.id, 'keys', w.id);
       if (existing && (w.secret === undefined || existing.hash === hashSecret(w.secret))) continue;
+      if (w.secret === undefined && this.serving !== true) continue;
       const secret = w.secret ?? newSecret(w.prefix);
       if (w.secret === undefined) this.generatedSecrets[w.slot] = secret;
       if (existing) this.keysByHash.delete(existing.hash);
