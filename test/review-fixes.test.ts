@@ -312,3 +312,20 @@ describe('metrics', () => {
     expect(text).toContain('placement="other"');
   });
 });
+
+describe('popular and trending', () => {
+  it.each(['erasure', 'opt-out'])('forget a person at once after %s, not at the next recompute', async (how) => {
+    const s = await boot();
+    const created = '2026-01-01T00:00:00Z';
+    expect((await api(s.url, 'POST', '/v1/items', { items: [{ itemId: 'i1', properties: { name: 'One', createdAt: created } }, { itemId: 'i2', properties: { name: 'Two', createdAt: created } }] })).status).toBe(200);
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
+    const view = (who: string, id: string, item: string, minutesAgo: number) => ({ type: 'track', anonymousId: who, event: 'Product Viewed', messageId: id, timestamp: at(minutesAgo), properties: { product_id: item } });
+    const batch = [...[0, 1, 2, 3, 4].map((i) => view('x', `x${i}`, 'i1', 50 - i)), view('y', 'y0', 'i2', 45), view('y', 'y1', 'i2', 44), view('y', 'y2', 'i1', 43)];
+    expect((await ingest(s.url, '/v1/batch', { batch })).status).toBe(200);
+    const ask = async () => (await api(s.url, 'POST', '/v1/recommendations', { anonymousId: 'nobody', context: { placement: 'home' }, count: 2 })).json.items.map((i: { itemId: string }) => i.itemId);
+    expect(await ask()).toEqual(['i1', 'i2']);
+    if (how === 'erasure') expect((await api(s.url, 'DELETE', '/v1/profiles/x')).status).toBe(200);
+    else expect((await ingest(s.url, '/v1/track', { anonymousId: 'x', event: 'Consent Changed', context: { consent: { categoryPreferences: { Personalization: false } } } })).status).toBe(200);
+    expect(await ask()).toEqual(['i2', 'i1']);
+  });
+});

@@ -13,8 +13,10 @@
  * proportional to what changed. A full computation happens when trending lists are older than
  * `maxAgeMs` (decay alone reorders trending items as time passes; it never reorders popular ones, as
  * one rate scales every score alike) and, at most once per `refreshMs`, after a removal or a catalog
- * change. An item whose last interaction is removed (erasure, consent withdrawn) leaves the lists at
- * once, though: nothing may call it popular on the strength of data that is gone.
+ * change. An item whose interactions are removed (erasure, consent withdrawn) is scored again at the
+ * next read, and leaves the lists at once when none is left: nothing may call it popular on the
+ * strength of data that is gone. (Until the recompute, only which items sit at the very end of a long
+ * list may differ from a full computation.)
  */
 import { DecayClock, DecayedSums, DECAY_EPSILON } from '../decay.ts';
 import type { ItemIds } from '../item-ids.ts';
@@ -132,6 +134,9 @@ export class PopularityModel implements SessionModel {
       if (h === undefined) continue;
       this.short.subtract(h, it.weight, it.t);
       if (this.long.subtract(h, it.weight, it.t)) for (const l of this.lists.values()) l.vanished.add(it.itemId);
+      // scored again at the next read, like an addition: removed data (an erasure, a withdrawn
+      // consent) props up no item from the next request on, even before the lists are recomputed
+      for (const kind of this.lists.keys()) this.dirtyOf(kind).add(h);
     }
     this.version++;
   }
