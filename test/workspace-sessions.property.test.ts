@@ -199,3 +199,34 @@ describe('records that share an array', () => {
     expect([...liveModel.held.entries()]).toEqual([...onceModel.held.entries()]);
   });
 });
+
+describe('an identity merge', () => {
+  it('asks nothing of the models for sessions that stay as they were, and one splice where two people’s sessions meet', () => {
+    const ws = new Workspace('m', DEFAULT_TUNING);
+    const calls: string[] = [];
+    ws.addModel({
+      addSession: (s) => calls.push(`add ${s.key}`),
+      removeSession: (s) => calls.push(`remove ${s.key}`),
+      spliceSession: (p, n, c) => calls.push(`splice ${p.key}→${n.key} at ${c.at} -${c.removed} +${c.added}`),
+    });
+    const recording = new RecordingModel();
+    ws.addModel(recording);
+    const at = (minute: number) => ({ timestamp: T0 + minute * MIN, receivedAt: T0 });
+    const view = (id: string, who: Record<string, string>, minute: number, item: string) => ({ messageId: id, type: 'track', event: 'Product Viewed', properties: { product_id: item }, ...who, ...at(minute) }) as StoredEvent;
+    // a user's two sessions, and a device's session that falls inside the user's second one
+    for (const [i, m] of [0, 1, 2, 100, 101, 104].entries()) ws.apply(view(`u-${i}`, { userId: 'u1' }, m, `p${i}`), 's');
+    for (const [i, m] of [102, 103].entries()) ws.apply(view(`a-${i}`, { anonymousId: 'a1' }, m, `q${i}`), 's');
+    ws.flush();
+    calls.length = 0;
+    ws.apply({ messageId: 'link', type: 'identify', userId: 'u1', anonymousId: 'a1', ...at(105) } as StoredEvent, 's');
+    ws.flush();
+    // the user's first session is left alone; the device's session and the user's second become one
+    expect(calls).toEqual(['splice u-3→u-3 at 2 -0 +2', 'remove a-0']);
+    const [once, onceModel] = workspace();
+    for (const [i, m] of [0, 1, 2, 100, 101, 104].entries()) once.apply(view(`u-${i}`, { userId: 'u1' }, m, `p${i}`), 's');
+    for (const [i, m] of [102, 103].entries()) once.apply(view(`a-${i}`, { anonymousId: 'a1' }, m, `q${i}`), 's');
+    once.apply({ messageId: 'link', type: 'identify', userId: 'u1', anonymousId: 'a1', ...at(105) } as StoredEvent, 's');
+    once.flush();
+    expect([...recording.held.entries()].sort()).toEqual([...onceModel.held.entries()].sort());
+  });
+});

@@ -111,6 +111,15 @@ function absorbedBy(list: readonly Contribution[], from: number, start: number, 
   return best;
 }
 
+/** two lists of contributions in order of start, as one */
+function byStart(a: readonly Contribution[], b: readonly Contribution[]): Contribution[] {
+  const out: Contribution[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]!.record.start <= b[j]!.record.start) ? a[i++]! : b[j++]!);
+  return out;
+}
+
 /** the contribution of `list[from..]` for session `key` */
 function findByKey(list: readonly Contribution[], from: number, key: string): Contribution | undefined {
   for (let i = from; i < list.length; i++) if (list[i]!.record.key === key) return list[i];
@@ -257,7 +266,15 @@ export class Workspace {
       this.timelineOf(merged).absorb(gone);
       this.timelines.delete(absorbed);
     }
-    this.withdraw(absorbed);
+    // the absorbed person's sessions join the merged person's as they are: the recomputation below
+    // finds each by its key, unchanged, or changed in one place where the two people's sessions met
+    // (a splice), instead of every one being withdrawn from the models and added again
+    const moved = this.contributions.get(absorbed);
+    if (moved) {
+      this.contributions.delete(absorbed);
+      const held = this.contributions.get(merged);
+      this.contributions.set(merged, held ? byStart(held, moved) : moved);
+    }
     this.views.delete(absorbed);
     this.dirty.delete(absorbed);
     this.touch(merged, -Infinity);
