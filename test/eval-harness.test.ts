@@ -121,6 +121,19 @@ describe('kairos eval and kairos tune commands', () => {
     expect(report.counts.sessions).toBe(4);
   });
 
+  it('a missing data file is a mistake in the command (exit 2 with a message), not a crash', async () => {
+    const messages: string[] = [];
+    const stderr = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void messages.push(args.map(String).join(' ')));
+    try {
+      const missing = join(dir, 'no-such-file.csv');
+      expect((await captureStdout(() => evalCommand([missing, '--session', 'SessionId', '--item', 'ItemId', '--time', 'Time']))).code).toBe(2);
+      expect((await captureStdout(() => tuneCommand([missing, '--session', 'SessionId', '--item', 'ItemId', '--time', 'Time']))).code).toBe(2);
+      expect(messages.filter((m) => m.includes('cannot read') && m.includes('no-such-file.csv'))).toHaveLength(2);
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
   it('tune refuses test data, and writes settings the server\'s config loader accepts, keeping the file\'s other keys', async () => {
     const out = join(dir, 'kairos.config.json');
     writeFileSync(out, JSON.stringify({ note: 'other keys of the file are kept' }));

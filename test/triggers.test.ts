@@ -154,6 +154,24 @@ describe('triggered messages', () => {
     expect(await deliveries(s, 'cart')).toHaveLength(1);
   });
 
+  it('two anchors of one person at the same millisecond, from ids merged later, give one message', async () => {
+    const s = await server();
+    const hook = await receiver();
+    await offer(s);
+    await putTrigger(s, 'tie', { when: { event: 'Dup' }, delaySeconds: 1, placement: 'cart_reminder', channel: 'email', webhook: { url: hook.url, secret: SECRET, backoffSeconds: 0.01 } });
+    const timestamp = new Date(Date.now() - 500).toISOString();
+    expect((await track(s.url, '/v1/track', { anonymousId: 'tie-a', event: 'Dup', messageId: 'tie-1', timestamp })).status).toBe(200);
+    expect((await track(s.url, '/v1/track', { userId: 'tie-u', event: 'Dup', messageId: 'tie-2', timestamp })).status).toBe(200);
+    expect((await track(s.url, '/v1/identify', { anonymousId: 'tie-a', userId: 'tie-u', messageId: 'tie-link' })).status).toBe(200);
+    const outcomes = await Promise.all(['tie-1', 'tie-2'].map((m) => settled(s, 'tie', m, ['delivered', 'dead', 'cancelled'])));
+    // the later by messageId is the one latest anchor: it is sent, the other is superseded
+    expect(outcomes.map((f) => [f.anchor.messageId, f.status, f.reason])).toEqual([
+      ['tie-1', 'cancelled', 'superseded'],
+      ['tie-2', 'delivered', undefined],
+    ]);
+    expect(hook.received).toHaveLength(1);
+  });
+
   it('an Order Completed inside the window cancels, also when it came from another id merged before the firing', async () => {
     const s = await server();
     const hook = await receiver();

@@ -69,7 +69,10 @@ export function delimiterOf(file: string, format?: string): string {
 
 /** the records of a CSV/TSV file with a header line, as column → text */
 export async function* readRecords(file: string, delimiter: string): AsyncGenerator<Record<string, string>> {
-  const parser = createReadStream(file).pipe(parseCsv({ columns: true, delimiter, skip_empty_lines: true, trim: true, bom: true }));
+  const source = createReadStream(file);
+  const parser = source.pipe(parseCsv({ columns: true, delimiter, skip_empty_lines: true, trim: true, bom: true }));
+  // pipe() does not pass a read error on: a missing or unreadable file is the command's data mistake
+  source.on('error', (e) => parser.destroy(new TableError(`cannot read ${file}: ${e.message}`)));
   for await (const record of parser as AsyncIterable<Record<string, string>>) yield record;
 }
 

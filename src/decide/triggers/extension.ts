@@ -124,6 +124,12 @@ const personIds = (e: StoredEvent): Firing['person'] => ({
   ...(e.anonymousId !== undefined ? { anonymousId: e.anonymousId } : {}),
 });
 
+/**
+ * Whether anchor `a` comes after `b`: later in event time, then by messageId, so that of two anchors
+ * at the same millisecond (two ids of one person, merged later) exactly one is the latest.
+ */
+export const laterAnchor = (a: { t: number; messageId: string }, b: { t: number; messageId: string }): boolean => a.t > b.t || (a.t === b.t && a.messageId > b.messageId);
+
 export class TriggersExtension implements WorkspaceExtension {
   readonly settings: TriggerSettings;
   private readonly contexts = new WeakMap<Workspace, Context>();
@@ -331,7 +337,7 @@ export class TriggersExtension implements WorkspaceExtension {
     if (dueAt < now - this.settings.maxLatenessMs) return;
     for (const other of outbox.firingsOf(view.ids, t.triggerId)) {
       if (other.status !== 'scheduled' || this.isBusy(ctx, other.idempotencyKey)) continue;
-      if (other.anchor.t > e.timestamp) return;
+      if (laterAnchor(other.anchor, { messageId: e.messageId, t: e.timestamp })) return;
       writes.push(outbox.putFiring(transition(other, 'cancelled', now, { reason: 'superseded' })));
     }
     const f: Firing = {
@@ -401,7 +407,7 @@ export class TriggersExtension implements WorkspaceExtension {
     const view = personOf(ws, f.person);
     if (!view) return cancel('person unknown');
     if (view.personalization === false) return cancel('opted out');
-    if (ctx.outbox.firingsOf(view.ids, f.triggerId).some((o) => o.status === 'scheduled' && o.anchor.t > f.anchor.t)) return cancel('superseded');
+    if (ctx.outbox.firingsOf(view.ids, f.triggerId).some((o) => o !== f && o.status === 'scheduled' && laterAnchor(o.anchor, f.anchor))) return cancel('superseded');
     if (t.unless && (await this.cancelledByUnless(ctx, view, f, t))) return cancel('unless');
     const profile = ws.profile(view.root, now);
     const userId = profile?.userId ?? null;
