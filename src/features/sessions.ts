@@ -31,9 +31,12 @@ export function itemsOf(events: readonly EventSummary[], weights: Readonly<Recor
   return items;
 }
 
-/** appends the session items of an event's item interactions (every item built in one shape) */
+/** the session item of an item interaction (every item built in one shape) */
+const itemOf = (i: Interaction, itemId: string, weights: Readonly<Record<InteractionKind, number>>): SessionItem => ({ itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
+
+/** appends the session items of an event's item interactions */
 function pushItems(e: EventSummary, weights: Readonly<Record<InteractionKind, number>>, out: SessionItem[]): void {
-  for (const i of e.interactions) if (i.itemId !== undefined) out.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
+  for (const i of e.interactions) if (i.itemId !== undefined) out.push(itemOf(i, i.itemId, weights));
 }
 
 /**
@@ -58,7 +61,7 @@ export function itemsAppended(base: SessionRecord, events: readonly EventSummary
       if (i.itemId === undefined) continue;
       if (!own && items.length !== size) items = items.slice(0, size);
       own = true;
-      items.push({ itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined });
+      items.push(itemOf(i, i.itemId, weights));
       size++;
     }
   }
@@ -98,7 +101,7 @@ export function recordOf(events: readonly EventSummary[], a: number, b: number, 
         for (let x = 0; x < n; x++) out[x] = held![x]!;
       }
       // past a difference, prev's next item is still taken when it comes (a late event was inserted)
-      out[n++] = same ? held![j++]! : { itemId: i.itemId, kind: i.kind, t: i.t, weight: weights[i.kind], handle: undefined };
+      out[n++] = same ? held![j++]! : itemOf(i, i.itemId, weights);
     }
   }
   const items = out ?? (n > 0 ? held! : undefined);
