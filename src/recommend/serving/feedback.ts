@@ -122,12 +122,9 @@ export class FeedbackLearning {
     const replaced = this.records.get(key);
     if (replaced && !before(rec, replaced)) return false;
     this.records.set(key, rec);
-    if (replaced) {
-      this.replay(rec.placement);
-      return true;
-    }
     const held = this.learners.get(rec.placement);
-    if (held && held.last && before(rec, held.last)) {
+    // a replaced outcome, or one earlier than the last learned: the placement's examples are replayed
+    if (replaced || (held?.last && before(rec, held.last))) {
       this.replay(rec.placement);
       return true;
     }
