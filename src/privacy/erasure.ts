@@ -61,9 +61,10 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
           erasedIds.add(e.messageId);
           erased.push(e);
         }
-        // every round rewrites from everything erased so far: the item rebuild must not keep what an
-        // earlier round removed (memory still holds those events until the end)
-        const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, erased);
+        // a round rewrites the segments of its new events only (a segment holds one commit, applied all
+        // at once, so earlier rounds' segments are clean), but rebuilds items from all erased so far:
+        // the rebuild must not keep what an earlier round removed (memory holds those events until the end)
+        const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, fresh);
         for (const m of mutations) segments.add(m.key);
         const items = await itemRewrites(engine.store, ws, erased);
         mutations.push(...items.mutations, ...extensionRecords);
