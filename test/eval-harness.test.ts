@@ -10,6 +10,8 @@ import { HttpEngine } from '../src/eval/http.ts';
 import { InProcessEngine } from '../src/eval/in-process.ts';
 import { runEvaluation, type EvalInput, type EvalReport } from '../src/eval/run.ts';
 import { defaultSettings, readSettings } from '../src/eval/settings.ts';
+import { sampleValidation, tune, withPath, type Trial } from '../src/eval/tune.ts';
+import { MatrixModelHolder } from '../src/recommend/model/holder.ts';
 import { ADMIN_KEY, removeDir, startServer, tempDir, WRITE_KEY, type TestServer } from './helpers/server.ts';
 
 const MIN = 60_000;
@@ -76,6 +78,40 @@ describe('evaluation of the engine in process', () => {
     expect(frozen.predictions).toBe(8);
     // frozen, b (the old habit) stays first; online, h is first from the second session on
     expect(online.metrics['MRR@20']).toBeGreaterThan(frozen.metrics['MRR@20']! + 0.3);
+  });
+});
+
+describe('kairos tune reuses the collaborative model', () => {
+  it('trains once per training setting, and a reused model scores as a fresh one', async () => {
+    const retrain = vi.spyOn(MatrixModelHolder.prototype, 'retrain');
+    try {
+      const space = [
+        { path: 'recommend.placements.default.popular', values: [0.01, 0.02] },
+        { path: 'recommend.matrix.lambda', values: [10] },
+      ];
+      const trials: Trial[] = [];
+      // the model alone ranks (popular only breaks its ties), so a trial's score is the model's
+      const start = withPath(withPath(defaultSettings(), 'recommend.matrix', { minSupport: 1, inWorker: false, fullWeightAt: 0 }), 'recommend.placements.default', { collaborative: 1 });
+      await tune(walks(), start, { metric: 'MRR@20', mode: 'frozen', maxTrials: 4, sampleSize: 100, seed: '1', space, onTrial: (t) => trials.push(t) });
+      expect(trials.map((t) => t.change)).toEqual(['start', 'recommend.placements.default.popular=0.01', 'recommend.placements.default.popular=0.02', 'recommend.matrix.lambda=10']);
+      expect(trials[0]!.metrics['HR@20']).toBe(1);
+      // the start and the new lambda trained; the two popular trials reused the start's model
+      expect(retrain).toHaveBeenCalledTimes(2);
+      retrain.mockClear();
+      for (const t of trials) {
+        const fresh = await runEvaluation(sampleValidation(walks(), 100, '1'), {
+          mode: 'frozen',
+          count: 20,
+          baselines: [],
+          ease: {},
+          engine: (identity, online) => InProcessEngine.open({ settings: t.settings, identity, online }),
+        });
+        expect(fresh.metrics).toEqual(t.metrics);
+      }
+      expect(retrain).toHaveBeenCalledTimes(trials.length);
+    } finally {
+      retrain.mockRestore();
+    }
   });
 });
 

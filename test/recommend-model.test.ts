@@ -216,7 +216,8 @@ describe('collaborative model in a workspace', () => {
 
   it('trains one row per person, and an erased person leaves the next model', async () => {
     const ws = new Workspace('model', DEFAULT_TUNING);
-    const ext = new RecommendationsExtension({ matrix: { minSupport: 1, lambda: 1 } });
+    // one item of history earns the model its full weight here (the next test is about the share)
+    const ext = new RecommendationsExtension({ matrix: { minSupport: 1, lambda: 1, fullWeightAt: 0 } });
     await ext.attach(ws, new MemoryStore());
     const { recommender } = ext.stateOf(ws);
     for (const [k, id] of ['shoe', 'sock', 'lace', 'tent', 'mat', 'rare'].entries()) ws.catalog.upsert(id, { name: id.toUpperCase(), category: 'All' }, NOW - 100 * DAY - k);
@@ -245,6 +246,38 @@ describe('collaborative model in a workspace', () => {
       const second = await recommender.matrix.retrain();
       expect(second).toMatchObject({ people: 5, erasurePending: false });
       expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).map((c) => c.itemId)).not.toContain('rare');
+    } finally {
+      ext.stop();
+    }
+  });
+  it('weighs the model by how much the query holds: a short history a share, twenty items all of it', async () => {
+    const ws = new Workspace('model-share', DEFAULT_TUNING);
+    const ext = new RecommendationsExtension({ matrix: { minSupport: 1, lambda: 1 } });
+    await ext.attach(ws, new MemoryStore());
+    const { recommender } = ext.stateOf(ws);
+    const filler = Array.from({ length: 19 }, (_, k) => `old-${k}`);
+    for (const id of ['a', 'b', 'c', ...filler]) ws.catalog.upsert(id, { name: id.toUpperCase() }, NOW - 300 * DAY);
+    // ten people view a then b (the model's pick after a); thirty view only c (the most popular)
+    for (let p = 0; p < 10; p++) {
+      view(ws, `ab${p}`, 'a', 100);
+      view(ws, `ab${p}`, 'b', 99);
+    }
+    for (let p = 0; p < 30; p++) view(ws, `c${p}`, 'c', 50);
+    ws.flush();
+    try {
+      await recommender.matrix.retrain();
+      const short = query({ history: ['a'] });
+      const long = query({ history: [...filler, 'a'] });
+      expect(recommender.matrix.weightShare(query())).toBe(0);
+      expect(recommender.matrix.weightShare(short)).toBe(1 / 20);
+      expect(recommender.matrix.weightShare(long)).toBe(1);
+      expect(recommender.matrix.generate(short, 1).map((c) => c.itemId)).toEqual(['b']);
+      const o = { count: 1, seed: 's', weights: { collaborative: 1, popular: 1 }, excludeItems: new Set(['a']) };
+      expect(recommender.recommend(short, o).items.map((i) => i.itemId)).toEqual(['c']);
+      expect(recommender.recommend(long, o).items[0]).toMatchObject({ itemId: 'b', reasons: expect.arrayContaining([expect.objectContaining({ type: 'personal', itemId: 'a' })]) });
+      // with fullWeightAt 0 the model weighs fully whatever the history
+      const always = new MatrixModelHolder({ fullWeightAt: 0 });
+      expect(always.weightShare(query())).toBe(1);
     } finally {
       ext.stop();
     }

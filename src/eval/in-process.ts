@@ -7,6 +7,7 @@
 import type { TuningConfig } from '../config.ts';
 import { Workspace } from '../engine/workspace.ts';
 import type { StoredEvent } from '../ingest/event.ts';
+import type { SparseItemModel } from '../recommend/model/ease-train.ts';
 import type { RecommenderSettings } from '../recommend/recommender.ts';
 import { RecommendationsExtension, type RecommendationState, type ServingSettings } from '../recommend/serving/extension.ts';
 import { serveRecommendation, type RecommendRequest } from '../recommend/serving/serve.ts';
@@ -30,6 +31,11 @@ export interface InProcessOptions {
   identity: IdentityField;
   /** online: test events are ingested as they happen and the session is asked for by id */
   online: boolean;
+  /**
+   * collaborative models trained before on the same train data, by their training options and the
+   * engine's tuning: `kairos tune` trains once for every trial that shares them
+   */
+  models?: Map<string, SparseItemModel>;
 }
 
 export class InProcessEngine implements EngineDriver {
@@ -61,7 +67,15 @@ export class InProcessEngine implements EngineDriver {
     });
     this.ws.flush();
     // the server trains the collaborative model on a schedule; here it is trained once on train data
-    if (this.state.recommender.matrix.options.enabled) await this.state.recommender.matrix.retrain();
+    const { matrix } = this.state.recommender;
+    if (!matrix.options.enabled) return;
+    const key = JSON.stringify([matrix.trainOptions, this.o.settings.tuning]);
+    const trained = this.o.models?.get(key);
+    if (trained) matrix.adopt(trained);
+    else {
+      await matrix.retrain();
+      if (matrix.model) this.o.models?.set(key, matrix.model);
+    }
   }
 
   /** as the ingestion pipeline does: unknown items enter the catalog when an event first names them */

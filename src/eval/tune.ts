@@ -4,6 +4,7 @@
  * with the others held at the best so far; a value is kept only if it beats the best score. Passes
  * repeat until one changes nothing or the trial budget is spent. The test split is never read.
  */
+import type { SparseItemModel } from '../recommend/model/ease-train.ts';
 import { seededRandom } from '../recommend/rules/seeded-random.ts';
 import type { Interaction } from './dataset.ts';
 import type { EngineSettings } from './in-process.ts';
@@ -28,6 +29,10 @@ export const SEARCH_SPACE: readonly Parameter[] = [
   { path: 'recommend.covisit.halfLifeDays', values: [3, 14, 90, 365, 3650, 36500] },
   { path: 'recommend.sessionKnn.recencyDecayDays', values: [5, 20, 90, 365, 3650, 36500] },
   { path: 'recommend.popularity.trendingHalfLifeDays', values: [0.25, 1, 7, 30, 365, 3650] },
+  // then how much long history counts (collaborative model) against the session: long-history data
+  // (ratings) and session data (anonymous clicks) pull it apart
+  { path: 'recommend.placements.default.collaborative', values: [0, 0.5, 1, 2, 4, 8] },
+  { path: 'recommend.matrix.fullWeightAt', values: [0, 5, 20, 50] },
   { path: 'recommend.placements.default.in-session', values: [0, 0.5, 1, 2, 4, 8, 16] },
   { path: 'recommend.inSession.recencyDecay', values: [0.5, 1, 2, 4] },
   { path: 'recommend.inSession.frequencyExponent', values: [0, 0.25, 0.5, 1] },
@@ -121,6 +126,9 @@ export async function tune(input: EvalInput, start: EngineSettings, o: TuneOptio
   const validation = sampleValidation(input, o.sampleSize, o.seed);
   const space = o.space ?? SEARCH_SPACE;
   const seen = new Set<string>();
+  // the collaborative model depends on the (fixed) train part and its own options only: trials that
+  // change anything else reuse it instead of training it again
+  const models = new Map<string, SparseItemModel>();
   let trials = 0;
   /** undefined when these settings were evaluated before (they did not beat the best then either) */
   const evaluate = async (settings: EngineSettings, change: string): Promise<Trial | undefined> => {
@@ -131,7 +139,7 @@ export async function tune(input: EvalInput, start: EngineSettings, o: TuneOptio
       count: 20,
       baselines: [],
       ease: {},
-      engine: (identity, online) => InProcessEngine.open({ settings, identity, online }),
+      engine: (identity, online) => InProcessEngine.open({ settings, identity, online, models }),
     });
     const score = report.metrics[o.metric];
     if (score === undefined) throw new RangeError(`no metric "${o.metric}" (metrics: ${Object.keys(report.metrics).join(', ')})`);

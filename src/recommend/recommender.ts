@@ -209,7 +209,8 @@ export class Recommender implements SessionModel, CatalogListener {
     const perGenerator = Math.max(this.settings.minCandidates, count * this.settings.candidatesPerSlot);
     return blend(
       this.generators.map((g) => {
-        const weight = weights[g.name] ?? 0;
+        const configured = weights[g.name] ?? 0;
+        const weight = configured > 0 && g.weightShare ? configured * g.weightShare(query) : configured;
         return { generator: g.name, weight, candidates: weight > 0 ? g.generate(query, perGenerator) : [] };
       }),
     );

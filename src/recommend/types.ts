@@ -132,4 +132,9 @@ export interface CandidateGenerator {
   readonly name: string;
   /** at most `limit` candidates, best first; must not throw on unknown items */
   generate(q: RecommendQuery, limit: number): Candidate[];
+  /**
+   * The share (0..1) of its placement weight the generator earns for this query, when that depends
+   * on how much the query gives it to go on (absent: always all of it). 0 means it is not asked.
+   */
+  weightShare?(q: RecommendQuery): number;
 }

@@ -11,8 +11,9 @@
  * next scheduled check retrain whatever the amount of change).
  */
 import type { Candidate, CandidateGenerator, RecommendQuery, SessionModel, SessionRecord } from '../types.ts';
-import { DEFAULT_EASE_TRAIN_OPTIONS, type EaseTrainOptions, type InteractionSnapshot } from './ease-train.ts';
+import { DEFAULT_EASE_TRAIN_OPTIONS, type EaseTrainOptions, type InteractionSnapshot, type SparseItemModel } from './ease-train.ts';
 import { ItemModelScorer } from './scorer.ts';
+import { recentInterest } from '../query-items.ts';
 import { packSnapshot } from './snapshot.ts';
 import { trainInProcess, trainInWorker, type TrainedModel, type Training } from './trainer.ts';
 
@@ -23,6 +24,13 @@ export interface MatrixOptions extends EaseTrainOptions {
   historyItems: number;
   /** the n-th most recent of them counts 2^(−n / historyHalfLife); 0 = all count the same */
   historyHalfLife: number;
+  /**
+   * Distinct items of interest (the context item's, the session's and the history's) at which the
+   * model gets its placement's full weight; a query with fewer gets a linear share of it. The model
+   * is for long histories: a short session is better served by the session generators, whose
+   * ranking a full-weight model would dilute. 0: the full weight whatever the query.
+   */
+  fullWeightAt: number;
   /** a scheduled retrain happens when this much time passed since the last snapshot… */
   retrainMinutes: number;
   /** …and at least this many sessions were added, changed or removed since (or the data doubled) */
@@ -38,6 +46,7 @@ export const DEFAULT_MATRIX_OPTIONS: MatrixOptions = {
   enabled: true,
   historyItems: 200,
   historyHalfLife: 0,
+  fullWeightAt: 20,
   retrainMinutes: 60,
   minChanges: 100,
   checkSeconds: 60,
@@ -116,6 +125,11 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     this.changes++;
   }
 
+  weightShare(q: RecommendQuery): number {
+    const full = this.options.fullWeightAt;
+    return full > 0 ? recentInterest(q, full).length / full : 1;
+  }
+
   generate(q: RecommendQuery, limit: number): Candidate[] {
     return this.scorer?.generate(q, limit, this.options.historyItems, this.options.historyHalfLife) ?? [];
   }
@@ -183,12 +197,7 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
       .then(
         ({ model, ms }) => {
           if (this.stopped) throw new Error('model holder stopped');
-          // the swap: one assignment, between two requests
-          this.scorer = new ItemModelScorer(model);
-          this.version++;
-          this.trainedAt = at;
-          this.trainMs = Math.round(ms);
-          this.lastError = undefined;
+          this.swapIn(model, at, ms);
           this.running = undefined;
           this.training = undefined;
           return this.status();
@@ -212,13 +221,46 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     return running;
   }
 
+  /** the swap: one assignment, between two requests */
+  private swapIn(model: SparseItemModel, at: number, ms: number): void {
+    this.scorer = new ItemModelScorer(model);
+    this.version++;
+    this.trainedAt = at;
+    this.trainMs = Math.round(ms);
+    this.lastError = undefined;
+  }
+
+  /** what a training reads of the options (the others are about serving and scheduling) */
+  get trainOptions(): EaseTrainOptions {
+    const { lambda, minSupport, maxItems, neighbours } = this.options;
+    return { lambda, minSupport, maxItems, neighbours };
+  }
+
+  /** the model serving now (undefined before the first); its arrays are never modified */
+  get model(): SparseItemModel | undefined {
+    return this.scorer?.model;
+  }
+
+  /**
+   * Serves a model trained before on the same sessions, as if a training had just produced it
+   * (`kairos tune` trains once for all trials that share the model's settings). Nothing checks that
+   * the data is the same: that is the caller's promise.
+   */
+  adopt(model: SparseItemModel): void {
+    if (this.stopped) throw new Error('model holder stopped');
+    this.changes = 0;
+    this.erasurePending = false;
+    this.snapshotAt = Date.now();
+    this.snapshotSessions = this.sessions.size;
+    this.swapIn(model, this.snapshotAt, 0);
+  }
+
   /** packs the rows a slice at a time (requests are served in between), then trains */
   private async train(records: readonly SessionRecord[]): Promise<TrainedModel> {
     const personOf = await this.people?.(this.sessions, this.pause);
     const snapshot = await packSnapshot(records, personOf, this.pause);
     if (this.stopped) throw new Error('model holder stopped');
-    const { enabled: _e, historyItems: _h, historyHalfLife: _hl, retrainMinutes: _r, minChanges: _m, checkSeconds: _c, inWorker, ...ease } = this.options;
-    const training = (inWorker ? trainInWorker : trainInProcess)(snapshot, ease);
+    const training = (this.options.inWorker ? trainInWorker : trainInProcess)(snapshot, this.trainOptions);
     this.training = training;
     return training.result;
   }
