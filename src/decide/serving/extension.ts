@@ -220,35 +220,27 @@ export class DecisionState {
     }
   }
 
-  /** exposures of every id of the person */
   /**
-   * The person's latest decision for the same placement, channel, count and context inside the
-   * consistency window: read from the retained records, so the window holds across restarts and
-   * across the person's ids.
+   * One pass over the person's retained decisions, across all their ids: every exposure (for caps
+   * and exclusive groups), and the latest decision for the same placement, channel, count and context
+   * inside the consistency window (read from the records, so the window holds across restarts and
+   * across the person's ids).
    */
-  private lastShown(ids: Iterable<string>, placement: string, channel: string | undefined, count: number, contextHash: string, now: number): DecisionRecord | undefined {
+  private pastDecisions(ids: Iterable<string>, placement: string, channel: string | undefined, count: number, contextHash: string, now: number): { exposures: Exposure[]; last: DecisionRecord | undefined } {
     const window = this.settings.consistencySeconds * 1000;
-    let last: DecisionRecord | undefined;
-    for (const id of ids) {
-      for (const rec of this.byId.get(id) ?? []) {
-        if (rec.contextHash !== contextHash || rec.placement !== placement || rec.channel !== channel || rec.count !== count || !(now - rec.at < window)) continue;
-        if (last === undefined || rec.at > last.at || (rec.at === last.at && rec.decisionId > last.decisionId)) last = rec;
-      }
-    }
-    return last;
-  }
-
-  exposuresOf(ids: Iterable<string>): Exposure[] {
     const seen = new Set<DecisionRecord>();
-    const out: Exposure[] = [];
+    const exposures: Exposure[] = [];
+    let last: DecisionRecord | undefined;
     for (const id of ids) {
       for (const rec of this.byId.get(id) ?? []) {
         if (seen.has(rec)) continue;
         seen.add(rec);
-        for (const a of rec.actions) out.push({ actionId: a.actionId, channel: a.channel, t: rec.at, ...(a.exclusiveGroup !== undefined ? { exclusiveGroup: a.exclusiveGroup } : {}) });
+        for (const a of rec.actions) exposures.push({ actionId: a.actionId, channel: a.channel, t: rec.at, ...(a.exclusiveGroup !== undefined ? { exclusiveGroup: a.exclusiveGroup } : {}) });
+        if (rec.contextHash !== contextHash || rec.placement !== placement || rec.channel !== channel || rec.count !== count || !(now - rec.at < window)) continue;
+        if (last === undefined || rec.at > last.at || (rec.at === last.at && rec.decisionId > last.decisionId)) last = rec;
       }
     }
-    return out;
+    return { exposures, last };
   }
 
   /**
@@ -291,7 +283,7 @@ export class DecisionState {
     const x = buildFeatures(facts, { dims: bandit.options.dims, ...(this.settings.features ? { specs: this.settings.features } : {}) });
     const count = req.count ?? 1;
     const contextHash = createHash('sha256').update(stableJson(req.context ?? {})).digest('base64url');
-    const last = this.lastShown(ids, req.placement, req.channel, count, contextHash, now);
+    const { exposures, last } = this.pastDecisions(ids, req.placement, req.channel, count, contextHash, now);
     const consistent = last !== undefined;
     const policy = exposed?.config.policy === 'uniform' ? new LinUcbBandit({ ...bandit.options, epsilon: 1 }) : bandit;
     const decision = decideCore(
@@ -301,7 +293,7 @@ export class DecisionState {
         now,
         facts,
         x,
-        exposures: this.exposuresOf(ids),
+        exposures,
         ...(req.channel !== undefined ? { channel: req.channel } : {}),
         ...(consistent ? { preferred: last.actions.map((a) => a.actionId) } : {}),
       },
