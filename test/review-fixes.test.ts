@@ -4,7 +4,9 @@
  * that fit), overflowing numbers, experiments (people named by two ids, concurrent definitions,
  * always-valid p-values that depend on the data only), decisions (rewards from before the decision,
  * the request's channel in the context, the consistency window across restarts), feedback (opted-out
- * outcomes, arrival order) and impressions after an erasure.
+ * outcomes, arrival order) and impressions after an erasure. Seventh session: event times read
+ * strictly (no free-form dates, no skew correction outside the dates a time can hold) and order
+ * values (unpriced products, overflowing sums).
  */
 import { once } from 'node:events';
 import { connect } from 'node:net';
@@ -88,6 +90,47 @@ describe('numbers', () => {
     const huge = await raw(s, 'PUT', '/v1/experiments/huge', '{"placement":"p4","variants":[{"id":"a","weight":1e308,"config":{}},{"id":"b","weight":1e308,"config":{}}],"metrics":["M"],"status":"running"}');
     expect(huge.status).toBe(400);
     expect((await api(s.url, 'GET', '/v1/actions')).json.actions ?? []).toEqual([]);
+  });
+});
+
+describe('event times', () => {
+  it('are ISO-8601 only, and a skew correction outside the dates a time can hold is refused: nothing stored, nothing broken', async () => {
+    const s = await boot();
+    for (const timestamp of ['July 4', 'foo 2026', '0', '2026-02-30T00:00:00Z', '2026-01-01T24:00:00Z']) {
+      const r = await ingest(s.url, '/v1/track', { userId: 'clock', event: 'Product Viewed', properties: { product_id: 'p1' }, timestamp });
+      expect(r.status, timestamp).toBe(400);
+      expect(r.json.error.details[0].field).toBe('/timestamp');
+    }
+    // each time is a date on its own; the corrected one (receivedAt − (sentAt − originalTimestamp)) is not
+    const skewed = await ingest(s.url, '/v1/track', { anonymousId: 'anon-skew', event: 'Product Viewed', properties: { product_id: 'z9' }, originalTimestamp: '-271821-04-20T00:00:00.000Z', sentAt: '+275760-09-13T00:00:00.000Z' });
+    expect(skewed.status).toBe(400);
+    expect(skewed.json.error).toMatchObject({ code: 'KAIROS_ERR_VALIDATION', details: [{ field: '/sentAt' }] });
+    expect((await api(s.url, 'GET', '/v1/profiles/anon-skew')).status).toBe(404);
+    expect((await api(s.url, 'GET', '/v1/items/z9')).status).toBe(404);
+    expect((await ingest(s.url, '/v1/track', { userId: 'clock', event: 'Product Viewed', properties: { product_id: 'p1' }, timestamp: '2026-01-02 03:04:05+01:00' })).status).toBe(200);
+    const profile = await api(s.url, 'GET', '/v1/profiles/clock');
+    expect(profile.status).toBe(200);
+    expect(profile.json.features.firstSeen).toBe('2026-01-02T02:04:05.000Z');
+  });
+});
+
+describe('order values', () => {
+  it('of unpriced products are the order revenue shared among them, and a sum that would overflow stays a number', async () => {
+    const s = await boot();
+    const order = (userId: string, messageId: string, properties: Record<string, unknown>) => ingest(s.url, '/v1/track', { userId, messageId, event: 'Order Completed', properties });
+    expect((await order('o1', 'a', { order_id: 'A', revenue: 50, products: [{ product_id: 'q1' }, { product_id: 'q2' }] })).status).toBe(200);
+    expect((await api(s.url, 'GET', '/v1/profiles/o1')).json.features.rfm).toMatchObject({ frequency: 1, monetary: 50 });
+    // one priced product: the prices count, not the revenue
+    expect((await order('o2', 'b', { order_id: 'B', revenue: 50, products: [{ product_id: 'q1', price: 10, quantity: 2 }, { product_id: 'q2' }] })).status).toBe(200);
+    expect((await api(s.url, 'GET', '/v1/profiles/o2')).json.features.rfm.monetary).toBe(20);
+    // a line whose value overflows counts nothing; the sum of finite lines never becomes Infinity
+    expect((await order('o3', 'c', { order_id: 'C', products: [{ product_id: 'big', price: 1e308, quantity: 10 }] })).status).toBe(200);
+    expect((await order('o3', 'd', { order_id: 'D', products: [{ product_id: 'big', price: 1e308 }] })).status).toBe(200);
+    expect((await order('o3', 'e', { order_id: 'E', products: [{ product_id: 'big', price: 1e308 }] })).status).toBe(200);
+    expect((await order('o3', 'f', { order_id: 'F', products: [{ product_id: 'q1', price: 5 }] })).status).toBe(200);
+    const rfm = (await api(s.url, 'GET', '/v1/profiles/o3')).json.features.rfm;
+    expect(rfm.frequency).toBe(4);
+    expect(rfm.monetary).toBe(1e308 + 5);
   });
 });
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseIsoTime } from '../iso-time.ts';
 
 /** Catalog items: the known properties of CONTRACT §5, parsed once so rules and models need not guess. */
 export interface Item {
@@ -71,7 +72,7 @@ const finite = (v: unknown): number | undefined => {
 
 export function itemFromProperties(itemId: string, properties: Record<string, unknown>, firstSeen: number): Item {
   const createdAtRaw = properties.createdAt;
-  const createdAt = typeof createdAtRaw === 'string' ? Date.parse(createdAtRaw) : finite(createdAtRaw);
+  const createdAt = typeof createdAtRaw === 'string' ? parseIsoTime(createdAtRaw) : finite(createdAtRaw);
   const tags = Array.isArray(properties.tags) ? properties.tags.filter((t): t is string => typeof t === 'string') : [];
   const item: Item = {
     itemId,

@@ -33,7 +33,8 @@ export interface FeatureSettings {
 }
 
 const DAY = 86_400_000;
-const round = (x: number): number => Math.round(x * 1e6) / 1e6;
+/** to 6 decimals; a number too large for that (1e303 and up) is already whole */
+const round = (x: number): number => (Math.abs(x) < 1e300 ? Math.round(x * 1e6) / 1e6 : x);
 const iso = (t: number): string => new Date(t).toISOString();
 
 function recentOf(events: readonly EventSummary[], kinds: ReadonlySet<InteractionKind>, n: number): RecentItem[] {
@@ -72,7 +73,8 @@ export function personFeatures(
       counts[x.kind]++;
       if (x.kind === 'purchase') {
         orders.add(x.messageId);
-        monetary += x.value ?? 0;
+        // a sum that would overflow keeps its last finite value (values are finite one by one)
+        if (x.value !== undefined && Number.isFinite(monetary + x.value)) monetary += x.value;
         lastOrder = Math.max(lastOrder ?? x.t, x.t);
       }
       if (x.itemId === undefined) continue;

@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import type { ErrorDetail } from '../errors.ts';
+import { MAX_TIME_MS, parseIsoTime } from '../iso-time.ts';
 import { ajv } from '../validation.ts';
 
 export const EVENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
@@ -86,42 +87,6 @@ export interface StoredEvent {
 
 const idString = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
-
-/** the two-digit number at `at`, or -1 when either character is not a digit */
-function twoDigits(v: string, at: number): number {
-  const a = v.charCodeAt(at) - 48;
-  const b = v.charCodeAt(at + 1) - 48;
-  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
-}
-
-/**
- * `Date.parse` of an ISO-8601 UTC time. The form every Segment library sends,
- * `YYYY-MM-DDTHH:MM:SS.sssZ` (or without the milliseconds), is read here directly, about twice as
- * fast as `Date.parse`, which gets everything else: other offsets and forms, and any field whose
- * range `Date.parse` would have to interpret (a day past the 28th, hour 24, a year before 1000).
- */
-export function parseIsoTime(v: string): number {
-  const n = v.length;
-  if ((n === 24 || n === 20) && v.charCodeAt(n - 1) === 90 /* Z */ && v.charCodeAt(4) === 45 && v.charCodeAt(7) === 45 && v.charCodeAt(10) === 84 /* T */ && v.charCodeAt(13) === 58 && v.charCodeAt(16) === 58) {
-    const century = twoDigits(v, 0);
-    const year = twoDigits(v, 2);
-    const month = twoDigits(v, 5);
-    const day = twoDigits(v, 8);
-    const hour = twoDigits(v, 11);
-    const minute = twoDigits(v, 14);
-    const second = twoDigits(v, 17);
-    let ms = 0;
-    if (n === 24) {
-      const c = v.charCodeAt(22) - 48;
-      ms = v.charCodeAt(19) === 46 /* . */ && c >= 0 && c <= 9 ? twoDigits(v, 20) : -1;
-      ms = ms < 0 ? -1 : ms * 10 + c;
-    }
-    if (century >= 10 && year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= 28 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0) {
-      return Date.UTC(century * 100 + year, month - 1, day, hour, minute, second, ms);
-    }
-  }
-  return Date.parse(v);
-}
 
 function parseTime(v: string | undefined): number | undefined | null {
   if (v === undefined) return undefined;
@@ -235,7 +200,11 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
 
   let time = input.receivedAt;
   if (typeof timestamp === 'number') time = timestamp;
-  else if (typeof original === 'number' && typeof sentAt === 'number') time = input.receivedAt - (sentAt - original);
+  else if (typeof original === 'number' && typeof sentAt === 'number') {
+    time = input.receivedAt - (sentAt - original);
+    // two far-apart times can correct to a time no date holds
+    if (!(Math.abs(time) <= MAX_TIME_MS)) return { ok: false, details: [detailAt(index, '/sentAt', 'originalTimestamp corrected by sentAt falls outside the dates a time can hold')] };
+  }
   // a clock far in the future would outweigh every real event in time-decayed models
   if (time > input.receivedAt + MAX_FUTURE_SKEW_MS) time = input.receivedAt;
 

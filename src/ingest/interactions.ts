@@ -100,17 +100,29 @@ export function interactionsOf(event: StoredEvent): Interaction[] {
   const decisionId = str(props.decision_id);
   if (kind === 'purchase' || kind === 'list_view') {
     const out: Interaction[] = [];
+    let priced = false;
     for (const p of productsOf(props)) {
       const itemId = productId(p);
       if (!itemId) continue;
-      const price = num(p.price);
-      out.push(interaction(event, kind, itemId, kind === 'purchase' && price !== undefined ? price * (num(p.quantity) ?? 1) : undefined, recommendationId, decisionId));
+      const value = kind === 'purchase' ? lineValue(p.price, p.quantity) : undefined;
+      if (value !== undefined) priced = true;
+      out.push(interaction(event, kind, itemId, value, recommendationId, decisionId));
     }
-    if (out.length > 0) return out;
-    return [interaction(event, kind, undefined, kind === 'purchase' ? (num(props.revenue) ?? num(props.total)) : undefined, recommendationId, decisionId)];
+    const orderValue = kind === 'purchase' ? (num(props.revenue) ?? num(props.total)) : undefined;
+    if (out.length === 0) return [interaction(event, kind, undefined, orderValue, recommendationId, decisionId)];
+    // an order whose products carry no price is worth its revenue (else total), shared evenly
+    if (!priced && orderValue !== undefined) for (const x of out) x.value = orderValue / out.length;
+    return out;
   }
-  const price = num(props.price);
-  return [interaction(event, kind, productId(props), kind === 'add' && price !== undefined ? price * (num(props.quantity) ?? 1) : undefined, recommendationId, decisionId)];
+  return [interaction(event, kind, productId(props), kind === 'add' ? lineValue(props.price, props.quantity) : undefined, recommendationId, decisionId)];
+}
+
+/** price × quantity (1 when absent), when that is a finite number */
+function lineValue(price: unknown, quantity: unknown): number | undefined {
+  const p = num(price);
+  if (p === undefined) return undefined;
+  const v = p * (num(quantity) ?? 1);
+  return Number.isFinite(v) ? v : undefined;
 }
 
 /** what a mention without properties holds: most do (a view names only the product) */

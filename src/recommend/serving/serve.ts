@@ -10,6 +10,7 @@ import { itemInteractions, itemsOf } from '../../features/sessions.ts';
 import { MAX_ID_LENGTH, type StoredEvent } from '../../ingest/event.ts';
 import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
+import { parseIsoTime } from '../../iso-time.ts';
 import type { Mutation } from '../../store/types.ts';
 import type { Recommendations } from '../recommender.ts';
 import type { RecommendQuery, SessionItem } from '../types.ts';
@@ -71,7 +72,8 @@ function inlineItems(ws: Workspace, events: RecommendRequest['events'], now: num
   if (!events?.length) return [];
   const out: SessionItem[] = [];
   events.forEach((e, i) => {
-    const t = e.timestamp !== undefined && Number.isFinite(Date.parse(e.timestamp)) ? Date.parse(e.timestamp) : now;
+    const parsed = e.timestamp !== undefined ? parseIsoTime(e.timestamp) : NaN;
+    const t = Number.isFinite(parsed) ? parsed : now;
     const event: StoredEvent = { type: 'track', event: e.event, messageId: `inline-${i}`, timestamp: t, receivedAt: now, ...(e.properties ? { properties: e.properties } : {}) };
     for (const x of interactionsOf(event)) if (x.itemId !== undefined) out.push({ itemId: x.itemId, kind: x.kind, t: x.t, weight: ws.settings.interactionWeights[x.kind] });
   });
