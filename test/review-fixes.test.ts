@@ -6,7 +6,9 @@
  * the request's channel in the context, the consistency window across restarts), feedback (opted-out
  * outcomes, arrival order) and impressions after an erasure. Seventh session: event times read
  * strictly (no free-form dates, no skew correction outside the dates a time can hold) and order
- * values (unpriced products, overflowing sums).
+ * values (unpriced products, overflowing sums); recommendation rules (purchases left out of
+ * non-personalized variants, consent withheld by an inline event, the category cap past the scan
+ * limit and across spellings, item id lengths).
  */
 import { once } from 'node:events';
 import { connect } from 'node:net';
@@ -131,6 +133,67 @@ describe('order values', () => {
     const rfm = (await api(s.url, 'GET', '/v1/profiles/o3')).json.features.rfm;
     expect(rfm.frequency).toBe(4);
     expect(rfm.monetary).toBe(1e308 + 5);
+  });
+});
+
+describe('recommendation rules', () => {
+  const items = (list: Array<[string, Record<string, unknown>]>) => ({ items: list.map(([itemId, properties]) => ({ itemId, properties })) });
+  const ids = (r: { json: { items: Array<{ itemId: string }> } }) => r.json.items.map((i) => i.itemId);
+
+  it('leave out what a holdout or non-personalized variant bought; an inline event withholding consent makes the answer non-personal', async () => {
+    const s = await boot();
+    expect((await api(s.url, 'POST', '/v1/items', items([['p0', { name: 'P0' }], ['p1', { name: 'Trail Shoe', category: 'B' }], ['p2', { name: 'P2' }], ['p3', { name: 'P3' }], ['p4', { name: 'Trail Sock', category: 'B' }]]))).status).toBe(200);
+    expect((await ingest(s.url, '/v1/track', { userId: 'buyer', event: 'Order Completed', properties: { products: [{ product_id: 'p3' }] } })).status).toBe(200);
+    expect((await api(s.url, 'PUT', '/v1/experiments/np', { placement: 'exp', variants: [{ id: 'np', weight: 1, config: { personalized: false } }], status: 'running', metrics: ['Order Completed'] })).status).toBe(200);
+    const variant = await api(s.url, 'POST', '/v1/recommendations', { userId: 'buyer', count: 4, context: { placement: 'exp' } });
+    expect(variant.json.experiment).toMatchObject({ id: 'np', variant: 'np' });
+    expect(ids(variant)).not.toContain('p3');
+    expect(ids(variant)).toHaveLength(4);
+    // an inline view that withholds consent: not used (no reminder of it, nothing similar to it)
+    const view = { event: 'Product Viewed', properties: { product_id: 'p1' } };
+    const consenting = await api(s.url, 'POST', '/v1/recommendations', { userId: 'c1', count: 3, events: [view] });
+    expect(consenting.json.items.flatMap((i: { reasons: Array<{ itemId?: string }> }) => i.reasons).some((r: { itemId?: string }) => r.itemId === 'p1')).toBe(true);
+    const withheld = await api(s.url, 'POST', '/v1/recommendations', { userId: 'c1', count: 3, events: [{ ...view, context: { consent: { categoryPreferences: { Personalization: false } } } }] });
+    expect(withheld.status).toBe(200);
+    expect(withheld.json.items.flatMap((i: { reasons: Array<{ itemId?: string }> }) => i.reasons).some((r: { itemId?: string }) => r.itemId === 'p1')).toBe(false);
+    expect(withheld.json.strategy).not.toMatch(/in-session|content/);
+  });
+
+  it('cap a category beyond the first 2,000 candidates, and count its names as filters do', async () => {
+    const s = await boot();
+    const base = Date.parse('2024-01-01T00:00:00Z');
+    const catalog: Array<[string, Record<string, unknown>]> = [];
+    for (let i = 0; i < 5; i++) catalog.push([`bag${i}`, { category: 'Bags', createdAt: new Date(base + i * 1000).toISOString() }]);
+    // 2,100 newer shoes: every candidate the scan reads before its limit is a shoe
+    for (let i = 0; i < 2100; i++) catalog.push([`shoe${i}`, { category: 'Shoes', createdAt: new Date(base + 86_400_000 + i * 1000).toISOString() }]);
+    expect((await api(s.url, 'POST', '/v1/items', items(catalog))).status).toBe(200);
+    const list = ids(await api(s.url, 'POST', '/v1/recommendations', { count: 10 }));
+    expect(list.filter((id) => id.startsWith('bag'))).toHaveLength(5);
+    expect(list.filter((id) => id.startsWith('shoe'))).toHaveLength(5);
+
+    const t = await boot();
+    expect((await api(t.url, 'POST', '/v1/items', items([
+      ['s0', { category: 'Shoes', createdAt: '2024-02-01T00:00:00Z' }], ['s1', { category: 'ＳＨＯＥＳ', createdAt: '2024-02-01T00:00:01Z' }],
+      ['s2', { category: ' Ｓｈｏｅｓ', createdAt: '2024-02-01T00:00:02Z' }], ['s3', { category: 'Shoes', createdAt: '2024-02-01T00:00:03Z' }],
+      ['b0', { category: 'Bags', createdAt: '2024-01-01T00:00:00Z' }], ['b1', { category: 'Bags', createdAt: '2024-01-01T00:00:01Z' }],
+    ]))).status).toBe(200);
+    expect(ids(await api(t.url, 'POST', '/v1/recommendations', { count: 10, filter: { category: 'shoes' } })).sort()).toEqual(['s0', 's1', 's2', 's3']);
+    const capped = ids(await api(t.url, 'POST', '/v1/recommendations', { count: 4 }));
+    expect(capped.filter((id) => id.startsWith('s'))).toHaveLength(2);
+    expect(capped.filter((id) => id.startsWith('b'))).toHaveLength(2);
+  });
+
+  it('refuse item ids over 512 characters wherever a request names one', async () => {
+    const s = await boot();
+    const long = 'x'.repeat(600);
+    const r = await api(s.url, 'POST', '/v1/recommendations', { context: { itemId: long }, filter: { exclude: ['ok', long] } });
+    expect(r.status).toBe(400);
+    expect(r.json.error.details.map((d: { field: string }) => d.field)).toEqual(['/context/itemId', '/filter/exclude/1']);
+    for (const [method, path] of [['GET', `/v1/items/${long}/similar`], ['GET', `/v1/items/${long}`], ['DELETE', `/v1/items/${long}`]] as const) {
+      expect((await api(s.url, method, path)).status, `${method} ${path.slice(0, 20)}`).toBe(400);
+    }
+    // 512 four-byte characters are still an id
+    expect((await api(s.url, 'GET', `/v1/items/${encodeURIComponent('😀'.repeat(512))}`)).status).toBe(404);
   });
 });
 

@@ -52,6 +52,23 @@ export function itemStoreKey(itemId: string): string {
  */
 export const MAX_CATEGORY_LEVELS = 12;
 
+/** the keys of names already seen: category names are few, and caps compare one per candidate */
+const categoryKeys = new Map<string, string>();
+
+/**
+ * How category names compare everywhere (filters, the category cap, per-category lists): NFKC
+ * (full-width and compatibility forms fold), trimmed, lower case.
+ */
+export function categoryKey(name: string): string {
+  let key = categoryKeys.get(name);
+  if (key === undefined) {
+    if (categoryKeys.size >= 100_000) categoryKeys.clear();
+    key = name.normalize('NFKC').trim().toLowerCase();
+    categoryKeys.set(name, key);
+  }
+  return key;
+}
+
 export function parseCategoryPath(v: unknown): string[] {
   if (typeof v !== 'string') return [];
   const out: string[] = [];

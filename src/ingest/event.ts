@@ -258,7 +258,7 @@ export function idsOf(e: StoredEvent): string[] {
 }
 
 /** `context.consent.categoryPreferences.Personalization`, when the event states it. */
-export function personalizationPreference(e: StoredEvent): boolean | undefined {
+export function personalizationPreference(e: Pick<StoredEvent, 'context'>): boolean | undefined {
   const consent = e.context?.consent;
   if (typeof consent !== 'object' || consent === null) return undefined;
   const prefs = (consent as Record<string, unknown>).categoryPreferences;

@@ -3,7 +3,7 @@
  * placement weighs, blends them, applies the rules, falls back to trending, popular, newest and
  * finally any eligible item so the list is always full, and explains every item.
  */
-import type { Item } from '../catalog/item.ts';
+import { categoryKey, type Item } from '../catalog/item.ts';
 import { ContentModel, type ContentOptions } from './candidates/content.ts';
 import { CovisitModel, type CovisitOptions } from './candidates/covisit.ts';
 import { InSessionGenerator, type InSessionOptions } from './candidates/in-session.ts';
@@ -104,6 +104,8 @@ const STRATEGY_ORDER = ['in-session', 'session-knn', 'covisit', 'collaborative',
 /** score scale of fallback items, kept below what any blended item scores in practice */
 const FALLBACK_SCALE = 0.01;
 const MAX_COUNT = 1000;
+/** catalog items the category rescue looks at, newest first (a few ms at most, and only when a cap needs it) */
+const RESCUE_SCAN = 50_000;
 
 export class Recommender implements SessionModel, CatalogListener {
   readonly ids = new ItemIds();
@@ -190,7 +192,7 @@ export class Recommender implements SessionModel, CatalogListener {
       count,
       admissible,
       ...(demoted ? { demoted } : {}),
-      ...(capMax !== undefined ? { cap: new CategoryCap(capMax) } : {}),
+      ...(capMax !== undefined ? { cap: new CategoryCap(capMax), rescue: (open: (key: string) => boolean) => this.categoryRescue(q.now, open) } : {}),
       softScanLimit: this.settings.softScanLimit,
     });
     const explored = explore(chosen, this.exploration, {
@@ -214,6 +216,29 @@ export class Recommender implements SessionModel, CatalogListener {
         return { generator: g.name, weight, candidates: weight > 0 ? g.generate(query, perGenerator) : [] };
       }),
     );
+  }
+
+  /**
+   * Items of the categories still open under the cap, for a list whose scan ended at its limit with
+   * one category over its share: trending then popular within each category, then the newest items
+   * of the catalog (at most RESCUE_SCAN of them looked at), skipping categories as they fill.
+   */
+  private *categoryRescue(now: number, open: (key: string) => boolean): Generator<SourceItem> {
+    for (const kind of ['trending', 'popular'] as const) {
+      for (const key of this.popularity.categoryKeys(kind, now)) {
+        if (!open(key)) continue;
+        for (const c of fromFallback(this.popularity.ranked(kind, now, key), kind)) {
+          if (!open(key)) break;
+          yield c;
+        }
+      }
+    }
+    let examined = 0;
+    for (const item of this.catalog.newest()) {
+      if (++examined > RESCUE_SCAN) return;
+      const top = item.categoryPath[0];
+      if (top !== undefined && open(categoryKey(top))) yield { itemId: item.itemId, score: 0, reasons: [{ type: 'context', category: top }], generators: ['catalog'] };
+    }
   }
 
   /** items like one item, for "similar items" widgets: the same pipeline without any personal data */

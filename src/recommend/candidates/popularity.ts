@@ -22,7 +22,7 @@ import { DecayClock, DecayedSums, DECAY_EPSILON } from '../decay.ts';
 import type { ItemIds } from '../item-ids.ts';
 import { showsInterest } from '../query-items.ts';
 import { rankOrder, TopK } from '../top-k.ts';
-import type { Item } from '../../catalog/item.ts';
+import { categoryKey, type Item } from '../../catalog/item.ts';
 import type { Candidate, CandidateGenerator, CatalogView, RecommendQuery, SessionChange, SessionModel, SessionRecord } from '../types.ts';
 import type { ExplainableReason } from '../explain/reasons.ts';
 
@@ -57,7 +57,6 @@ export const DEFAULT_POPULARITY_OPTIONS: PopularityOptions = {
 export type RankingKind = 'trending' | 'popular';
 
 /** lower-cased top-level category: the key of per-category lists */
-export const categoryKey = (name: string): string => name.normalize('NFKC').trim().toLowerCase();
 
 interface RankedLists {
   computedAt: number;
@@ -183,6 +182,11 @@ export class PopularityModel implements SessionModel {
    * The list is shared and brought up to date in place when the model is next read: callers must
    * neither change it nor keep it beyond the request.
    */
+  /** the keys of the categories that have a ranked list of this kind, sorted */
+  categoryKeys(kind: RankingKind, now: number): string[] {
+    return [...this.listsAt(kind, now).byCategory.keys()].sort();
+  }
+
   ranked(kind: RankingKind, now: number, category?: string): readonly Candidate[] {
     const lists = this.listsAt(kind, now);
     return category === undefined ? lists.overall : (lists.byCategory.get(categoryKey(category)) ?? []);

@@ -2,9 +2,10 @@
  * Diversity: at most `max` items of one top-level category in a list. Items without a category are
  * never capped.
  */
-import type { Item } from '../../catalog/item.ts';
+import { categoryKey, type Item } from '../../catalog/item.ts';
 
-export const topCategoryOf = (item: Item): string | undefined => item.categoryPath[0]?.toLowerCase();
+/** the key the cap counts an item under: its top-level category as filters compare it */
+export const topCategoryOf = (item: Item): string | undefined => (item.categoryPath[0] === undefined ? undefined : categoryKey(item.categoryPath[0]));
 
 /** the cap for a list of `count` items when one category may fill at most `share` of it */
 export const capFor = (count: number, share: number): number => Math.max(1, Math.ceil(count * share));
@@ -17,6 +18,11 @@ export class CategoryCap {
   allows(item: Item): boolean {
     const c = topCategoryOf(item);
     return c === undefined || (this.counts.get(c) ?? 0) < this.max;
+  }
+
+  /** whether the category with this key may take one more item */
+  isOpen(key: string): boolean {
+    return (this.counts.get(key) ?? 0) < this.max;
   }
 
   take(item: Item): void {

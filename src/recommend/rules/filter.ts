@@ -1,6 +1,6 @@
 /** The request's `filter` (CONTRACT §6), compiled once per request into an item predicate. */
 import type { Item } from '../../catalog/item.ts';
-import { parseCategoryPath } from '../../catalog/item.ts';
+import { categoryKey, parseCategoryPath } from '../../catalog/item.ts';
 
 export interface RecommendFilter {
   /** category path prefix: "Shoes" matches "Shoes > Running" (case-insensitive, whole levels) */
@@ -11,15 +11,14 @@ export interface RecommendFilter {
   price?: { min?: number; max?: number };
 }
 
-const fold = (s: string): string => s.normalize('NFKC').toLowerCase();
 
 /** the predicate of everything but `exclude` (an id list, handled with the other exclusions); undefined when nothing to check */
 export function compileFilter(filter: RecommendFilter | undefined): ((item: Item) => boolean) | undefined {
   if (!filter) return undefined;
   const checks: Array<(item: Item) => boolean> = [];
-  const path = parseCategoryPath(filter.category).map(fold);
+  const path = parseCategoryPath(filter.category).map(categoryKey);
   if (path.length > 0) {
-    checks.push((item) => item.categoryPath.length >= path.length && path.every((level, i) => fold(item.categoryPath[i]!) === level));
+    checks.push((item) => item.categoryPath.length >= path.length && path.every((level, i) => categoryKey(item.categoryPath[i]!) === level));
   }
   const props = Object.entries(filter.properties ?? {});
   if (props.length > 0) checks.push((item) => props.every(([k, v]) => item.properties[k] === v));

@@ -4,7 +4,8 @@
  * - hard rules (admissibility): never broken;
  * - soft rules (per-category cap, recently shown items): an item breaking one is set aside, and
  *   set-aside items are let in only when nothing else qualifies, or once `softScanLimit` items have
- *   been examined (so a catalog dominated by one category cannot make every request scan it all).
+ *   been examined (so a catalog dominated by one category cannot make every request scan it all);
+ *   before a category is let beyond its cap, `rescue` is asked for items of the other categories.
  *
  * Sources are iterated lazily, so long fallback lists cost only what is read.
  */
@@ -40,6 +41,11 @@ export interface SelectionRules {
   demoted?: ReadonlySet<string>;
   cap?: CategoryCap;
   softScanLimit: number;
+  /**
+   * Where to look once the scan limit is reached with items set aside for the cap: items of the
+   * categories still open (`open` takes a category key, as the cap counts them), read lazily
+   */
+  rescue?: (open: (categoryKey: string) => boolean) => Iterable<SourceItem>;
 }
 
 /** one selection's state: the sources' iterators, what was seen, what was chosen */
@@ -65,14 +71,19 @@ class Selection {
         this.current++;
         continue;
       }
-      const c = r.value;
-      if (this.seen.has(c.itemId)) continue;
-      this.seen.add(c.itemId);
-      const item = this.rules.admissible(c.itemId);
-      // spelt out: an object spread costs several times more on this path
-      if (item) return { itemId: c.itemId, score: c.score, reasons: c.reasons, item, source: c };
+      const p = this.admit(r.value);
+      if (p) return p;
     }
     return undefined;
+  }
+
+  /** the candidate as a pick, when it was not seen before and is admissible */
+  admit(c: SourceItem): Pick | undefined {
+    if (this.seen.has(c.itemId)) return undefined;
+    this.seen.add(c.itemId);
+    const item = this.rules.admissible(c.itemId);
+    // spelt out: an object spread costs several times more on this path
+    return item ? { itemId: c.itemId, score: c.score, reasons: c.reasons, item, source: c } : undefined;
   }
 
   take(p: Pick): void {
@@ -105,6 +116,17 @@ export function selectItems(sources: ReadonlyArray<Iterable<SourceItem>>, rules:
     examined++;
     if (!s.isDemoted(p) && s.capAllows(p)) s.take(p);
     else setAside.push(p);
+  }
+
+  // the scan stopped at its limit with items set aside for the cap: other categories' items may lie
+  // beyond it, so ask where they are before letting a category fill more than its share
+  const cap = rules.cap;
+  if (!s.full && cap && rules.rescue && setAside.some((p) => !s.isDemoted(p) && !s.capAllows(p))) {
+    for (const c of rules.rescue((key) => cap.isOpen(key))) {
+      const p = s.admit(c);
+      if (p && !s.isDemoted(p) && s.capAllows(p)) s.take(p);
+      if (s.full) break;
+    }
   }
 
   // relax one soft rule at a time: first the cap, then the demotion, then both

@@ -7,7 +7,7 @@ import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { namedIds, personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemInteractions, itemsOf } from '../../features/sessions.ts';
-import { MAX_ID_LENGTH, type StoredEvent } from '../../ingest/event.ts';
+import { MAX_ID_LENGTH, personalizationPreference, type StoredEvent } from '../../ingest/event.ts';
 import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
 import { parseIsoTime } from '../../iso-time.ts';
@@ -96,9 +96,14 @@ function currentSession(ws: Workspace, view: PersonView | undefined, now: number
 }
 
 export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number, allowPersonal = true): RecommendQuery {
-  const personalized = allowPersonal && view?.personalization !== false;
+  // an inline event that withholds consent applies to this answer at once, as a stored one would
+  const consented = view?.personalization !== false && !req.events?.some((e) => personalizationPreference(e as Pick<StoredEvent, 'context'>) === false);
+  const personalized = allowPersonal && consented;
   if (!personalized) {
-    return { now, session: [], history: [], personalized, ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}) };
+    // a holdout or a non-personalized variant still never shows what the person bought; a person
+    // who withheld consent is not looked at at all
+    const purchased = consented ? purchasesOf(ws, view, req.events, now) : undefined;
+    return { now, session: [], history: [], personalized, ...(purchased?.size ? { purchased } : {}), ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}) };
   }
   const session = currentSession(ws, view, now).concat(inlineItems(ws, req.events, now));
   return {
@@ -109,6 +114,16 @@ export function buildQuery(ws: Workspace, view: PersonView | undefined, req: Rec
     personalized,
     ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}),
   };
+}
+
+/** what the person bought: in stored events and in the request's inline events */
+function purchasesOf(ws: Workspace, view: PersonView | undefined, events: RecommendRequest['events'], now: number): ReadonlySet<string> {
+  const stored = view ? ws.purchasesOf(view) : undefined;
+  const inline = inlineItems(ws, events, now).filter((it) => it.kind === 'purchase');
+  if (inline.length === 0) return stored ?? new Set();
+  const out = new Set(stored);
+  for (const it of inline) out.add(it.itemId);
+  return out;
 }
 
 const newRecommendationId = (): string => `rec_${randomToken(12)}`;

@@ -8,6 +8,7 @@ import { DEFAULT_PLACEMENT, RecommendRequestSchema, serveRecommendation, type Re
 import { namedIds, personOf } from '../../engine/workspace.ts';
 import type { ExperimentsExtension } from '../../experiments/serving.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
+import { checkItemIds } from './items.ts';
 
 const SimilarParams = Type.Object({ itemId: Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS }) });
 const SimilarQuery = Type.Object({ count: Type.Optional(Type.String({ pattern: '^([1-9]|[1-9][0-9]|100)$' })) }, { additionalProperties: false });
@@ -17,6 +18,8 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
     const { engine, metrics } = ctx;
 
     app.post<{ Body: RecommendRequest }>('/v1/recommendations', { schema: { body: RecommendRequestSchema }, config: { scope: 'read' } }, async (req) => {
+      const { context, filter } = req.body;
+      checkItemIds([...(context?.itemId !== undefined ? [['/context/itemId', context.itemId] as const] : []), ...(filter?.exclude ?? []).map((id, i) => [`/filter/exclude/${i}`, id] as const)]);
       const { ws } = principalOf(req);
       const started = process.hrtime.bigint();
       const now = Date.now();
@@ -48,6 +51,7 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       '/v1/items/:itemId/similar',
       { schema: { params: SimilarParams, querystring: SimilarQuery }, config: { scope: 'read' } },
       async (req) => {
+        checkItemIds([['/itemId', req.params.itemId]]);
         const { ws } = principalOf(req);
         if (!ws.catalog.has(req.params.itemId)) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
         return ext.stateOf(ws).recommender.similar(req.params.itemId, Number(req.query.count ?? 10), req.params.itemId);
