@@ -229,6 +229,22 @@ describe('experiments', () => {
     expect(running).toHaveLength(1);
   });
 
+  it('count an absurd revenue as none, so every result stays a number', async () => {
+    const s = await boot();
+    await api(s.url, 'PUT', '/v1/actions/o', { placements: ['rv'], channel: 'web', content: {} });
+    expect((await api(s.url, 'PUT', '/v1/experiments/rev', twoVariants('rv', { metrics: [{ event: 'Order Completed', revenueProperty: 'revenue' }] }))).status).toBe(200);
+    const people = Array.from({ length: 20 }, (_, i) => `rv${i}`);
+    for (const who of people) expect((await api(s.url, 'POST', '/v1/decide', { userId: who, placement: 'rv' })).status).toBe(200);
+    const batch = people.map((who, i) => ({ type: 'track', userId: who, event: 'Order Completed', messageId: `rv-${i}`, properties: { revenue: i === 0 ? 1e200 : 10 + i } }));
+    expect((await ingest(s.url, '/v1/batch', { batch })).status).toBe(200);
+    const results = (await api(s.url, 'GET', '/v1/experiments/rev/results')).json;
+    const json = JSON.stringify(results);
+    expect(json).not.toContain('null');
+    const total = results.variants.reduce((sum: number, v: { exposures: number; metrics: Record<string, { revenuePerPerson: number }> }) => sum + v.exposures * v.metrics['Order Completed']!.revenuePerPerson, 0);
+    // the 1e200 order counts as no revenue: the other 19 orders sum to Σ(10 + i), i = 1..19
+    expect(total).toBeCloseTo(19 * 10 + 190, 6);
+  });
+
   it('give always-valid p-values that depend on the data only: not on when anyone looked, nor on restarts or edits', async () => {
     const looked = await boot();
     const unlooked = await boot();

@@ -290,8 +290,13 @@ function revenueOf(metric: Metric, e: StoredEvent): number | undefined {
   if (typeof metric === 'string' || metric.revenueProperty === undefined) return undefined;
   const v = (e.properties as Record<string, unknown> | undefined)?.[metric.revenueProperty];
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) ? n : 0;
+  // beyond ±MAX_REVENUE a value is a broken client, not a sale, and its square would overflow the
+  // variance to Infinity (results served as null): it counts as no revenue, like a non-number
+  return Number.isFinite(n) && Math.abs(n) <= MAX_REVENUE ? n : 0;
 }
+
+/** the largest revenue one event may carry (a trillion), so that Σx² stays finite */
+export const MAX_REVENUE = 1e12;
 
 export class ExperimentsExtension implements WorkspaceExtension {
   private readonly states = new WeakMap<Workspace, ExperimentState>();
