@@ -155,6 +155,15 @@ describe('kairos import', () => {
     expect((await api(server.url, 'GET', '/v1/profiles/csv-u1')).json.eventCount).toBe(3);
   });
 
+  it('reads a CSV saved with a byte order mark (a spreadsheet\'s "CSV UTF-8")', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'bom.csv');
+    writeFileSync(file, '\uFEFFuser_id,item,ts\nbom-u1,bom-p1,1733000000\n');
+    const run = await kairos(dataDir, ['import', file, '--map', 'userId=user_id', '--map', 'properties.product_id=item', '--map', 'timestamp=ts', '--event', 'Product Viewed']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(summary(run)).toMatchObject({ read: 1, stored: 1, invalid: 0 });
+  });
+
   it('treats a malformed CSV record (column count, an unclosed quote) as an invalid row', async () => {
     const dataDir = workDir();
     const file = join(dataDir, 'ragged.csv');
@@ -255,6 +264,15 @@ describe('kairos keys', () => {
     const run = await kairos(workDir(), ['keys', 'create', '--scopes', 'read,root']);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/root/);
+  });
+
+  it('create refuses what POST /v1/keys refuses: a repeated scope, an empty or overlong name', async () => {
+    const dataDir = workDir();
+    const repeated = await kairos(dataDir, ['keys', 'create', '--scopes', 'read,read']);
+    expect(repeated.code).toBe(2);
+    expect(repeated.stderr).toMatch(/repeated: read/);
+    for (const name of ['', 'n'.repeat(201)]) expect((await kairos(dataDir, ['keys', 'create', '--scopes', 'read', '--name', name])).code).toBe(2);
+    expect((await kairos(dataDir, ['keys', 'list'])).stdout.trim()).toBe('');
   });
 });
 

@@ -8,7 +8,8 @@
  * strictly (no free-form dates, no skew correction outside the dates a time can hold) and order
  * values (unpriced products, overflowing sums); recommendation rules (purchases left out of
  * non-personalized variants, consent withheld by an inline event, the category cap past the scan
- * limit and across spellings, item id lengths).
+ * limit and across spellings, item id lengths); an API catalog write racing events that name
+ * the item; revenue beyond a trillion.
  */
 import { once } from 'node:events';
 import { connect } from 'node:net';
@@ -391,6 +392,30 @@ describe('catalog', () => {
     expect((await api(s.url, 'PUT', '/v1/items/gone', { properties: { name: 'Back' } })).status).toBe(200);
     expect((await api(s.url, 'GET', '/v1/items/gone')).json.properties.name).toBe('Back');
     expect(await listed(s)).toContain('gone');
+  });
+});
+
+describe('catalog writes racing events', () => {
+  it('an API write stays the item, in memory and after a restart, when events name the item while it commits', async () => {
+    const s = await boot();
+    const n = 200;
+    const writes: Array<Promise<{ status: number }>> = [];
+    for (let i = 0; i < n; i++) {
+      writes.push(api(s.url, 'PUT', `/v1/items/r${i}`, { properties: { name: 'from-api' } }));
+      await new Promise((r) => setImmediate(r));
+      writes.push(ingest(s.url, '/v1/track', { userId: `u${i}`, event: 'Product Viewed', properties: { product_id: `r${i}`, name: 'from-event' } }));
+    }
+    expect(new Set((await Promise.all(writes)).map((r) => r.status))).toEqual(new Set([200]));
+    const names = async (t: TestServer) => {
+      const out = new Map<string, number>();
+      for (let i = 0; i < n; i++) {
+        const name = (await api(t.url, 'GET', `/v1/items/r${i}`)).json.properties.name as string;
+        out.set(name, (out.get(name) ?? 0) + 1);
+      }
+      return Object.fromEntries(out);
+    };
+    expect(await names(s)).toEqual({ 'from-api': n });
+    expect(await names(await restart(s))).toEqual({ 'from-api': n });
   });
 });
 

@@ -5,6 +5,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
+
+/** the longest name a key or a workspace may have */
+export const KEY_NAME_MAX = 200;
 export type Scope = (typeof SCOPES)[number];
 
 export interface KeyRecord {

@@ -65,6 +65,8 @@ async function* csvRows(file: string, delimiter: string, mapping: Map<string, st
   const skipped: Row[] = [];
   const parser = createReadStream(file).pipe(
     parseCsv({
+      // spreadsheets save "CSV UTF-8" with a byte order mark, which would otherwise join the first header
+      bom: true,
       columns: true,
       delimiter,
       skip_empty_lines: true,

@@ -1,6 +1,6 @@
 /** `kairos keys create|list|revoke`: API keys of the default workspace, with the server stopped. */
 import { parseArgs } from 'node:util';
-import { SCOPES, type Scope } from '../auth/keys.ts';
+import { KEY_NAME_MAX, SCOPES, type Scope } from '../auth/keys.ts';
 import { loadConfig } from '../config.ts';
 import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
 import { createLogger, openEngine } from '../engine/open.ts';
@@ -30,8 +30,14 @@ export async function keysCommand(argv: string[]): Promise<number> {
       case 'create': {
         const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-        if (scopes.length === 0 || bad.length) {
-          console.error(`--scopes must list some of ${SCOPES.join(', ')}${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}`);
+        const repeated = scopes.filter((s, i) => scopes.indexOf(s) !== i);
+        if (scopes.length === 0 || bad.length || repeated.length) {
+          console.error(`--scopes must list some of ${SCOPES.join(', ')}, each once${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}${repeated.length ? ` (repeated: ${[...new Set(repeated)].join(', ')})` : ''}`);
+          return 2;
+        }
+        // the limits of POST /v1/keys
+        if (values.name !== undefined && (values.name.length === 0 || values.name.length > KEY_NAME_MAX)) {
+          console.error(`--name must be 1–${KEY_NAME_MAX} characters`);
           return 2;
         }
         const { record, secret } = await engine.createKey(ws, scopes as Scope[], values.name);

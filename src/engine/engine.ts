@@ -219,8 +219,14 @@ export class Engine {
       const prev = ws.catalog.get(itemId);
       return { itemId, rec: { itemId, properties, firstSeen: prev?.createdAt ?? now, source: 'api' } satisfies ItemRecord };
     });
-    await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemStoreKey(itemId), value: rec })));
-    for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
+    // event batches merging mentions of these items meanwhile must see them (Ingestor.holdItems)
+    const release = this.ingestor.holdItems(ws, records);
+    try {
+      await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemStoreKey(itemId), value: rec })));
+      for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
+    } finally {
+      release();
+    }
   }
 
   /** Deletes an item for good: a marker stays (in the store and the catalog) so events cannot make it again. */
@@ -228,8 +234,13 @@ export class Engine {
     if (!ws.catalog.has(itemId)) return false;
     const at = Date.now();
     const marker: ItemRecord = { itemId, properties: {}, firstSeen: at, source: 'api', deleted: true };
-    await this.store.commit(ws.id, [{ table: 'items', key: itemStoreKey(itemId), value: marker }]);
-    ws.catalog.markDeleted(itemId, at);
+    const release = this.ingestor.holdItems(ws, [{ itemId, rec: marker }]);
+    try {
+      await this.store.commit(ws.id, [{ table: 'items', key: itemStoreKey(itemId), value: marker }]);
+      ws.catalog.markDeleted(itemId, at);
+    } finally {
+      release();
+    }
     return true;
   }
 

@@ -104,6 +104,22 @@ export class Ingestor {
     private readonly hooks: IngestHooks,
   ) {}
 
+  /**
+   * Makes item records an API write is committing visible to the event batches that merge mentions
+   * meanwhile (as the batches' own are): an event must not build on the catalog's older record and
+   * commit after the API write, overwriting it in the store. Call the returned function once the
+   * write is durable and in the catalog.
+   */
+  holdItems(ws: Workspace, records: ReadonlyArray<{ itemId: string; rec: ItemRecord }>): () => void {
+    let pending = this.pendingItems.get(ws.id);
+    if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
+    const held = pending;
+    for (const { itemId, rec } of records) held.set(itemId, rec);
+    return () => {
+      for (const { itemId, rec } of records) if (held.get(itemId) === rec) held.delete(itemId);
+    };
+  }
+
   /** Validates a request's events; throws the request's 400/413 without touching anything. */
   validate(req: IngestRequest): StoredEvent[] {
     return validateEvents(req, this.hooks.minimise);

@@ -2,17 +2,17 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
-import { SCOPES, type Scope } from '../../auth/keys.ts';
+import { KEY_NAME_MAX, SCOPES, type Scope } from '../../auth/keys.ts';
 import { principalOf, type AppContext } from '../app.ts';
 
 export const CreateKeyBody = Type.Object(
   {
     scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: KEY_NAME_MAX })),
   },
   { additionalProperties: false },
 );
-export const CreateWorkspaceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+export const CreateWorkspaceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: KEY_NAME_MAX }) }, { additionalProperties: false });
 
 export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { engine } = ctx;
