@@ -155,7 +155,9 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
 
   app.setErrorHandler((err: FastifyError | KairosError, req, reply) => {
     const k = isKairosError(err) ? err : fastifyErrorToKairos(err);
-    if (k.status >= 500) req.log.error({ err }, 'request failed');
+    // a refusal while shutting down is expected, not a failure (no stack trace for each of them)
+    if (k.code === 'KAIROS_ERR_NOT_READY') req.log.info({ code: k.code }, k.message);
+    else if (k.status >= 500) req.log.error({ err }, 'request failed');
     if (req.routeOptions.config.maxBody === MAX_REQUEST_BYTES) metrics.eventsRejected.inc({ reason: k.code });
     if (k.code === 'KAIROS_ERR_RATE_LIMITED') reply.header('retry-after', String(k.retryAfter ?? 1));
     return reply.status(k.status).send(k.toJSON());
