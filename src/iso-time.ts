@@ -3,6 +3,7 @@
  * like. `Date.parse` alone would take free-form strings (`July 4`, `0`) and roll impossible days
  * over into the next month.
  */
+
 /** the two-digit number at `at`, or -1 when either character is not a digit */
 function twoDigits(v: string, at: number): number {
   const a = v.charCodeAt(at) - 48;

@@ -5,10 +5,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
 
 /** the longest name a key or a workspace may have */
 export const KEY_NAME_MAX = 200;
-export type Scope = (typeof SCOPES)[number];
 
 export interface KeyRecord {
   id: string;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { parseIsoTime } from '../iso-time.ts';
+import type { ErrorDetail } from '../errors.ts';
+import { MAX_TIME_MS, parseIsoTime } from '../iso-time.ts';
 
 /** Catalog items: the known properties of CONTRACT §5, parsed once so rules and models need not guess. */
 export interface Item {
@@ -17,8 +18,6 @@ export interface Item {
   properties: Record<string, unknown>;
 }
 
-const MAX_TIME = 8.64e15;
-
 /** Item ids have at most this many characters (code points), in the API and in events. */
 export const MAX_ITEM_ID_CHARS = 512;
 
@@ -34,6 +33,16 @@ export function itemIdProblem(itemId: string): string | undefined {
   let chars = 0;
   for (const _ of itemId) if (++chars > MAX_ITEM_ID_CHARS) return `item id must be at most ${MAX_ITEM_ID_CHARS} characters`;
   return undefined;
+}
+
+/** a detail for each item id a request names that is not 1–512 code points */
+export function itemIdDetails(named: Iterable<{ field: string; itemId: string; index?: number }>): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  for (const { field, itemId, index } of named) {
+    const message = itemIdProblem(itemId);
+    if (message) details.push({ ...(index !== undefined ? { index } : {}), field, message });
+  }
+  return details;
 }
 
 /**
@@ -97,7 +106,7 @@ export function itemFromProperties(itemId: string, properties: Record<string, un
     tags,
     available: properties.available !== false,
     // outside ±8.64e15 ms a Date cannot represent the time: treat it as not given
-    createdAt: createdAt !== undefined && Math.abs(createdAt) <= MAX_TIME ? createdAt : firstSeen,
+    createdAt: createdAt !== undefined && Math.abs(createdAt) <= MAX_TIME_MS ? createdAt : firstSeen,
     properties,
   };
   // the optional fields assigned, not spread in: every catalog upsert (events, API, start) builds one

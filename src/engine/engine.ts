@@ -10,7 +10,7 @@ import { grants, hashSecret, newKeyId, newSecret, publicKey, sameHash, type KeyR
 import type { StoredEvent } from '../ingest/event.ts';
 import { Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
 import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
-import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
+import { itemIdDetails, itemStoreKey } from '../catalog/item.ts';
 import { Workspace } from './workspace.ts';
 import { Tombstones } from '../privacy/tombstones.ts';
 import { PolicyApplier } from '../privacy/policy.ts';
@@ -209,24 +209,16 @@ export class Engine {
 
   /** `field`: where the request holds the i-th item's id, for error details */
   async upsertItems(ws: Workspace, items: ReadonlyArray<{ itemId: string; properties: Record<string, unknown> }>, field: (index: number) => string = () => '/itemId'): Promise<void> {
-    const problems = items.flatMap(({ itemId }, index) => {
-      const problem = itemIdProblem(itemId);
-      return problem ? [{ index, field: field(index), message: problem }] : [];
-    });
+    const problems = itemIdDetails(items.map(({ itemId }, index) => ({ index, field: field(index), itemId })));
     if (problems.length) throw new KairosError('KAIROS_ERR_VALIDATION', 'invalid item id', problems);
     const now = Date.now();
     const records = items.map(({ itemId, properties }) => {
       const prev = ws.catalog.get(itemId);
       return { itemId, rec: { itemId, properties, firstSeen: prev?.createdAt ?? now, source: 'api' } satisfies ItemRecord };
     });
-    // event batches merging mentions of these items meanwhile must see them (Ingestor.holdItems)
-    const release = this.ingestor.holdItems(ws, records);
-    try {
-      await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemStoreKey(itemId), value: rec })));
+    await this.writeItems(ws, records, () => {
       for (const { itemId, rec } of records) ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
-    } finally {
-      release();
-    }
+    });
   }
 
   /** Deletes an item for good: a marker stays (in the store and the catalog) so events cannot make it again. */
@@ -234,14 +226,23 @@ export class Engine {
     if (!ws.catalog.has(itemId)) return false;
     const at = Date.now();
     const marker: ItemRecord = { itemId, properties: {}, firstSeen: at, source: 'api', deleted: true };
-    const release = this.ingestor.holdItems(ws, [{ itemId, rec: marker }]);
+    await this.writeItems(ws, [{ itemId, rec: marker }], () => ws.catalog.markDeleted(itemId, at));
+    return true;
+  }
+
+  /**
+   * Commits item records an API request writes, then `apply` puts them in the catalog. Event batches
+   * merging mentions of these items meanwhile see them (Ingestor.holdItems), so none builds on an
+   * older record and commits after them.
+   */
+  private async writeItems(ws: Workspace, records: ReadonlyArray<{ itemId: string; rec: ItemRecord }>, apply: () => void): Promise<void> {
+    const release = this.ingestor.holdItems(ws, records);
     try {
-      await this.store.commit(ws.id, [{ table: 'items', key: itemStoreKey(itemId), value: marker }]);
-      ws.catalog.markDeleted(itemId, at);
+      await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemStoreKey(itemId), value: rec })));
+      apply();
     } finally {
       release();
     }
-    return true;
   }
 
   // --- keys and workspaces ---------------------------------------------------------------------

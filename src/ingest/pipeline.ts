@@ -111,9 +111,7 @@ export class Ingestor {
    * write is durable and in the catalog.
    */
   holdItems(ws: Workspace, records: ReadonlyArray<{ itemId: string; rec: ItemRecord }>): () => void {
-    let pending = this.pendingItems.get(ws.id);
-    if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
-    const held = pending;
+    const held = this.pendingOf(ws.id);
     for (const { itemId, rec } of records) held.set(itemId, rec);
     return () => {
       for (const { itemId, rec } of records) if (held.get(itemId) === rec) held.delete(itemId);
@@ -194,8 +192,7 @@ export class Ingestor {
     }
     const newItems = new Map<string, ItemRecord>();
     const segments: Array<[string, number[]]> = [];
-    let pending = this.pendingItems.get(ws.id);
-    if (!pending) this.pendingItems.set(ws.id, (pending = new Map()));
+    const pending = this.pendingOf(ws.id);
     try {
       const mutations: Mutation[] = [];
       // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
@@ -277,6 +274,12 @@ export class Ingestor {
     for (const id of ids) if (this.hooks.isSuppressed(ws, id)) return true;
     return false;
   }
+  private pendingOf(ws: string): Map<string, ItemRecord> {
+    let m = this.pendingItems.get(ws);
+    if (!m) this.pendingItems.set(ws, (m = new Map()));
+    return m;
+  }
+
   private inflightOf(ws: string): Map<string, Promise<unknown>> {
     let m = this.inflight.get(ws);
     if (!m) {

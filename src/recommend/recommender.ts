@@ -173,14 +173,16 @@ export class Recommender implements SessionModel, CatalogListener {
   recommend(q: RecommendQuery, o: RecommendOptions): ScoredRecommendations {
     const count = Math.min(MAX_COUNT, Math.max(0, Math.floor(o.count)));
     if (count === 0 || this.catalog.size() === 0) return { items: [], strategy: 'none', signals: [] };
-    // without consent to personalisation no generator may see the person's history or session
+    // a non-personalized query: no generator may see the person's history or session; the rules
+    // still leave out what the query says they bought (callers pass nothing of a person who withheld
+    // consent)
     const query: RecommendQuery = q.personalized ? q : { ...q, session: [], history: [] };
     const admissible = admissibility({
       catalog: this.catalog,
       ...(q.contextItemId !== undefined ? { contextItemId: q.contextItemId } : {}),
       ...(o.filter ? { filter: o.filter } : {}),
       ...(o.excludeItems ? { excludeItems: o.excludeItems } : {}),
-      ...(o.excludePurchased === false ? {} : { purchased: purchasedItems(query) }),
+      ...(o.excludePurchased === false ? {} : { purchased: purchasedItems(q) }),
     });
     // a category filter already asks for one category: capping it would only be relaxed again
     const capMax = o.filter?.category === undefined && this.settings.categoryCapShare < 1 ? capFor(count, this.settings.categoryCapShare) : undefined;

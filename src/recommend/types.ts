@@ -124,7 +124,10 @@ export interface RecommendQuery {
    */
   purchased?: ReadonlySet<string>;
   contextItemId?: string;
-  /** false when the person opted out of Personalization: only non-personal generators answer */
+  /**
+   * false for a non-personalized answer (an opt-out, a holdout, a non-personalized variant): only
+   * non-personal generators answer; purchases in the query are still left out
+   */
   personalized: boolean;
 }
 

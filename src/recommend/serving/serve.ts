@@ -100,10 +100,11 @@ export function buildQuery(ws: Workspace, view: PersonView | undefined, req: Rec
   const consented = view?.personalization !== false && !req.events?.some((e) => personalizationPreference(e as Pick<StoredEvent, 'context'>) === false);
   const personalized = allowPersonal && consented;
   if (!personalized) {
-    // a holdout or a non-personalized variant still never shows what the person bought; a person
-    // who withheld consent is not looked at at all
-    const purchased = consented ? purchasesOf(ws, view, req.events, now) : undefined;
-    return { now, session: [], history: [], personalized, ...(purchased?.size ? { purchased } : {}), ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}) };
+    // a holdout or a non-personalized variant: the Recommender keeps every generator off the session,
+    // but still leaves out what the person bought (stored purchases, and those of inline events); a
+    // person who withheld consent is not looked at at all
+    const session = consented ? inlineItems(ws, req.events, now) : [];
+    return { now, session, history: [], personalized, ...(consented && view ? { purchased: ws.purchasesOf(view) } : {}), ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}) };
   }
   const session = currentSession(ws, view, now).concat(inlineItems(ws, req.events, now));
   return {
@@ -114,16 +115,6 @@ export function buildQuery(ws: Workspace, view: PersonView | undefined, req: Rec
     personalized,
     ...(req.context?.itemId ? { contextItemId: req.context.itemId } : {}),
   };
-}
-
-/** what the person bought: in stored events and in the request's inline events */
-function purchasesOf(ws: Workspace, view: PersonView | undefined, events: RecommendRequest['events'], now: number): ReadonlySet<string> {
-  const stored = view ? ws.purchasesOf(view) : undefined;
-  const inline = inlineItems(ws, events, now).filter((it) => it.kind === 'purchase');
-  if (inline.length === 0) return stored ?? new Set();
-  const out = new Set(stored);
-  for (const it of inline) out.add(it.itemId);
-  return out;
 }
 
 const newRecommendationId = (): string => `rec_${randomToken(12)}`;

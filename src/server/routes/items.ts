@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
-import { itemIdProblem, MAX_ITEM_ID_UNITS, type Item } from '../../catalog/item.ts';
+import { itemIdDetails, MAX_ITEM_ID_UNITS, type Item } from '../../catalog/item.ts';
 import { principalOf, type AppContext } from '../app.ts';
 
 const ItemId = Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS });
@@ -25,12 +25,8 @@ export const itemJson = (item: Item): { itemId: string; properties: Record<strin
  * Item ids a request names, by the field that names them: schemas bound them in UTF-16 units, this
  * counts code points (1–512, as everywhere an item id is taken); a 400 listing every one too long.
  */
-export function checkItemIds(named: Iterable<readonly [field: string, itemId: string]>): void {
-  const details = [];
-  for (const [field, itemId] of named) {
-    const problem = itemIdProblem(itemId);
-    if (problem) details.push({ field, message: problem });
-  }
+export function checkItemIds(named: Iterable<{ field: string; itemId: string }>): void {
+  const details = itemIdDetails(named);
   if (details.length) throw new KairosError('KAIROS_ERR_VALIDATION', details.length === 1 ? details[0]!.message : `${details.length} problem(s) in the request`, details);
 }
 
@@ -58,7 +54,7 @@ export function registerItemRoutes(app: FastifyInstance, ctx: AppContext): void 
   );
 
   app.get<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params }, config: { scope: 'read' } }, async (req) => {
-    checkItemIds([['/itemId', req.params.itemId]]);
+    checkItemIds([{ field: '/itemId', itemId: req.params.itemId }]);
     const { ws } = principalOf(req);
     const item = ws.catalog.get(req.params.itemId);
     if (!item) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
@@ -66,7 +62,7 @@ export function registerItemRoutes(app: FastifyInstance, ctx: AppContext): void 
   });
 
   app.delete<{ Params: { itemId: string } }>('/v1/items/:itemId', { schema: { params: Params }, config: { scope: 'write' } }, async (req) => {
-    checkItemIds([['/itemId', req.params.itemId]]);
+    checkItemIds([{ field: '/itemId', itemId: req.params.itemId }]);
     const { ws } = principalOf(req);
     if (!(await engine.deleteItem(ws, req.params.itemId))) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
     return { deleted: true, itemId: req.params.itemId };

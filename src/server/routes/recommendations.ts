@@ -19,7 +19,9 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
 
     app.post<{ Body: RecommendRequest }>('/v1/recommendations', { schema: { body: RecommendRequestSchema }, config: { scope: 'read' } }, async (req) => {
       const { context, filter } = req.body;
-      checkItemIds([...(context?.itemId !== undefined ? [['/context/itemId', context.itemId] as const] : []), ...(filter?.exclude ?? []).map((id, i) => [`/filter/exclude/${i}`, id] as const)]);
+      const named = (filter?.exclude ?? []).map((itemId, i) => ({ field: `/filter/exclude/${i}`, itemId }));
+      if (context?.itemId !== undefined) named.unshift({ field: '/context/itemId', itemId: context.itemId });
+      checkItemIds(named);
       const { ws } = principalOf(req);
       const started = process.hrtime.bigint();
       const now = Date.now();
@@ -51,7 +53,7 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       '/v1/items/:itemId/similar',
       { schema: { params: SimilarParams, querystring: SimilarQuery }, config: { scope: 'read' } },
       async (req) => {
-        checkItemIds([['/itemId', req.params.itemId]]);
+        checkItemIds([{ field: '/itemId', itemId: req.params.itemId }]);
         const { ws } = principalOf(req);
         if (!ws.catalog.has(req.params.itemId)) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
         return ext.stateOf(ws).recommender.similar(req.params.itemId, Number(req.query.count ?? 10), req.params.itemId);
