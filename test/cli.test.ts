@@ -7,9 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { youngGenerationConfigured } from '../src/cli/serve.ts';
-import { KAIROS_NODE_FLAGS, ROOT, api, runKairos, type CliRun, removeDir, startChild, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { KAIROS_NODE_FLAGS, ROOT, api, runKairos, type CliRun, startChild, testResources, type TestServer } from './helpers/server.ts';
 
 
 /** `kairos ARGS` in a child process on `dataDir` */
@@ -20,25 +20,9 @@ function kairos(dataDir: string, args: string[]): Promise<CliRun> {
 /** the last line of stdout that is a JSON object */
 const summary = (run: CliRun): any => JSON.parse(run.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
 
-const dirs: string[] = [];
-const servers: TestServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-const workDir = (): string => {
-  const d = tempDir('kairos-cli-');
-  dirs.push(d);
-  return d;
-};
-const serverOn = async (dataDir: string): Promise<TestServer> => {
-  const s = await startServer({ dataDir });
-  servers.push(s);
-  return s;
-};
-const stopServers = async (): Promise<void> => {
-  for (const s of servers.splice(0)) await s.close();
-};
+const resources = testResources({ prefix: 'kairos-cli-' });
+const workDir = (): string => resources.dataDir();
+const serverOn = (dataDir: string): Promise<TestServer> => resources.server(dataDir);
 
 const NDJSON = [
   { type: 'page', anonymousId: 'cli-anon', name: 'Home', timestamp: '2024-03-01T10:00:00.000Z' },
@@ -98,7 +82,7 @@ describe('kairos import', () => {
     expect((await api(server.url, 'GET', '/v1/profiles/cli-u1-new')).json.eventCount).toBe(5);
     expect((await api(server.url, 'GET', '/v1/profiles/cli-u2')).json.eventCount).toBe(1);
     expect((await api(server.url, 'GET', '/v1/items/cli-p1')).json.properties).toMatchObject({ name: 'Lamp', category: 'Home > Lighting' });
-    await stopServers();
+    await resources.stop(server);
 
     // events without a messageId get one derived from their content: a rerun recognises them all
     const again = await kairos(dataDir, ['import', file]);
@@ -146,7 +130,7 @@ describe('kairos import', () => {
     expect(u1.features.lastSeen).toBe('2024-03-01T10:05:00.000Z');
     expect(u1.features.recentlyViewed.map((r: any) => r.itemId)).toEqual(['csv-p1', 'csv-p2']);
     expect((await api(server.url, 'GET', '/v1/profiles/csv-u2')).json.features.firstSeen).toBe('2024-03-01T10:02:00.000Z');
-    await stopServers();
+    await resources.stop(server);
 
     const again = await kairos(dataDir, args);
     expect(again.code, again.stderr).toBe(0);
@@ -250,7 +234,7 @@ describe('kairos keys', () => {
     const write = await api(server.url, 'PUT', '/v1/items/x', { properties: {} }, key.key);
     expect(write.status).toBe(403);
     expect(write.json.error.code).toBe('KAIROS_ERR_FORBIDDEN');
-    await stopServers();
+    await resources.stop(server);
 
     const revoked = await kairos(dataDir, ['keys', 'revoke', key.id]);
     expect(revoked.code, revoked.stderr).toBe(0);

@@ -3,24 +3,17 @@
  * the command run as its own process on the data dir.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, runKairos, type CliRun, removeDir, startServer, tempDir } from './helpers/server.ts';
-import { waitFor, writeConfig } from './helpers/privacy.ts';
+import { describe, expect, it } from 'vitest';
+import { api, runKairos, type CliRun, startServer, testResources, writeConfig } from './helpers/server.ts';
+import { waitFor } from './helpers/privacy.ts';
 
 
 function kairos(args: string[]): Promise<CliRun> {
   return runKairos(args);
 }
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-const workDir = (): string => {
-  const d = tempDir('kairos-ope-');
-  dirs.push(d);
-  return d;
-};
+const resources = testResources({ prefix: 'kairos-ope-' });
+const workDir = (): string => resources.dataDir();
 
 const inside = (ci: [number, number], v: number): boolean => ci[0] <= v && v <= ci[1];
 

@@ -3,25 +3,12 @@
  * across identity merges, consistency, eligibility, rewards (events and API, delayed and duplicated),
  * learning that survives a restart, and erasure of decisions.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
-import { ingest, kairosCli, ndjson, recordsOf, scanRecords, token, writeConfig } from './helpers/privacy.ts';
+import { describe, expect, it } from 'vitest';
+import { api, testResources, type TestServer } from './helpers/server.ts';
+import { ingest, kairosCli, ndjson, recordsOf, scanRecords, token } from './helpers/privacy.ts';
 
-const servers: TestServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-async function boot(config?: unknown, dataDir?: string): Promise<TestServer> {
-  const dir = dataDir ?? tempDir();
-  if (!dataDir) dirs.push(dir);
-  if (config !== undefined) writeConfig(dir, config);
-  const s = await startServer({ dataDir: dir });
-  servers.push(s);
-  return s;
-}
+const resources = testResources();
+const boot = (config?: unknown): Promise<TestServer> => resources.server(resources.dataDir(config));
 
 const action = (over: Record<string, unknown> = {}) => ({ placements: ['home'], channel: 'web', content: { title: 'x' }, ...over });
 const put = (s: TestServer, id: string, body: unknown) => api(s.url, 'PUT', `/v1/actions/${id}`, body);
@@ -95,8 +82,7 @@ describe('decisions', () => {
     // decision ids are unique and logged durably
     const ids = answers.map((a) => a.json.decisionId);
     expect(new Set(ids).size).toBe(50);
-    await s.close();
-    servers.splice(servers.indexOf(s), 1);
+    await resources.stop(s);
     const records = await recordsOf<{ decisionId: string; actions: unknown[] }>(s.dataDir, 'default', 'decisions');
     expect(records.filter(([, r]) => r.actions.length > 0).map(([k]) => k).sort()).toEqual(ids.filter((_, i) => answers[i]!.json.actions.length > 0).sort());
   });
@@ -117,10 +103,8 @@ describe('decisions', () => {
   });
 
   it('caps hold across identity merges and restarts; expired and ineligible actions are never served', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    writeConfig(dir, { decide: { consistencySeconds: 0 } });
-    let s = await boot(undefined, dir);
+    const dir = resources.dataDir({ decide: { consistencySeconds: 0 } });
+    let s = await resources.server(dir);
     await put(s, 'once', action({ frequencyCaps: [{ count: 1, periodSeconds: 3600, scope: 'action' }] }));
     await put(s, 'old', action({ validUntil: '2020-01-01' }));
     await put(s, 'pro-only', action({ eligibility: { path: 'traits.plan', op: '==', value: 'pro' } }));
@@ -131,9 +115,7 @@ describe('decisions', () => {
     expect((await ingest(s.url, '/v1/identify', { anonymousId: 'anon-m', userId: 'user-m', traits: { plan: 'pro' } })).status).toBe(200);
     const second = await decide(s, { userId: 'user-m', count: 4 });
     expect(second.json.actions.map((a: { actionId: string }) => a.actionId).sort()).toEqual(['filler', 'pro-only']);
-    await s.close();
-    servers.splice(servers.indexOf(s), 1);
-    s = await boot(undefined, dir);
+    s = await resources.restart(s);
     const third = await decide(s, { userId: 'user-m', count: 4 });
     expect(third.json.actions.map((a: { actionId: string }) => a.actionId).sort()).toEqual(['filler', 'pro-only']);
   });
@@ -158,10 +140,8 @@ describe('decisions', () => {
 
 describe('rewards', () => {
   it('events with properties.decision_id teach the policy within the request cycle; duplicates change nothing; learning survives a restart', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    writeConfig(dir, { decide: { consistencySeconds: 0 } });
-    let s = await boot(undefined, dir);
+    const dir = resources.dataDir({ decide: { consistencySeconds: 0 } });
+    let s = await resources.server(dir);
     await put(s, 'good', action());
     await put(s, 'bad', action());
     let n = 0;
@@ -196,9 +176,7 @@ describe('rewards', () => {
     expect((await api(s.url, 'POST', '/v1/decisions/dec_000000000nope/reward', { value: 1 })).status).toBe(404);
     expect((await api(s.url, 'POST', `/v1/decisions/${d.decisionId}/reward`, { value: -1 })).status).toBe(400);
 
-    await s.close();
-    servers.splice(servers.indexOf(s), 1);
-    s = await boot(undefined, dir);
+    s = await resources.restart(s);
     const afterRestart = await round(40);
     expect(afterRestart.filter((a) => a === 'good').length).toBeGreaterThanOrEqual(33);
   });
@@ -241,8 +219,7 @@ describe('erasure and consent', () => {
     // a new person under the same id starts with no exposures
     expect((await decide(s, { userId: who })).json.actions.map((a: { actionId: string }) => a.actionId)).toEqual(['capped']);
     await api(s.url, 'DELETE', `/v1/profiles/${who}`);
-    await s.close();
-    servers.splice(servers.indexOf(s), 1);
+    await resources.stop(s);
     await kairosCli(['compact'], s.dataDir);
     expect(await scanRecords(s.dataDir, [who])).toEqual([]);
   });
@@ -255,8 +232,7 @@ describe('erasure and consent', () => {
     const d = (await decide(s, { userId: 'private', count: 2 })).json;
     // traits are personal data: the audience rule cannot see them
     expect(d.actions.map((x: { actionId: string }) => x.actionId)).toEqual(['b']);
-    await s.close();
-    servers.splice(servers.indexOf(s), 1);
+    await resources.stop(s);
     const records = (await recordsOf<{ decisionId: string; x?: number[] }>(s.dataDir, 'default', 'decisions')).filter(([k]) => k === d.decisionId);
     expect(records).toHaveLength(1);
     expect(records[0]![1].x).toBeUndefined();

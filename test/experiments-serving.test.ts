@@ -3,25 +3,13 @@
  * restarts, the global holdout's non-personalized answers, results from real conversion events, and
  * the `experiment` field of both /v1/recommendations and /v1/decide.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { api, testResources, type TestServer } from './helpers/server.ts';
 import { ingest, kairosCli, scanRecords, token } from './helpers/privacy.ts';
 import { isHeldOut } from '../src/experiments/assign.ts';
 
-const servers: TestServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-async function boot(dataDir?: string): Promise<TestServer> {
-  const dir = dataDir ?? tempDir();
-  if (!dataDir) dirs.push(dir);
-  const s = await startServer({ dataDir: dir });
-  servers.push(s);
-  return s;
-}
+const resources = testResources();
+const boot = (): Promise<TestServer> => resources.server();
 
 const experiment = (over: Record<string, unknown> = {}) => ({
   placement: 'home',
@@ -57,9 +45,7 @@ describe('experiments', () => {
   });
 
   it('assignment is sticky across identify and restart, the holdout gets no personalization, and results count real conversions', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    let s = await boot(dir);
+    let s = await boot();
     await api(s.url, 'POST', '/v1/items', { items: ['i1', 'i2', 'i3', 'i4'].map((itemId) => ({ itemId, properties: { name: itemId, category: 'Shoes' } })) });
     expect((await api(s.url, 'PUT', '/v1/experiments/exp', experiment())).status).toBe(200);
     const variants = new Map<number, string>();
@@ -88,9 +74,7 @@ describe('experiments', () => {
     // an event from before the exposure does not count
     await ingest(s.url, '/v1/track', { userId: 'user-0', event: 'Signed Up', timestamp: '2020-01-01T00:00:00Z', messageId: 'su-old' });
 
-    await s.close();
-    servers.splice(0);
-    s = await boot(dir);
+    s = await resources.restart(s);
     for (let i = 0; i < 5; i++) expect((await recommend(s, { anonymousId: `anon-${i}` })).json.experiment.variant).toBe(variants.get(i));
     const results = await api(s.url, 'GET', '/v1/experiments/exp/results');
     expect(results.status).toBe(200);
@@ -146,8 +130,7 @@ describe('experiments', () => {
     expect((await api(s.url, 'DELETE', `/v1/profiles/${who}`)).status).toBe(200);
     const after = (await api(s.url, 'GET', '/v1/experiments/exp/results')).json.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0);
     expect(after).toBe(0);
-    await s.close();
-    servers.splice(0);
+    await resources.stop(s);
     await kairosCli(['compact'], s.dataDir);
     expect(await scanRecords(s.dataDir, [who])).toEqual([]);
   });

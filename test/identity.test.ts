@@ -3,18 +3,11 @@
  * userId, links are transitive, and after a merge every id of the person serves their whole history,
  * the anonymous part included, also after a restart.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { timeless } from './helpers/profiles.ts';
-import { api, removeDir, startServer, type TestServer, track } from './helpers/server.ts';
+import { api, fileServer, track } from './helpers/server.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-  if (server) removeDir(server.dataDir);
-});
+const server = fileServer();
 
 const MIN = 60_000;
 const T = Date.now() - 6 * 60 * MIN;
@@ -130,9 +123,7 @@ describe('identity resolution', () => {
   it('merges persist across a restart', async () => {
     const ids = [...chain, 'chain-anon-2', 'both-anon', 'both-user', 'rev-anon', 'rev-C', 'alias-anon', 'alias-user', 'mix-1', 'mix-2'];
     const before = await Promise.all(ids.map((id) => api(server.url, 'GET', `/v1/profiles/${id}`)));
-    const dataDir = server.dataDir;
-    await server.close();
-    server = await startServer({ dataDir });
+    await server.restart();
     for (const [i, id] of ids.entries()) {
       const after = await api(server.url, 'GET', `/v1/profiles/${id}`);
       expect(after.status, id).toBe(200);

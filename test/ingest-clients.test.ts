@@ -5,18 +5,11 @@
  */
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import RudderAnalytics from '@rudderstack/rudder-sdk-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { timeless } from './helpers/profiles.ts';
-import { api, removeDir, startServer, type TestServer, WRITE_KEY } from './helpers/server.ts';
+import { api, fileServer, WRITE_KEY } from './helpers/server.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-  if (server) removeDir(server.dataDir);
-});
+const server = fileServer();
 
 /** The profile every id of a person resolves to must be one and the same. */
 async function profileOfAll(ids: string[]): Promise<any> {

@@ -3,19 +3,12 @@
  * sends it, consent, the E-commerce vocabulary feeding features, and catalog upserts from events.
  */
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { timeless } from './helpers/profiles.ts';
-import { api, removeDir, startServer, tempDir, track, WRITE_KEY, type TestServer } from './helpers/server.ts';
+import { api, fileServer, removeDir, startServer, tempDir, track, WRITE_KEY } from './helpers/server.ts';
 import { messageIdCounts, storedEvents } from './helpers/stored-events.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-  if (server) removeDir(server.dataDir);
-});
+const server = fileServer();
 
 const profile = async (id: string): Promise<any> => {
   const r = await api(server.url, 'GET', `/v1/profiles/${encodeURIComponent(id)}`);
@@ -366,9 +359,7 @@ describe('catalog upserts from product properties', () => {
     for (const a of answers) expect(a.status).toBe(200);
     const before = (await item('cat-race')).json;
     expect(before.properties.name).toMatch(/^Name \d$/);
-    const dataDir = server.dataDir;
-    await server.close();
-    server = await startServer({ dataDir });
+    await server.restart();
     expect((await item('cat-race')).json).toEqual(before);
     expect((await item('cat-new')).json.properties.name).toBe('Summit Pack');
   });

@@ -1,17 +1,10 @@
 /**
  * Operations (CONTRACT §9), auth (§3) and the catalog (§5) over HTTP.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, api, removeDir, startServer, type TestServer, track, WRITE_KEY } from './helpers/server.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, api, fileServer, track, WRITE_KEY } from './helpers/server.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-  if (server) removeDir(server.dataDir);
-});
+const server = fileServer();
 
 const get = async (path: string, headers: Record<string, string> = {}) => {
   const r = await fetch(server.url + path, { headers });
@@ -148,9 +141,7 @@ describe('auth (CONTRACT §3)', () => {
     expect(after.json.error.code).toBe('KAIROS_ERR_AUTH');
     expect((await api(server.url, 'DELETE', `/v1/keys/${victim.id}`)).status).toBe(404);
     // and it stays revoked after a restart
-    const dataDir = server.dataDir;
-    await server.close();
-    server = await startServer({ dataDir });
+    await server.restart();
     expect((await api(server.url, 'GET', '/v1/profiles/auth-u', undefined, victim.key)).status).toBe(401);
     expect((await api(server.url, 'GET', '/v1/profiles/auth-u', undefined, readKey.key)).status).toBe(200);
   });
@@ -261,9 +252,7 @@ describe('catalog (CONTRACT §5)', () => {
     const first = await item('aon-store-1');
     expect(first.status).toBe(r.status === 200 ? 200 : 404);
     // and the disk agrees with what was answered
-    const dataDir = server.dataDir;
-    await server.close();
-    server = await startServer({ dataDir });
+    await server.restart();
     expect((await item('aon-store-1')).status).toBe(first.status);
   });
 
@@ -291,9 +280,7 @@ describe('catalog (CONTRACT §5)', () => {
     const ids = ['short', 'm'.repeat(40), 'l'.repeat(56), 'k'.repeat(64), 'j'.repeat(200), 'i'.repeat(500)];
     const r = await api(server.url, 'POST', '/v1/items', { items: ids.map((itemId) => ({ itemId, properties: { name: `len ${itemId.length}` } })) });
     expect(r.status).toBe(200);
-    const dataDir = server.dataDir;
-    await server.close();
-    server = await startServer({ dataDir });
+    await server.restart();
     for (const id of ids) {
       const got = await item(id);
       expect(got.status, `item id of ${id.length} characters`).toBe(200);

@@ -4,22 +4,11 @@
  * applies by event time in both directions: opting back in counts from that event on, while the
  * events sent while opted out stay unused.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { api, removeDir, startServer, type TestServer } from './helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { api, testResources, type TestServer } from './helpers/server.ts';
 import { ingest, type RecItem } from './helpers/privacy.ts';
 
-const servers: TestServer[] = [];
-afterAll(async () => {
-  for (const s of servers) {
-    await s.close();
-    removeDir(s.dataDir);
-  }
-});
-async function server(): Promise<TestServer> {
-  const s = await startServer();
-  servers.push(s);
-  return s;
-}
+const resources = testResources({ release: 'all' });
 
 /** fixed creation times, so that "new" rankings do not depend on when a server started */
 const CREATED = Date.UTC(2024, 0, 1);
@@ -58,7 +47,7 @@ describe('consent: Personalization=false', () => {
    * that withdraws their earlier ones); plus the same crowd consenting (the positive control).
    */
   async function workspace(crowd: 'none' | 'opted-out' | 'consenting'): Promise<TestServer> {
-    const s = await server();
+    const s = await resources.server();
     expect((await api(s.url, 'POST', '/v1/items', { items: ITEMS })).status).toBe(200);
     const baseline: any[] = [];
     for (let p = 0; p < 3; p++) for (let k = 0; k < 3; k++) baseline.push(view(`base-${p}`, 'c1', 10 * p + 2 * k), view(`base-${p}`, 'c2', 10 * p + 2 * k + 1));
@@ -142,7 +131,7 @@ describe('consent: Personalization=false', () => {
   });
 
   it('opting back in counts from that event on; events sent while opted out stay unused', async () => {
-    const s = await server();
+    const s = await resources.server();
     expect((await api(s.url, 'POST', '/v1/items', { items: ITEMS })).status).toBe(200);
     const r = 'returning';
     const events = [

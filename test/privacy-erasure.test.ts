@@ -6,43 +6,15 @@
  * SIGKILL right after the erasure was acknowledged — no byte of them is left in the data dir.
  */
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compactStore } from '../src/engine/engine.ts';
 import { erasePerson } from '../src/privacy/erasure.ts';
 import { hashValue } from '../src/privacy/policy.ts';
 import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
-import { ADMIN_KEY, WRITE_KEY, api, removeDir, startChild, startServer, tempDir, type ChildServer, type TestServer } from './helpers/server.ts';
-import { ingest, kairosCli, ndjson, recordsOf, scanBytes, scanRecords, token, waitFor, writeConfig, type RecItem } from './helpers/privacy.ts';
+import { ADMIN_KEY, WRITE_KEY, api, testResources, type TestServer } from './helpers/server.ts';
+import { ingest, kairosCli, ndjson, recordsOf, scanBytes, scanRecords, token, waitFor, type RecItem } from './helpers/privacy.ts';
 
-const dirs: string[] = [];
-const servers: TestServer[] = [];
-const children: ChildServer[] = [];
-afterAll(async () => {
-  for (const c of children) await c.kill9();
-  for (const s of servers) await s.close().catch(() => undefined);
-  for (const d of dirs) removeDir(d);
-});
-
-function dataDir(config?: unknown): string {
-  const d = tempDir('kairos-erasure-');
-  dirs.push(d);
-  if (config !== undefined) writeConfig(d, config);
-  return d;
-}
-async function server(dir: string, env: Record<string, string> = {}): Promise<TestServer> {
-  const s = await startServer({ dataDir: dir, env });
-  servers.push(s);
-  return s;
-}
-async function stop(s: TestServer): Promise<void> {
-  servers.splice(servers.indexOf(s), 1);
-  await s.close();
-}
-async function child(dir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const c = await startChild(dir, env);
-  children.push(c);
-  return c;
-}
+const resources = testResources({ prefix: 'kairos-erasure-', release: 'all' });
 
 const ITEMS = [
   { itemId: 'x1', properties: { name: 'Trail Shoe', category: 'Shoes', brand: 'Acme', price: 90 } },
@@ -158,19 +130,19 @@ async function newKey(url: string, scopes: string[]): Promise<string> {
 
 describe('erasure (DELETE /v1/profiles/{id})', () => {
   it('export holds everything; erasure forgets every id at once, un-shapes others\' recommendations, and after `kairos compact` leaves no byte (plaintext e-mail traits)', async () => {
-    const dir = dataDir({ privacy: { hashTraits: false } });
+    const dir = resources.dataDir({ privacy: { hashTraits: false } });
     const p = newPerson();
-    let s = await server(dir);
+    let s = await resources.server(dir);
     const events = await seed(s.url, p);
 
     // positive control: the scans do see the person while they are stored
-    await stop(s);
+    await resources.stop(s);
     const before = await scanRecords(dir, p.secrets);
     expect(new Set(before.map((h) => h.needle))).toEqual(new Set(p.secrets));
     const rawBefore = new Set(scanBytes(dir, p.secrets).map((h) => h.needle));
     expect(rawBefore.size, 'the byte scan finds the stored secrets').toBeGreaterThanOrEqual(p.secrets.length / 2);
     expect(rawBefore.has(p.email), 'hashTraits false: the plaintext e-mail is on disk').toBe(true);
-    s = await server(dir);
+    s = await resources.server(dir);
 
     // every id names the same person
     for (const id of p.ids) {
@@ -227,7 +199,7 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect((await api(s.url, 'GET', `/v1/profiles/${BYSTANDER}`)).json.eventCount).toBe(bystanderBefore.eventCount);
     expect((await api(s.url, 'GET', `/v1/profiles/${BACKGROUND}`)).json.eventCount).toBe(backgroundBefore.eventCount);
 
-    await stop(s);
+    await resources.stop(s);
     const out = await kairosCli(['compact'], dir);
     expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ compacted: true });
     expect(scanBytes(dir, p.secrets), 'bytes of the erased person in the data dir').toEqual([]);
@@ -238,17 +210,17 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect(audit[0]![1]).toMatchObject({ action: 'erase', actor: 'primary-admin', ids: p.ids.length, events, suppress: false });
 
     // and the erasure holds after a restart
-    s = await server(dir);
+    s = await resources.server(dir);
     await expectGone(s.url, p);
     expectNoBehaviouralReasons(await bystanderItems(s.url));
   });
 
   it('SIGKILL right after the 200 of the DELETE: after restart the erasure holds and the automatic compaction leaves no byte (hashed e-mail traits)', async () => {
-    const dir = dataDir();
+    const dir = resources.dataDir();
     const p = newPerson();
     const hashedEmail = hashValue(p.email).slice('sha256:'.length);
     const secrets = [...p.secrets, hashedEmail];
-    const first = await child(dir);
+    const first = await resources.child(dir);
     const events = await seed(first.url, p);
     expect((await api(first.url, 'GET', `/v1/profiles/${p.user}`)).json.traits.email).toBe(`sha256:${hashedEmail}`);
     expectCovisitShaped(await bystanderItems(first.url));
@@ -259,7 +231,7 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect(del.json).toMatchObject({ erased: true, ids: p.ids, events, suppressed: false });
 
     // the compaction the erasure asked for is still due at the next start, and runs after 1 s
-    const second = await child(dir, { KAIROS_AUTO_COMPACT_SECONDS: '1', LOG_LEVEL: 'info' });
+    const second = await resources.child(dir, { KAIROS_AUTO_COMPACT_SECONDS: '1', LOG_LEVEL: 'info' });
     await expectGone(second.url, p);
     expectNoBehaviouralReasons(await bystanderItems(second.url));
     await waitFor('the automatic compaction', () => second.output().includes('store compacted'));
@@ -269,7 +241,6 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     await expectGone(second.url, p);
 
     expect(await second.stop()).toBe(0);
-    children.splice(children.indexOf(second), 1);
     expect(scanBytes(dir, secrets)).toEqual([]);
     expect(await scanRecords(dir, secrets)).toEqual([]);
     const audit = await recordsOf<any>(dir, 'default', 'audit');
@@ -277,9 +248,9 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
   });
 
   it('?suppress=true: later events naming any erased id are acknowledged and dropped, also after a restart, and leave no byte', async () => {
-    const dir = dataDir();
+    const dir = resources.dataDir();
     const p = newPerson();
-    let s = await server(dir);
+    let s = await resources.server(dir);
     await seed(s.url, p);
     const del = await api(s.url, 'DELETE', `/v1/profiles/${p.user}?suppress=true`);
     expect(del.status).toBe(200);
@@ -317,12 +288,12 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
       for (const id of [...p.ids, preemptive, freshAnon, freshUser]) expect((await api(s.url, 'GET', `/v1/profiles/${id}`)).status, id).toBe(404);
     };
     await send('before-restart');
-    await stop(s);
-    s = await server(dir);
+    await resources.stop(s);
+    s = await resources.server(dir);
     await send('after-restart');
     await expectGone(s.url, p);
 
-    await stop(s);
+    await resources.stop(s);
     // what `kairos compact` runs (the CLI itself is exercised above), in process
     const store = new LmdbStore(join(dir, 'store'));
     await compactStore(store);
@@ -335,7 +306,7 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
   });
 
   it('an id of the longest length ingestion accepts can be read, exported, recommended for, decided for and erased', async () => {
-    const s = await server(dataDir());
+    const s = await resources.server(resources.dataDir());
     const long = `u-${'é'.repeat(510)}`; // 512 characters
     const item = `p-${'x'.repeat(510)}`;
     expect((await ingest(s.url, '/v1/track', { userId: long, event: 'Product Viewed', properties: { product_id: item, name: 'Long' } })).status).toBe(200);
@@ -353,7 +324,7 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
   });
 
   it('without suppress, a later event re-creates a fresh profile that knows nothing of the erased one', async () => {
-    const s = await server(dataDir());
+    const s = await resources.server(resources.dataDir());
     const p = newPerson();
     await seed(s.url, p);
     expect((await api(s.url, 'DELETE', `/v1/profiles/${p.user}`)).status).toBe(200);
@@ -371,7 +342,7 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
   // machine so loaded that the DELETE alone takes over a second the window is missed and the test
   // passes either way; it never fails spuriously.)
   it('the erased person\'s interactions stop making items trending or popular for others at the next request', async () => {
-    const s = await server(dataDir());
+    const s = await resources.server(resources.dataDir());
     await api(s.url, 'POST', '/v1/items', { items: ITEMS });
     const p = newPerson();
     // only the person ever interacts with x6
@@ -385,7 +356,7 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
   });
 
   it('export covers what is held about an id that only ever was shown recommendations, as erasure does', async () => {
-    const s = await server(dataDir());
+    const s = await resources.server(resources.dataDir());
     await api(s.url, 'POST', '/v1/items', { items: ITEMS });
     const visitor = token();
     const served = await api(s.url, 'POST', '/v1/recommendations', { anonymousId: visitor, count: 2 });
@@ -398,8 +369,8 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
   });
 
   it('catalog items made from an erased person\'s events keep none of their property values: rebuilt from what others sent, or gone', async () => {
-    const dir = dataDir();
-    const s = await server(dir);
+    const dir = resources.dataDir();
+    const s = await resources.server(dir);
     const p = newPerson();
     const other = token();
     const secretName = token();
@@ -421,27 +392,27 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
     expect(shared.json.properties).toEqual({ name: 'Plain Name', price: 10 });
     expect((await api(s.url, 'GET', `/v1/items/${onlyTheirs}`)).status).toBe(404);
     expect((await api(s.url, 'GET', '/v1/items/api-item')).json.properties).toEqual({ name: 'From the API' });
-    await stop(s);
+    await resources.stop(s);
     // the same after a restart (the store, not only memory), and no byte once compacted
-    const again = await server(dir);
+    const again = await resources.server(dir);
     expect((await api(again.url, 'GET', '/v1/items/shared')).json.properties).toEqual({ name: 'Plain Name', price: 10 });
     expect((await api(again.url, 'GET', `/v1/items/${onlyTheirs}`)).status).toBe(404);
-    await stop(again);
+    await resources.stop(again);
     await kairosCli(['compact'], dir);
     expect(scanBytes(dir, [secretName, secretUrl, onlyTheirs])).toEqual([]);
     expect(await scanRecords(dir, [secretName, secretUrl, onlyTheirs])).toEqual([]);
   });
 
   it('a person who was shown many recommendations leaves no impression behind', async () => {
-    const dir = dataDir();
-    const s = await server(dir);
+    const dir = resources.dataDir();
+    const s = await resources.server(dir);
     await api(s.url, 'POST', '/v1/items', { items: ITEMS });
     const id = token();
     expect((await ingest(s.url, '/v1/track', { anonymousId: id, event: 'Product Viewed', properties: { product_id: 'x1' } })).status).toBe(200);
     // more recommendations than the in-memory impression window holds per person and placement
     for (let i = 0; i < 25; i++) expect((await api(s.url, 'POST', '/v1/recommendations', { anonymousId: id, count: 2 })).status).toBe(200);
     expect((await api(s.url, 'DELETE', `/v1/profiles/${id}`)).status).toBe(200);
-    await stop(s);
+    await resources.stop(s);
     const left = await scanRecords(dir, [id]);
     expect(left.map((h) => h.table), 'records still naming the erased id').toEqual([]);
   });
@@ -449,8 +420,8 @@ describe('erasure (DELETE /v1/profiles/{id})', () => {
 
 describe('an erasure while the person keeps sending events', () => {
   it('leaves memory and store in agreement: nothing the server forgot comes back after a restart', async () => {
-    const dir = dataDir();
-    let s = await server(dir);
+    const dir = resources.dataDir();
+    let s = await resources.server(dir);
     const view = (who: string, i: number, tag: string) => ({ type: 'track', userId: who, event: 'Product Viewed', messageId: `${who}-${tag}-${i}`, properties: { product_id: `r${i % 20}`, name: `Item ${i % 20}` } });
     const people = ['vic-1', 'vic-2', 'vic-3'];
     // events in many segments, so that each erasure spends turns reading segments while events keep coming
@@ -465,8 +436,8 @@ describe('an erasure while the person keeps sending events', () => {
       const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
       before.set(who, { status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) });
     }
-    await stop(s);
-    s = await server(dir);
+    await resources.stop(s);
+    s = await resources.server(dir);
     for (const who of people) {
       const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
       expect({ status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) }, who).toEqual(before.get(who));
@@ -476,8 +447,8 @@ describe('an erasure while the person keeps sending events', () => {
 
 describe('an erasure while the person never stops sending', () => {
   it('ends, and memory and store still agree after a restart', async () => {
-    const dir = dataDir();
-    let s = await server(dir);
+    const dir = resources.dataDir();
+    let s = await resources.server(dir);
     const who = 'vic-stream';
     const view = (i: number) => ({ type: 'track', userId: who, event: 'Product Viewed', messageId: `${who}-${i}`, properties: { product_id: `r${i % 20}`, name: `Item ${i % 20}` } });
     for (let i = 0; i < 200; i++) await ingest(s.url, '/v1/batch', { batch: [view(i)] });
@@ -494,8 +465,8 @@ describe('an erasure while the person never stops sending', () => {
     expect(erasure.status).toBe(200);
     const now = await api(s.url, 'GET', `/v1/profiles/${who}`);
     const before = { status: now.status, ...(now.status === 200 ? { eventCount: now.json.eventCount as number } : {}) };
-    await stop(s);
-    s = await server(dir);
+    await resources.stop(s);
+    s = await resources.server(dir);
     const after = await api(s.url, 'GET', `/v1/profiles/${who}`);
     expect({ status: after.status, ...(after.status === 200 ? { eventCount: after.json.eventCount as number } : {}) }).toEqual(before);
     // the ids were held only while the erasure ran: the person can start again
@@ -506,7 +477,7 @@ describe('an erasure while the person never stops sending', () => {
 
 describe('an erasure outrun by its person', () => {
   it('holds off their events once its free rounds are spent, and releases them at the end', async () => {
-    const s = await server(dataDir());
+    const s = await resources.server(resources.dataDir());
     const who = 'vic-held';
     const view = (i: number) => ({ type: 'track', userId: who, event: 'Product Viewed', messageId: `${who}-${i}`, properties: { product_id: `r${i % 20}` } });
     for (let i = 0; i < 50; i++) await ingest(s.url, '/v1/batch', { batch: [view(i)] });
@@ -527,8 +498,8 @@ describe('an erasure outrun by its person', () => {
     // released at the end: the person's next event is stored
     expect((await ingest(s.url, '/v1/track', view(99_999))).status).toBe(200);
     expect(await left(s)).toBe(before + 1);
-    await stop(s);
-    const again = await server(s.dataDir);
+    await resources.stop(s);
+    const again = await resources.server(s.dataDir);
     expect(await left(again)).toBe(before + 1);
   });
 });

@@ -7,35 +7,13 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { api, removeDir, startChild, startServer, tempDir, type ChildServer, type TestServer } from './helpers/server.ts';
+import { api, startServer, testResources } from './helpers/server.ts';
 import { storedEvents } from './helpers/stored-events.ts';
-import { ingest, kairosCli, ndjson, scanBytes, scanRecords, token, waitFor, writeConfig, type RecItem } from './helpers/privacy.ts';
+import { ingest, kairosCli, ndjson, scanBytes, scanRecords, token, waitFor, type RecItem } from './helpers/privacy.ts';
 
-const dirs: string[] = [];
-const servers: TestServer[] = [];
-const children: ChildServer[] = [];
-afterAll(async () => {
-  for (const c of children) await c.kill9();
-  for (const s of servers) await s.close().catch(() => undefined);
-  for (const d of dirs) removeDir(d);
-});
-function dataDir(config?: unknown): string {
-  const d = tempDir('kairos-policy-');
-  dirs.push(d);
-  if (config !== undefined) writeConfig(d, config);
-  return d;
-}
-async function server(config?: unknown): Promise<TestServer> {
-  const s = await startServer({ dataDir: dataDir(config) });
-  servers.push(s);
-  return s;
-}
-async function stop(s: TestServer): Promise<void> {
-  servers.splice(servers.indexOf(s), 1);
-  await s.close();
-}
+const resources = testResources({ prefix: 'kairos-policy-', release: 'all' });
 
 /** what the policy documents: sha256 of the trimmed, lower-cased value, hex, prefixed */
 const sha = (v: string): string => `sha256:${createHash('sha256').update(v.trim().toLowerCase()).digest('hex')}`;
@@ -49,7 +27,7 @@ const exportedEvents = async (url: string, id: string): Promise<any[]> => (await
 
 describe('data minimisation', () => {
   it('traits named like e-mail or phone are stored as sha256 hashes: in the profile, the export and on disk no plaintext remains', async () => {
-    const s = await server();
+    const s = await resources.server();
     const person = token();
     const local = token();
     const email = `  ${local}@${token()}.DE `;
@@ -92,20 +70,20 @@ describe('data minimisation', () => {
     const text = JSON.stringify(await exportOf(s.url, person));
     for (const p of plaintexts) expect(text).not.toContain(p);
 
-    await stop(s);
+    await resources.stop(s);
     expect(scanBytes(s.dataDir, plaintexts)).toEqual([]);
     expect(await scanRecords(s.dataDir, plaintexts)).toEqual([]);
   });
 
   it('with {"privacy": {"hashTraits": false}} the e-mail is kept as given', async () => {
-    const s = await server({ privacy: { hashTraits: false } });
+    const s = await resources.server(resources.dataDir({ privacy: { hashTraits: false } }));
     const email = `${token()}@${token()}.de`;
     expect((await ingest(s.url, '/v1/identify', { userId: 'plain', traits: { email } })).status).toBe(200);
     expect((await api(s.url, 'GET', '/v1/profiles/plain')).json.traits).toEqual({ email });
   });
 
   it('context.ip is dropped (also from a batch-level context); the rest of the context is kept', async () => {
-    const s = await server();
+    const s = await resources.server();
     const ips = ['203.0.113.77', '198.51.100.201', '2001:db8::4711'];
     const r1 = await ingest(s.url, '/v1/track', { anonymousId: 'ip-1', event: 'Product Viewed', properties: { product_id: 'p1' }, context: { ip: ips[0], locale: 'de-DE', userAgent: 'UA/1' } });
     expect(r1.status).toBe(200);
@@ -120,12 +98,12 @@ describe('data minimisation', () => {
     for (const e of events) expect(e.context).not.toHaveProperty('ip');
     expect(events.find((e) => e.event === 'Product Viewed').context).toEqual({ locale: 'de-DE', userAgent: 'UA/1' });
     expect(events.find((e) => e.type === 'page').context).toEqual({ library: { name: 'analytics-node' } });
-    await stop(s);
+    await resources.stop(s);
     expect(await scanRecords(s.dataDir, ips)).toEqual([]);
   });
 
   it('dropContext from the config file drops more context fields', async () => {
-    const s = await server({ privacy: { dropContext: ['ip', 'userAgent', 'location'] } });
+    const s = await resources.server(resources.dataDir({ privacy: { dropContext: ['ip', 'userAgent', 'location'] } }));
     const ua = `Mozilla/5.0 ${token()}`;
     const city = token();
     expect((await ingest(s.url, '/v1/track', { anonymousId: 'dc', event: 'Clicked', context: { ip: '203.0.113.5', userAgent: ua, location: { city }, locale: 'fr-FR' } })).status).toBe(200);
@@ -134,7 +112,7 @@ describe('data minimisation', () => {
   });
 
   it('the property denylist drops properties before they are stored, but never those the engine needs', async () => {
-    const s = await server({ privacy: { propertyDenylist: ['ssn', 'product_id', 'price'], traitDenylist: ['birthday'] } });
+    const s = await resources.server(resources.dataDir({ privacy: { propertyDenylist: ['ssn', 'product_id', 'price'], traitDenylist: ['birthday'] } }));
     const ssn = token();
     const birthday = token();
     expect((await ingest(s.url, '/v1/track', { anonymousId: 'deny', event: 'Product Added', properties: { product_id: 'p7', price: 12, quantity: 2, ssn, color: 'red' } })).status).toBe(200);
@@ -150,7 +128,7 @@ describe('data minimisation', () => {
   });
 
   it('the property allowlist keeps only the listed properties plus the engine\'s (product_id, products, price, …)', async () => {
-    const s = await server({ privacy: { propertyAllowlist: ['color'], traitAllowlist: ['plan'] } });
+    const s = await resources.server(resources.dataDir({ privacy: { propertyAllowlist: ['color'], traitAllowlist: ['plan'] } }));
     const secret = token();
     const note = token();
     const nickname = token();
@@ -175,7 +153,7 @@ describe('data minimisation', () => {
   });
 
   it('a malformed privacy section stops the start with a message naming the field', () => {
-    const dir = dataDir();
+    const dir = resources.dataDir();
     const file = join(dir, 'bad.json');
     for (const [privacy, message] of [
       [{ retentionDays: { page: -1 } }, /retentionDays\.page/],
@@ -194,7 +172,7 @@ describe('retention ({"privacy": {"retentionDays": {"page": 1, "track": 2}}})', 
   it('at the next start, expired events leave profiles, models and — once compacted — the data dir; younger ones stay', async () => {
     // the history is written before retention is configured (events already past it on arrival are
     // not stored at all), then the server restarts with the policy
-    const dir = dataDir({});
+    const dir = resources.dataDir({});
     const now = Date.now();
     const ago = (hours: number, minutes = 0): string => new Date(now - hours * 3_600_000 + minutes * 60_000).toISOString();
     const oldPage = Array.from({ length: 3 }, () => token());
@@ -228,8 +206,7 @@ describe('retention ({"privacy": {"retentionDays": {"page": 1, "track": 2}}})', 
     writeFileSync(join(dir, 'kairos.config.json'), JSON.stringify({ privacy: { retentionDays: { page: 1, track: 2 } } }));
 
     // `kairos serve` sweeps at start; the compaction it asks for runs a second later
-    const second = await startChild(dir, { LOG_LEVEL: 'info', KAIROS_AUTO_COMPACT_SECONDS: '1' });
-    children.push(second);
+    const second = await resources.child(dir, { LOG_LEVEL: 'info', KAIROS_AUTO_COMPACT_SECONDS: '1' });
     await waitFor('the retention sweep', () => second.output().includes('retention: expired events removed'));
     const keeperNow = (await api(second.url, 'GET', `/v1/profiles/${keeper}`)).json;
     expect(keeperNow.eventCount).toBe(4);
@@ -240,7 +217,6 @@ describe('retention ({"privacy": {"retentionDays": {"page": 1, "track": 2}}})', 
     await waitFor('the automatic compaction', () => second.output().includes('store compacted'));
     expect(scanBytes(dir, [...oldPage, staleCovisit])).toEqual([]);
     expect(await second.stop()).toBe(0);
-    children.splice(children.indexOf(second), 1);
 
     const stored = (await storedEvents(dir)).map((e) => e.messageId).sort();
     expect(stored.filter((m) => m !== 'looker' && !m.startsWith('kairos-'))).toEqual(['identify', 'young-page', 'young-track-1', 'young-track-2']);
@@ -251,10 +227,10 @@ describe('retention ({"privacy": {"retentionDays": {"page": 1, "track": 2}}})', 
 
 describe('retention at arrival', () => {
   it('`kairos import` applies the same policy on its parsing thread: denied fields, hashed traits and expired events never reach the data dir', async () => {
-    const dir = dataDir({ privacy: { propertyDenylist: ['ssn'], traitDenylist: ['birthday'], retentionDays: { page: 1 } } });
+    const dir = resources.dataDir({ privacy: { propertyDenylist: ['ssn'], traitDenylist: ['birthday'], retentionDays: { page: 1 } } });
     const [ssn, birthday, email] = [token(), token(), `${token()}@example.com`];
     // the file outside the data dir, which is scanned below
-    const file = join(dataDir(), 'events.ndjson');
+    const file = join(resources.dataDir(), 'events.ndjson');
     writeFileSync(file, [
       { type: 'track', userId: 'imp-u', event: 'Product Viewed', properties: { product_id: 'p1', ssn, color: 'red' }, context: { ip: '203.0.113.9' } },
       { type: 'identify', userId: 'imp-u', traits: { birthday, email, plan: 'gold' } },
@@ -263,8 +239,7 @@ describe('retention at arrival', () => {
     const out = await kairosCli(['import', file], dir);
     expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ read: 3, stored: 2, dropped: 1 });
     expect(scanBytes(dir, [ssn, birthday, email, '203.0.113.9'])).toEqual([]);
-    const s = await startServer({ dataDir: dir });
-    servers.push(s);
+    const s = await resources.server(dir);
     const profile = (await api(s.url, 'GET', '/v1/profiles/imp-u')).json;
     expect(profile.eventCount).toBe(2);
     expect(profile.traits).toEqual({ plan: 'gold', email: sha(email) });
@@ -272,7 +247,7 @@ describe('retention at arrival', () => {
   });
 
   it('an event already past its retention is acknowledged and never stored', async () => {
-    const dir = dataDir({ privacy: { retentionDays: { page: 1 } } });
+    const dir = resources.dataDir({ privacy: { retentionDays: { page: 1 } } });
     const server = await startServer({ dataDir: dir });
     try {
       const old = new Date(Date.now() - 3 * 86_400_000).toISOString();

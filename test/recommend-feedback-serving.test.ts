@@ -4,17 +4,12 @@
  * clicked items, the learned weights serve the placement, survive a restart unchanged (replay), and an
  * erased person's clicks leave them.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, removeDir, startServer, tempDir, type TestServer } from './helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { api, testResources, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 import { DEFAULT_PLACEMENT_WEIGHTS } from '../src/recommend/rank/blend.ts';
 
-const servers: TestServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
+const resources = testResources();
 
 const PLACEMENT = 'feed';
 type Item = { itemId: string; reasons: Array<{ type: string }> };
@@ -43,10 +38,7 @@ async function clickPopular(s: TestServer, who: string): Promise<boolean> {
 
 describe('blend learning from attributed feedback (real server)', () => {
   it('clicks shift the placement\'s weights, the weights survive a restart exactly, and erasure takes a person\'s clicks back out', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    let s = await startServer({ dataDir: dir });
-    servers.push(s);
+    let s = await resources.server();
     await seed(s);
     expect(await learned(s)).toBeUndefined();
     let clicks = 0;
@@ -65,10 +57,7 @@ describe('blend learning from attributed feedback (real server)', () => {
     expect(again.status).toBe(200);
     expect((await learned(s))!.examples).toBe(clicks);
 
-    await s.close();
-    servers.splice(0);
-    s = await startServer({ dataDir: dir });
-    servers.push(s);
+    s = await resources.restart(s);
     expect(await learned(s)).toEqual(after);
 
     // erasing every clicker removes their examples: nothing is left to learn from
@@ -77,9 +66,7 @@ describe('blend learning from attributed feedback (real server)', () => {
   });
 
   it('a click from someone else, or on an item that was not shown, is not feedback', async () => {
-    const s = await startServer();
-    servers.push(s);
-    dirs.push(s.dataDir);
+    const s = await resources.server();
     await seed(s);
     await ingest(s.url, '/v1/track', { anonymousId: 'viewer', event: 'Product Viewed', properties: { product_id: 'a' } });
     const r = await api(s.url, 'POST', '/v1/recommendations', { anonymousId: 'viewer', context: { placement: PLACEMENT }, count: 3 });

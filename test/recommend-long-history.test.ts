@@ -3,26 +3,19 @@
  * HISTORY_LIMIT item interactions, so it costs the same as anyone's, yet an item bought before that
  * window is still never recommended back to them. Through the real server.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
 import { HISTORY_MEMO_MIN, PROFILE_MEMO_MS, personOf, Workspace } from '../src/engine/workspace.ts';
 import type { StoredEvent } from '../src/ingest/event.ts';
 import { buildQuery, HISTORY_LIMIT } from '../src/recommend/serving/serve.ts';
-import { api, removeDir, startServer, type TestServer } from './helpers/server.ts';
+import { api, testResources } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
-const servers: TestServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    await s.close();
-    removeDir(s.dataDir);
-  }
-});
+const resources = testResources();
 
 describe('a long history', () => {
   it('excludes what was bought before the window the request reads', async () => {
-    const s = await startServer();
-    servers.push(s);
+    const s = await resources.server();
     const items = [{ itemId: 'star', properties: { name: 'Star Lamp', category: 'Home' } }, ...Array.from({ length: 60 }, (_, i) => ({ itemId: `v${i}`, properties: { name: `Vase ${i}`, category: 'Home' } }))];
     expect((await api(s.url, 'POST', '/v1/items', { items })).status).toBe(200);
     // the shop's most viewed item, and viewed right after each vase: every generator offers it

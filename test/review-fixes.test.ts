@@ -13,30 +13,12 @@
  */
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, removeDir, send, startServer, tempDir, ADMIN_KEY, WRITE_KEY, type TestServer } from './helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { api, send, testResources, ADMIN_KEY, WRITE_KEY, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
-const servers: TestServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-async function boot(dataDir?: string, env: Record<string, string> = {}): Promise<TestServer> {
-  const dir = dataDir ?? tempDir();
-  if (!dataDir) dirs.push(dir);
-  const s = await startServer({ dataDir: dir, env });
-  servers.push(s);
-  return s;
-}
-
-async function restart(s: TestServer): Promise<TestServer> {
-  servers.splice(servers.indexOf(s), 1);
-  await s.close();
-  return boot(s.dataDir);
-}
+const resources = testResources();
+const boot = (dataDir?: string, env: Record<string, string> = {}): Promise<TestServer> => resources.server(dataDir, env);
 
 const raw = (s: TestServer, method: string, path: string, body: string) => send(s.url, method, path, body, { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` });
 
@@ -218,7 +200,7 @@ describe('experiments', () => {
     const after = (await api(s.url, 'GET', '/v1/experiments/y/results')).json;
     expect(after.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0)).toBe(1);
     // and after a restart, from the store
-    const again = await restart(s);
+    const again = await resources.restart(s);
     expect((await api(again.url, 'GET', '/v1/experiments/y/results')).json.variants.reduce((n: number, v: { exposures: number }) => n + v.exposures, 0)).toBe(1);
   });
 
@@ -273,7 +255,7 @@ describe('experiments', () => {
     const pb = (rows: Array<[string, { conversionRate: number } | undefined]>) => rows.find(([v]) => v === 'b')![1]!.conversionRate;
     expect(pb(final)).toBe(pb(early));
     expect(pb(final)).toBeLessThan(0.05);
-    const restarted = await restart(looked);
+    const restarted = await resources.restart(looked);
     expect(await pValues(restarted)).toEqual(final);
     expect((await api(restarted.url, 'PUT', '/v1/experiments/z', twoVariants('zp', { seed: 'fixed', status: 'stopped' }))).status).toBe(200);
     expect(await pValues(restarted)).toEqual(final);
@@ -304,7 +286,7 @@ describe('decisions', () => {
     const people = Array.from({ length: 12 }, (_, i) => `cu${i}`);
     const shown = new Map<string, string>();
     for (const who of people) shown.set(who, (await ask(s, who)).json.actions[0].actionId);
-    s = await restart(s);
+    s = await resources.restart(s);
     for (const who of people) {
       const again = (await ask(s, who)).json.actions[0];
       expect([again.actionId, again.reasons[0].type], who).toEqual([shown.get(who), 'consistent']);
@@ -385,7 +367,7 @@ describe('catalog', () => {
     const listed = async (server: TestServer) => (await api(server.url, 'POST', '/v1/recommendations', { count: 5 })).json.items.map((i: { itemId: string }) => i.itemId);
     expect((await api(s.url, 'GET', '/v1/items/gone')).status).toBe(404);
     expect(await listed(s)).not.toContain('gone');
-    s = await restart(s);
+    s = await resources.restart(s);
     expect((await api(s.url, 'GET', '/v1/items/gone')).status).toBe(404);
     expect(await listed(s)).not.toContain('gone');
     // the shop brings it back
@@ -415,7 +397,7 @@ describe('catalog writes racing events', () => {
       return Object.fromEntries(out);
     };
     expect(await names(s)).toEqual({ 'from-api': n });
-    expect(await names(await restart(s))).toEqual({ 'from-api': n });
+    expect(await names(await resources.restart(s))).toEqual({ 'from-api': n });
   });
 });
 
@@ -432,8 +414,7 @@ describe('shutdown', () => {
     // the first request's body arrives in two parts: the server is asked to close in between
     socket.write(`POST /v1/track HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
     await new Promise((r) => setTimeout(r, 50));
-    servers.splice(servers.indexOf(s), 1);
-    const closed = s.close();
+    const closed = resources.stop(s);
     await new Promise((r) => setTimeout(r, 50));
     socket.write(`${body.slice(10)}GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n`);
     await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 5000))]);

@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { api, removeDir, startServer, tempDir, track, type TestServer } from './helpers/server.ts';
+import { api, testResources, track, type TestServer } from './helpers/server.ts';
 import { scanRecords, token, waitFor } from './helpers/privacy.ts';
 
 interface Received {
@@ -51,27 +51,15 @@ class Receiver {
   }
 }
 
-const servers: TestServer[] = [];
+const resources = testResources({ prefix: 'kairos-triggers-', release: 'all' });
 const receivers: Receiver[] = [];
-const dirs: string[] = [];
 afterAll(async () => {
-  for (const s of servers) await s.close().catch(() => undefined);
   for (const r of receivers) await r.close();
-  for (const d of dirs) removeDir(d);
 });
 
-async function server(dataDir = tempDir('kairos-triggers-')): Promise<TestServer> {
-  if (!dirs.includes(dataDir)) dirs.push(dataDir);
-  // the receiver listens on loopback: this instance allows webhooks to internal addresses
-  const s = await startServer({ dataDir, env: { KAIROS_WEBHOOK_ALLOW_INTERNAL: 'true' } });
-  servers.push(s);
-  return s;
-}
-
-async function closeServer(s: TestServer): Promise<void> {
-  servers.splice(servers.indexOf(s), 1);
-  await s.close();
-}
+// the receiver listens on loopback: these servers allow webhooks to internal addresses
+const INTERNAL = { KAIROS_WEBHOOK_ALLOW_INTERNAL: 'true' };
+const server = (): Promise<TestServer> => resources.server(undefined, INTERNAL);
 
 async function receiver(): Promise<Receiver> {
   const r = await new Receiver().start();
@@ -242,8 +230,7 @@ describe('triggered messages', () => {
   });
 
   it('a restart resumes scheduled firings and deliveries in flight, and does not resend a delivered one', async () => {
-    const dataDir = tempDir('kairos-triggers-');
-    let s = await server(dataDir);
+    let s = await server();
     const hook = await receiver();
     // the first attempt gets no answer: the server stops while it is in flight
     hook.answer = (n) => (n === 1 ? 'hang' : { status: 200 });
@@ -255,8 +242,7 @@ describe('triggered messages', () => {
     await putTrigger(s, 'later', abandonedCart(hook.url, { when: { event: 'Checkout Started' }, unless: { event: 'Order Completed', withinSeconds: 2 } }));
     await track(s.url, '/v1/track', { anonymousId: 'restart-2', messageId: 'm-restart-2', event: 'Checkout Started' });
     expect((await deliveries(s, 'later')).map((d) => d.status)).toEqual(['scheduled']);
-    await closeServer(s);
-    s = await server(dataDir);
+    s = await resources.restart(s, INTERNAL);
 
     // the abandoned attempt did not count: the resumed one is the first
     const resumed = await settled(s, 'cart', 'm-restart-1', ['delivered', 'dead']);
@@ -266,8 +252,7 @@ describe('triggered messages', () => {
     expect(later.status).toBe('delivered');
 
     // delivered firings stay delivered across a restart; a new anchor after it is the barrier
-    await closeServer(s);
-    s = await server(dataDir);
+    s = await resources.restart(s, INTERNAL);
     await track(s.url, '/v1/track', added('restart-3', 'm-restart-3'));
     const third = await settled(s, 'cart', 'm-restart-3', ['delivered', 'dead']);
     expect(third.status).toBe('delivered');
@@ -277,8 +262,7 @@ describe('triggered messages', () => {
   });
 
   it('erasure deletes the person\'s firings and condition marks from the store; opted-out people get no triggered message', async () => {
-    const dataDir = tempDir('kairos-triggers-');
-    const s = await server(dataDir);
+    const s = await server();
     const hook = await receiver();
     await offer(s);
     const person = `erase-${token()}`;
@@ -305,8 +289,8 @@ describe('triggered messages', () => {
     expect(erased.status).toBe(200);
     expect(await deliveries(s, 'cart')).toEqual([]);
     expect(await deliveries(s, 'vip')).toEqual([]);
-    await closeServer(s);
-    expect(await scanRecords(dataDir, [person])).toEqual([]);
+    await resources.stop(s);
+    expect(await scanRecords(s.dataDir, [person])).toEqual([]);
     expect(hook.received).toEqual([]);
   });
 

@@ -3,7 +3,7 @@
  * record-level scans of a data dir, the `kairos` CLI as a child process, and condition waits.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LmdbStore } from '../../src/store/lmdb/lmdb-store.ts';
 import { INSTANCE, TABLES } from '../../src/store/types.ts';
@@ -94,10 +94,6 @@ export async function kairosCli(args: string[], dataDir: string, env: Record<str
   return r.stdout;
 }
 
-/** writes `$dataDir/kairos.config.json`, which the server reads at start */
-export function writeConfig(dataDir: string, config: unknown): void {
-  writeFileSync(join(dataDir, 'kairos.config.json'), JSON.stringify(config));
-}
 
 /** polls until `check` returns a truthy value; fails naming `what` if it never does */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {

@@ -3,11 +3,12 @@
  * exactly as `npm start` does (for crash and restart tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { capabilities } from '../../src/capabilities.ts';
 import { openEngine, type OpenedEngine } from '../../src/engine/open.ts';
@@ -117,6 +118,95 @@ export async function startChild(dataDir = tempDir(), env: Record<string, string
 }
 
 export const removeDir = (dir: string): void => rmSync(dir, { recursive: true, force: true });
+
+/** writes `$dataDir/kairos.config.json`, which the server reads at start */
+export function writeConfig(dataDir: string, config: unknown): void {
+  writeFileSync(join(dataDir, 'kairos.config.json'), JSON.stringify(config));
+}
+
+/**
+ * What a test file starts (data dirs, in-process servers, child servers), kept so that one hook
+ * closes and removes all of it: after each test, or after the file.
+ */
+export class TestResources {
+  private readonly dirs: string[] = [];
+  private readonly servers: TestServer[] = [];
+  private readonly children: ChildServer[] = [];
+
+  constructor(private readonly prefix = 'kairos-test-') {}
+
+  /** a new temporary data dir, removed with the rest; `config` becomes its kairos.config.json */
+  dataDir(config?: unknown): string {
+    const d = tempDir(this.prefix);
+    this.dirs.push(d);
+    if (config !== undefined) writeConfig(d, config);
+    return d;
+  }
+
+  /** an in-process server on port 0 over `dataDir` (a new one by default) */
+  async server(dataDir = this.dataDir(), env: Record<string, string> = {}): Promise<TestServer> {
+    const s = await startServer({ dataDir, env });
+    this.servers.push(s);
+    return s;
+  }
+
+  /** closes `s` now; its data dir stays for the next server */
+  async stop(s: TestServer): Promise<void> {
+    const at = this.servers.indexOf(s);
+    if (at >= 0) this.servers.splice(at, 1);
+    await s.close();
+  }
+
+  /** closes `s` and starts another server over its data dir */
+  async restart(s: TestServer, env: Record<string, string> = {}): Promise<TestServer> {
+    await this.stop(s);
+    return this.server(s.dataDir, env);
+  }
+
+  /** `kairos serve` as a child process (see `startChild`) over `dataDir` (a new one by default) */
+  async child(dataDir = this.dataDir(), env: Record<string, string> = {}, nodeFlags?: readonly string[]): Promise<ChildServer> {
+    const c = await startChild(dataDir, env, nodeFlags);
+    this.children.push(c);
+    return c;
+  }
+
+  /** kills the children, closes the servers, removes the data dirs */
+  async release(): Promise<void> {
+    for (const c of this.children.splice(0)) await c.kill9();
+    for (const s of this.servers.splice(0)) await s.close().catch(() => undefined);
+    for (const d of this.dirs.splice(0)) removeDir(d);
+  }
+}
+
+/** resources released after every test (`each`, the default) or once the file is done (`all`) */
+export function testResources(opts: { prefix?: string; release?: 'each' | 'all' } = {}): TestResources {
+  const r = new TestResources(opts.prefix);
+  (opts.release === 'all' ? afterAll : afterEach)(() => r.release());
+  return r;
+}
+
+export interface FileServer extends TestServer {
+  /** closes the server and starts another over the same data dir, in place */
+  restart(): Promise<void>;
+}
+
+/** one server for a whole test file: started before its first test, closed and removed after its last */
+export function fileServer(env: Record<string, string> = {}): FileServer {
+  const resources = new TestResources();
+  let current: TestServer | undefined;
+  const server = {
+    async restart() {
+      current = await resources.restart(current!, env);
+      Object.assign(server, current);
+    },
+  } as FileServer;
+  beforeAll(async () => {
+    current = await resources.server(undefined, env);
+    Object.assign(server, current);
+  });
+  afterAll(() => resources.release());
+  return server;
+}
 
 const basic = 'Basic ' + Buffer.from(`${WRITE_KEY}:`).toString('base64');
 
