@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import type { ErrorDetail } from '../errors.ts';
 import { MAX_TIME_MS, parseIsoTime } from '../iso-time.ts';
+import { hasReplacement } from '../safe-json.ts';
 import { ajv } from '../validation.ts';
 
 export const EVENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
@@ -23,6 +24,8 @@ export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
 export const MAX_DEPTH = 32;
 /** Person ids (userId, anonymousId, previousId, groupId) have at most this many characters, in events and in every API that takes one. */
 export const MAX_ID_LENGTH = 512;
+/** messageIds have at most this many characters */
+export const MAX_MESSAGE_ID_LENGTH = 256;
 
 const Id = Type.Union([Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), Type.Number()]);
 const Obj = Type.Object({}, { additionalProperties: true });
@@ -45,7 +48,7 @@ export const WireEventSchema = Type.Object(
     timestamp: Type.Optional(Time),
     originalTimestamp: Type.Optional(Time),
     sentAt: Type.Optional(Time),
-    messageId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    messageId: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_MESSAGE_ID_LENGTH })),
     writeKey: Type.Optional(Type.String()),
   },
   { additionalProperties: true },
@@ -155,8 +158,10 @@ function detailAt(index: number | undefined, field: string, message: string): Er
   return index !== undefined ? { index, field, message } : { field, message };
 }
 
-function checkId(details: ErrorDetail[], index: number | undefined, field: string, v: string | undefined): void {
-  if (v !== undefined && (v.length === 0 || v.length > MAX_ID_LENGTH || v.includes('\u0000'))) details.push(detailAt(index, `/${field}`, `${field} must be 1–${MAX_ID_LENGTH} characters without NUL`));
+function checkId(details: ErrorDetail[], index: number | undefined, field: string, v: string | undefined, max = MAX_ID_LENGTH): void {
+  if (v !== undefined && (v.length === 0 || v.length > max || v.includes('\u0000') || hasReplacement(v))) {
+    details.push(detailAt(index, `/${field}`, `${field} must be 1–${max} characters without NUL or U+FFFD (text that was not valid UTF-8 or UTF-16)`));
+  }
 }
 
 /** Validates one wire event and turns it into the stored form; never throws on bad input. */
@@ -182,6 +187,7 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   checkId(details, index, 'anonymousId', anonymousId);
   checkId(details, index, 'previousId', previousId);
   checkId(details, index, 'groupId', groupId);
+  checkId(details, index, 'messageId', w.messageId, MAX_MESSAGE_ID_LENGTH);
   if (type === 'alias') {
     if (userId === undefined) details.push(detailAt(index, '/userId', 'alias requires userId'));
     if (previousId === undefined) details.push(detailAt(index, '/previousId', 'alias requires previousId'));

@@ -136,22 +136,18 @@ const namesProductList = (kind: InteractionKind): boolean => kind === 'purchase'
  * properties. Like productMentions, it allocates nothing but its answer: both run for every event
  * ingested, imported and loaded at start.
  */
-export function productIdsOf(event: StoredEvent): string[] {
+/** The item ids an event names, each with the JSON pointer of the field it came from (for error details). */
+export function productIdsOf(event: StoredEvent): Array<{ itemId: string; field: string }> {
   const kind = interactionKindOf(event);
   if (!kind) return [];
   const props: Props = event.properties ?? NO_PROPERTIES;
-  if (!namesProductList(kind)) {
-    const id = productId(props);
-    return id ? [id] : [];
-  }
-  const out: string[] = [];
-  const list = props.products;
-  if (Array.isArray(list)) {
-    for (const p of list) {
-      const id = isProps(p) ? productId(p) : undefined;
-      if (id) out.push(id);
-    }
-  }
+  const named = (p: Props, at: string, out: Array<{ itemId: string; field: string }>): void => {
+    const itemId = productId(p);
+    if (itemId) out.push({ itemId, field: `${at}/${str(p.product_id) !== undefined ? 'product_id' : 'sku'}` });
+  };
+  const out: Array<{ itemId: string; field: string }> = [];
+  if (!namesProductList(kind)) named(props, '/properties', out);
+  else if (Array.isArray(props.products)) props.products.forEach((p, k) => isProps(p) && named(p, `/properties/products/${k}`, out));
   return out;
 }
 

@@ -80,10 +80,10 @@ export function validateEvents(req: IngestRequest, minimise?: (e: StoredEvent) =
       continue;
     }
     let badId = false;
-    for (const itemId of productIdsOf(r.event)) {
+    for (const { itemId, field } of productIdsOf(r.event)) {
       const problem = itemIdProblem(itemId);
       if (!problem) continue;
-      details.push({ ...(indexed ? { index: i } : {}), field: '/properties/product_id', message: problem });
+      details.push({ ...(indexed ? { index: i } : {}), field, message: problem });
       badId = true;
     }
     if (!badId) events.push(minimise ? minimise(r.event) : r.event);

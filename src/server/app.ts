@@ -3,9 +3,11 @@
  * handler that maps everything to the catalogue in errors.ts, per-route latency metrics, and the
  * route modules. Handlers parse, call the engine, and format; nothing else.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { KairosError, isKairosError } from '../errors.ts';
+import { ERRORS, KairosError, isKairosError, type ErrorCode } from '../errors.ts';
 import type { Engine, Principal } from '../engine/engine.ts';
 import type { Scope } from '../auth/keys.ts';
 import { MAX_REQUEST_BYTES, exceedsDepth } from '../ingest/event.ts';
@@ -107,6 +109,8 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
       const k = fastifyErrorToKairos(err);
       void (reply as FastifyReply).status(k.status).send(k.toJSON());
     },
+    // and so are those Node's HTTP parser meets before Fastify sees a request
+    clientErrorHandler: answerClientError,
   });
   const metrics = createMetrics({
     storeBytes: () => engine.store.sizeBytes(),
@@ -153,6 +157,13 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     }
   });
 
+  // a request with no Content-Type skips the parser above: an empty body is the same error either way
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined) return;
+    const o = req.routeOptions;
+    if (o.schema?.body !== undefined || o.config.maxBody !== undefined || req.method === 'PUT') throw new KairosError('KAIROS_ERR_BAD_JSON', 'the body is empty');
+  });
+
   app.setErrorHandler((err: FastifyError | KairosError, req, reply) => {
     const k = isKairosError(err) ? err : fastifyErrorToKairos(err);
     // a refusal while shutting down is expected, not a failure (no stack trace for each of them)
@@ -177,6 +188,21 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
   const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...(extras.routes ?? [])];
   for (const r of ctxRoutes) r(app, ctx);
   return { app, ctx };
+}
+
+/**
+ * A request Node's HTTP parser refused (malformed, headers too large, too slow): answered on the raw
+ * socket in the documented error shape, then the connection is closed, since what follows on it
+ * cannot be framed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'KAIROS_ERR_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'KAIROS_ERR_HEADERS_TOO_LARGE' : 'KAIROS_ERR_BAD_REQUEST';
+  const body = JSON.stringify(new KairosError(code).toJSON());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${ERRORS[code].status} ${STATUS_CODES[ERRORS[code].status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 /** The principal of a route that declares a scope (set by the onRequest hook). */

@@ -16,6 +16,8 @@ export interface Metrics {
    * tenant's placement names are theirs)
    */
   placementLabel(placement: string, workspace: string): string;
+  /** a workspace as a label value: `default`, or `other` for every other tenant (their ids are theirs too) */
+  workspaceLabel(workspace: string): string;
 }
 
 /** Placements come from clients: bounding their label values bounds the metrics' memory. */
@@ -43,6 +45,7 @@ export function createMetrics(gauges: { storeBytes: () => number; modelAgeSecond
       placements.add(placement);
       return placement;
     },
+    workspaceLabel: (workspace: string): string => (workspace === DEFAULT_WORKSPACE ? workspace : 'other'),
     httpDuration: new Histogram({ name: 'kairos_http_request_duration_seconds', help: 'HTTP request latency per route', labelNames: ['method', 'route', 'status'], buckets: latencyBuckets, registers: [registry] }),
     eventsIngested: new Counter({ name: 'kairos_events_ingested_total', help: 'events stored', labelNames: ['workspace'], registers: [registry] }),
     eventsRejected: new Counter({ name: 'kairos_events_rejected_total', help: 'ingestion requests rejected, by error code', labelNames: ['reason'], registers: [registry] }),

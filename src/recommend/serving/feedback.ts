@@ -14,6 +14,7 @@
  * replay (at start, and after an erasure removed a person's examples): nothing about a person survives
  * in them once their impressions are gone.
  */
+import { itemStoreKey } from '../../catalog/item.ts';
 
 /** one generator's normalised score per generator name */
 export type Signals = Readonly<Record<string, number>>;
@@ -94,7 +95,8 @@ export interface FeedbackRecord {
 }
 
 export const FEEDBACK_PREFIX = 'fb\u0000';
-export const feedbackKey = (recommendationId: string, itemId: string): string => `${FEEDBACK_PREFIX}${recommendationId}\u0000${itemId}`;
+/** an item id longer in UTF-8 than a store key allows is keyed by its hash there, as in the items table */
+export const feedbackKey = (recommendationId: string, itemId: string): string => `${FEEDBACK_PREFIX}${recommendationId}\u0000${itemStoreKey(itemId)}`;
 
 const before = (a: FeedbackRecord, b: FeedbackRecord): boolean => a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
 

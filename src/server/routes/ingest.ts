@@ -28,18 +28,19 @@ export function registerIngestRoutes(app: FastifyInstance, ctx: AppContext): voi
   const opts = { config: { maxBody: MAX_REQUEST_BYTES }, bodyLimit: MAX_REQUEST_BYTES };
   const reply = async (ws: Workspace, result: Promise<{ stored: number; duplicates: number }>) => {
     const r = await result;
-    ctx.metrics.eventsIngested.inc({ workspace: ws.id }, r.stored);
-    if (r.duplicates) ctx.metrics.eventsDuplicate.inc({ workspace: ws.id }, r.duplicates);
+    ctx.metrics.eventsIngested.inc({ workspace: ctx.metrics.workspaceLabel(ws.id) }, r.stored);
+    if (r.duplicates) ctx.metrics.eventsDuplicate.inc({ workspace: ctx.metrics.workspaceLabel(ws.id) }, r.duplicates);
     return { success: true };
   };
 
-  // fail fast on a wrong Basic key, before reading the body
+  // fail fast on a wrong Basic key, before reading the body (empty Basic credentials leave the
+  // body's writeKey to decide, as workspaceOf does)
   app.addHook('onRequest', async (req) => {
     if (req.method !== 'POST' || !req.url.startsWith('/v1/')) return;
     const path = req.url.slice(4).split('?')[0]!;
     if (!(EVENT_TYPES as readonly string[]).includes(path) && path !== 'batch' && path !== 'import') return;
     const user = basicUser(req);
-    if (user !== undefined && !ctx.engine.isWriteKey(user)) throw new KairosError('KAIROS_ERR_AUTH', 'invalid write key');
+    if (user && !ctx.engine.isWriteKey(user)) throw new KairosError('KAIROS_ERR_AUTH', 'invalid write key');
   });
 
   for (const type of EVENT_TYPES) {
