@@ -198,11 +198,17 @@ describe('model holder', () => {
     expect(holder.tick(at + 11 * 60_000)).toBe(true);
     while (holder.status().training) await nextTurn();
     expect(holder.status().version).toBe(2);
-    holder.forgotten();
-    expect(holder.status().erasurePending).toBe(true);
+    // a session withdrawn for privacy: its items are masked at once, and the next check retrains
+    const gone = session('t3', ['a', 'b']);
+    holder.removeSession(gone);
+    holder.withdrawn(gone);
+    expect(holder.status()).toMatchObject({ erasurePending: true, maskedItems: 2 });
+    expect(holder.generate(query({ history: ['a'] }), 10)).toEqual([]);
+    expect(holder.generate(query({ history: ['c'] }), 10).map((c) => c.itemId)).not.toContain('a');
     expect(holder.tick(at + 11 * 60_000 + 1)).toBe(true);
     while (holder.status().training) await nextTurn();
-    expect(holder.status()).toMatchObject({ version: 3, erasurePending: false });
+    expect(holder.status()).toMatchObject({ version: 3, erasurePending: false, maskedItems: 0 });
+    expect(holder.generate(query({ history: ['c'] }), 10).length).toBeGreaterThan(0);
   });
 });
 
@@ -240,11 +246,48 @@ describe('collaborative model in a workspace', () => {
       expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).map((c) => c.itemId)).toContain('rare');
 
       ws.forget(ws.rootOf('eve')!);
-      // at once: her sessions are out of the holder, and nothing of hers is kept per person
-      expect(recommender.matrix.status()).toMatchObject({ sessions: 10, erasurePending: true });
+      // at once: her sessions are out of the holder, and what they taught the serving model (her
+      // items) is neither scored from nor offered until it is retrained without her
+      expect(recommender.matrix.status()).toMatchObject({ sessions: 10, erasurePending: true, maskedItems: 2 });
+      expect(recommender.matrix.generate(query({ history: ['tent'] }), 10).map((c) => c.itemId)).not.toContain('rare');
+      expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10)).toEqual([]);
       expect(recommender.matrix.tick()).toBe(true);
       const second = await recommender.matrix.retrain();
       expect(second).toMatchObject({ people: 5, erasurePending: false });
+      expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).map((c) => c.itemId)).not.toContain('rare');
+      expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).length).toBeGreaterThan(0);
+      expect(recommender.matrix.status().maskedItems).toBe(0);
+    } finally {
+      ext.stop();
+    }
+  });
+
+  it('a person who opts out leaves the serving model at once, and the next one', async () => {
+    const ws = new Workspace('model-opt-out', DEFAULT_TUNING);
+    const ext = new RecommendationsExtension({ matrix: { minSupport: 1, lambda: 1, fullWeightAt: 0 } });
+    await ext.attach(ws, new MemoryStore());
+    const { recommender } = ext.stateOf(ws);
+    for (const [k, id] of ['shoe', 'sock', 'tent', 'rare'].entries()) ws.catalog.upsert(id, { name: id.toUpperCase() }, NOW - 100 * DAY - k);
+    for (let p = 0; p < 4; p++) {
+      view(ws, `u${p}`, 'shoe', 60);
+      view(ws, `u${p}`, p % 2 ? 'sock' : 'tent', 59);
+    }
+    view(ws, 'olga', 'sock', 30);
+    view(ws, 'olga', 'rare', 29);
+    ws.flush();
+    const told: Array<[string[], boolean | undefined]> = [];
+    ws.onConsentChange((ids, personalization) => told.push([[...ids], personalization]));
+    try {
+      await recommender.matrix.retrain();
+      expect(recommender.matrix.generate(query({ history: ['sock'] }), 10).map((c) => c.itemId)).toContain('rare');
+      const t = NOW - 10 * 60_000;
+      ws.apply({ messageId: `m${seq++}`, type: 'track', userId: 'olga', event: 'Signed Out', context: { consent: { categoryPreferences: { Personalization: false } } }, timestamp: t, receivedAt: t }, ws.allocateSegment());
+      ws.flush();
+      expect(told).toEqual([[['olga'], false]]);
+      expect(recommender.matrix.status()).toMatchObject({ erasurePending: true, maskedItems: 2 });
+      expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).map((c) => c.itemId)).not.toContain('rare');
+      await recommender.matrix.retrain();
+      expect(recommender.matrix.status()).toMatchObject({ people: 4, maskedItems: 0 });
       expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).map((c) => c.itemId)).not.toContain('rare');
     } finally {
       ext.stop();

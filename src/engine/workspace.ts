@@ -186,6 +186,9 @@ export class Workspace {
   private readonly forgetListeners: Array<(ids: readonly string[]) => void> = [];
   private readonly erasureHooks: Array<(ids: readonly string[]) => Mutation[]> = [];
   private readonly appliedListeners: Array<(events: readonly StoredEvent[]) => void | Promise<unknown>> = [];
+  private readonly consentListeners: Array<(ids: readonly string[], personalization: boolean | undefined) => void> = [];
+  /** the Personalization preference last told to consent listeners, for people who ever stated one */
+  private readonly consentTold = new Map<string, boolean | undefined>();
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -277,6 +280,9 @@ export class Workspace {
     }
     this.views.delete(absorbed);
     this.dirty.delete(absorbed);
+    // a person who stated a preference is told it again with the ids the merge brought
+    this.consentTold.delete(absorbed);
+    this.consentTold.delete(merged);
     this.touch(merged, -Infinity);
     return merged;
   }
@@ -302,6 +308,7 @@ export class Workspace {
       if (this.contributions.size === 0) this.contributeAll();
       else for (const [root, from] of this.dirty) this.contribute(root, from);
     }
+    if (this.consentListeners.length > 0) for (const root of this.dirty.keys()) this.tellConsent(root);
     this.dirty.clear();
     this.modelUpdatedAt = Date.now();
   }
@@ -335,7 +342,9 @@ export class Workspace {
   private contribute(root: string, from: number): void {
     // the usable events only (not the cached person view: nothing reads it before the next event)
     const timeline = this.timelines.get(root);
-    const usable = timeline ? consentView(timeline.events, timeline.statesPreference).usable : undefined;
+    const consent = timeline ? consentView(timeline.events, timeline.statesPreference) : undefined;
+    const usable = consent?.usable;
+    const optedOut = consent?.personalization === false;
     const old = this.contributions.get(root) ?? [];
     const gap = this.tuning.sessionGapMinutes * 60_000;
     const weights = this.tuning.interactionWeights;
@@ -403,7 +412,12 @@ export class Workspace {
     for (let i = keep; i < old.length; i++) {
       const c = old[i]!;
       const stays = c.replaced === true || (freshKeys ? freshKeys.has(c.record.key) : findByKey(fresh, 0, c.record.key) !== undefined);
-      if (!stays) for (const m of this.models) m.removeSession(c.record);
+      if (!stays) {
+        for (const m of this.models) {
+          m.removeSession(c.record);
+          if (optedOut) m.withdrawn?.(c.record);
+        }
+      }
       c.replaced = undefined;
     }
     // the person's list becomes the kept prefix and then the fresh contributions (the held one where
@@ -445,6 +459,7 @@ export class Workspace {
     this.views.delete(root);
     this.dirty.delete(root);
     for (const e of events) this.messageIds.delete(e.messageId);
+    this.consentTold.delete(root);
     const ids = this.identity.removeComponent(root);
     this.forgetIds(ids);
     this.modelUpdatedAt = Date.now();
@@ -500,6 +515,28 @@ export class Workspace {
     return pending;
   }
 
+  /**
+   * Extensions that learn per person (bandit rewards, blend feedback) hear when a person's
+   * Personalization preference changes (an opt-out, an opt-in, or a merge that brings one), once
+   * the events saying so are applied: `ids` are all the person's ids then, `personalization` the
+   * preference in force (undefined: never stated). At start, every person whose preference is false
+   * is told once the events are loaded. Listeners must be idempotent.
+   */
+  onConsentChange(listener: (ids: readonly string[], personalization: boolean | undefined) => void): void {
+    this.consentListeners.push(listener);
+  }
+
+  private tellConsent(root: string): void {
+    const timeline = this.timelines.get(root);
+    if (!timeline || (!timeline.statesPreference && !this.consentTold.has(root))) return;
+    const now = this.viewOf(root)?.personalization;
+    const told = this.consentTold.get(root);
+    if (this.consentTold.has(root) ? told === now : now === undefined) return;
+    this.consentTold.set(root, now);
+    const ids = [...this.identity.membersOf(root)];
+    for (const l of this.consentListeners) l(ids, now);
+  }
+
   /** tells extensions to drop what they keep about these ids */
   forgetIds(ids: readonly string[]): void {
     for (const l of this.forgetListeners) l(ids);
@@ -509,7 +546,12 @@ export class Workspace {
   private withdraw(root: string): void {
     const old = this.contributions.get(root);
     if (!old) return;
-    for (const c of old) for (const m of this.models) m.removeSession(c.record);
+    for (const c of old) {
+      for (const m of this.models) {
+        m.removeSession(c.record);
+        m.withdrawn?.(c.record);
+      }
+    }
     this.contributions.delete(root);
   }
 

@@ -152,6 +152,10 @@ export class Recommender implements SessionModel, CatalogListener {
     this.matrix.removeSession(s);
   }
 
+  withdrawn(s: SessionRecord): void {
+    this.matrix.withdrawn(s);
+  }
+
   /** the engine's path for a session that changed in one place: each model updates what changed */
   spliceSession(prev: SessionRecord, next: SessionRecord, change: SessionChange): void {
     this.sessionKnn.spliceSession(prev, next, change);

@@ -63,6 +63,12 @@ export interface SessionModel {
    * cost that follows the change rather than the session's length where the model can.
    */
   spliceSession?(prev: SessionRecord, next: SessionRecord, change: SessionChange): void;
+  /**
+   * Called after removeSession when the session left for privacy (its person was erased, or opted
+   * out of personalization), not because it changed: a model that cannot take one session out of
+   * what it learned (a trained model) must stop serving what the session taught it at once.
+   */
+  withdrawn?(s: SessionRecord): void;
 }
 
 /** Read access to the catalog, as models and rules need it. */

@@ -80,8 +80,10 @@ export interface ModelInfo {
   /** sessions held now, and sessions added, changed or removed since the last snapshot */
   sessions: number;
   changes: number;
-  /** an erasure happened since the last snapshot: the next check retrains */
+  /** a person was erased or opted out since the last snapshot: the next check retrains */
   erasurePending: boolean;
+  /** items the model neither scores from nor offers until it is retrained without such a person */
+  maskedItems: number;
   lastError?: string;
 }
 
@@ -95,6 +97,14 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
   private trainMs: number | undefined;
   private changes = 0;
   private erasurePending = false;
+  /**
+   * Items of sessions withdrawn for privacy (erasure, opt-out) since the last snapshot, and those
+   * withdrawn before the snapshot of a training still under way: the model serving now learned from
+   * those sessions, so until a model trained without them swaps in, none of these items is scored
+   * from or offered (what the person's data taught the model about them is never served).
+   */
+  private masked = new Set<string>();
+  private maskedInTraining = new Set<string>();
   private snapshotAt = 0;
   private snapshotSessions = 0;
   private lastError: string | undefined;
@@ -125,13 +135,21 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     this.changes++;
   }
 
+  withdrawn(s: SessionRecord): void {
+    if (this.scorer === undefined && this.running === undefined) return;
+    for (const item of s.items) this.masked.add(item.itemId);
+    this.erasurePending = true;
+  }
+
   weightShare(q: RecommendQuery): number {
     const full = this.options.fullWeightAt;
     return full > 0 ? recentInterest(q, full).length / full : 1;
   }
 
   generate(q: RecommendQuery, limit: number): Candidate[] {
-    return this.scorer?.generate(q, limit, this.options.historyItems, this.options.historyHalfLife) ?? [];
+    if (this.scorer === undefined) return [];
+    const masked = this.masked.size + this.maskedInTraining.size > 0 ? (id: string) => this.masked.has(id) || this.maskedInTraining.has(id) : undefined;
+    return this.scorer.generate(q, limit, this.options.historyItems, this.options.historyHalfLife, masked);
   }
 
   /**
@@ -161,10 +179,6 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     return now - this.snapshotAt >= this.options.retrainMinutes * 60_000 && this.changes >= this.options.minChanges;
   }
 
-  /** a person was erased: nothing of theirs is held per person; the next check retrains without them */
-  forgotten(): void {
-    this.erasurePending = true;
-  }
 
   /**
    * Trains on the current sessions and swaps the model in; resolves with the new status. While a
@@ -191,6 +205,8 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     const records = [...this.sessions.values()];
     this.changes = 0;
     this.erasurePending = false;
+    for (const id of this.masked) this.maskedInTraining.add(id);
+    this.masked.clear();
     this.snapshotAt = at;
     this.snapshotSessions = records.length;
     const running = this.train(records)
@@ -198,6 +214,7 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
         ({ model, ms }) => {
           if (this.stopped) throw new Error('model holder stopped');
           this.swapIn(model, at, ms);
+          this.maskedInTraining.clear();
           this.running = undefined;
           this.training = undefined;
           return this.status();
@@ -205,8 +222,13 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
         (e: Error) => {
           if (!this.stopped) {
             this.lastError = e.message;
-            // the data of this snapshot still has to reach a model
+            // the data of this snapshot still has to reach a model, and what it withdrew stays masked
             this.changes = Math.max(this.changes, 1);
+            if (this.maskedInTraining.size > 0) {
+              for (const id of this.maskedInTraining) this.masked.add(id);
+              this.maskedInTraining.clear();
+              this.erasurePending = true;
+            }
           }
           throw e;
         },
@@ -250,6 +272,8 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
     if (this.stopped) throw new Error('model holder stopped');
     this.changes = 0;
     this.erasurePending = false;
+    this.masked.clear();
+    this.maskedInTraining.clear();
     this.snapshotAt = Date.now();
     this.snapshotSessions = this.sessions.size;
     this.swapIn(model, this.snapshotAt, 0);
@@ -294,6 +318,7 @@ export class MatrixModelHolder implements SessionModel, CandidateGenerator {
       sessions: this.sessions.size,
       changes: this.changes,
       erasurePending: this.erasurePending,
+      maskedItems: new Set([...this.masked, ...this.maskedInTraining]).size,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
   }

@@ -43,13 +43,14 @@ export class ItemModelScorer {
   /**
    * At most `limit` items by summed weights from the person's `historyItems` most recent distinct
    * items of interest (those excluded), each with the item that contributed most as its anchor.
+   * Items `masked` selects are neither scored from nor offered.
    */
-  generate(q: RecommendQuery, limit: number, historyItems: number, halfLife = 0): Candidate[] {
+  generate(q: RecommendQuery, limit: number, historyItems: number, halfLife = 0, masked?: (itemId: string) => boolean): Candidate[] {
     if (limit <= 0 || this.size === 0) return [];
     const anchors: number[] = [];
     for (const id of recentInterest(q, historyItems)) {
       const h = this.index.get(id);
-      if (h !== undefined) anchors.push(h);
+      if (h !== undefined && !masked?.(id)) anchors.push(h);
     }
     if (anchors.length === 0) return [];
     if (++this.round === 0x7fffffff) {
@@ -88,7 +89,7 @@ export class ItemModelScorer {
     for (let t = 0; t < touched; t++) {
       const j = this.touched[t]!;
       const score = this.total[j]!;
-      if (rankScore(score) > 0 && this.anchor[j] !== NO_ANCHOR) top.push(j, score);
+      if (rankScore(score) > 0 && this.anchor[j] !== NO_ANCHOR && !masked?.(itemIds[j]!)) top.push(j, score);
     }
     const { handles, scores } = top.drain();
     return handles.map((j, i) => ({ itemId: itemIds[j]!, score: scores[i]!, reason: { type: 'personal', itemId: itemIds[this.anchor[j]!]! } }));

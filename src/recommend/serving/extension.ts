@@ -91,7 +91,6 @@ export class RecommendationsExtension implements WorkspaceExtension {
       dropBuffered,
     );
     ws.onForget((ids) => learning.forget(ids), (ids) => learning.deletions(ids));
-    ws.onForget(() => recommender.matrix.forgotten());
     // outcomes attributed to a recommendation are durable before the event's request is acknowledged
     ws.onApplied((events) => {
       const writes = this.feedbackFrom(ws, impressions, learning, events);
