@@ -23,9 +23,9 @@ const PRIMARY_ADMIN = 'primary-admin';
 const COMPACTION_DUE = 'compaction-due';
 
 /** Rewrites the store (see Store.compact) and clears the record that a compaction is due. */
+/** compacts the store; the mark that a compaction is due goes with it, not before (a crash keeps it) */
 export async function compactStore(store: Store): Promise<CompactionReport> {
-  await store.commit(INSTANCE, [{ table: 'meta', key: COMPACTION_DUE }]);
-  return store.compact();
+  return store.compact([{ ws: INSTANCE, table: 'meta', key: COMPACTION_DUE }]);
 }
 
 export interface WorkspaceRecord {
@@ -86,6 +86,8 @@ export class Engine {
     this.ingestor = new Ingestor(this.store, {
       isSuppressed: (ws, id) => this.tombstones.get(ws.id)?.has(id) === true,
       suppressesAny: (ws) => (this.tombstones.get(ws.id)?.size ?? 0) > 0,
+      wasErased: (ws, messageId) => this.tombstones.get(ws.id)?.wasErased(messageId) === true,
+      erasedAny: (ws) => (this.tombstones.get(ws.id)?.erasedMessageCount ?? 0) > 0,
       isExpired: (type, timestamp) => expiredOnArrival(this.config.privacy, type, timestamp, Date.now()),
       minimise: (e) => policy.apply(e),
     });

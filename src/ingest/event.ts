@@ -215,6 +215,9 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   if (time > input.receivedAt + MAX_FUTURE_SKEW_MS) time = input.receivedAt;
 
   const context = input.batchContext || w.context ? { ...(input.batchContext ?? {}), ...(w.context ?? {}) } : undefined;
+  // a preference applies from when it is received at the latest: one dated ahead (a clock within the
+  // skew allowed above) would otherwise outrank every real statement made before that time
+  if (time > input.receivedAt && context && personalizationPreference({ context }) !== undefined) time = input.receivedAt;
   // field by field, in this order (spreading one-field objects allocates each of them, for every event)
   const event: StoredEvent = { messageId: w.messageId ?? `kairos-${randomUUID()}`, type: type as EventType, timestamp: time, receivedAt: input.receivedAt };
   if (userId !== undefined) event.userId = userId;

@@ -44,6 +44,10 @@ export interface IngestHooks {
   isSuppressed(ws: Workspace, id: string): boolean;
   /** false when the workspace suppresses no id at all (the check per event is then skipped) */
   suppressesAny?(ws: Workspace): boolean;
+  /** true when an event with this messageId was erased lately: a retry of it is a repeat */
+  wasErased?(ws: Workspace, messageId: string): boolean;
+  /** false when the workspace erased no event lately (the check per event is then skipped) */
+  erasedAny?(ws: Workspace): boolean;
   /** true when an event of this type and time is already past its retention: acknowledged and not stored */
   isExpired?(type: EventType, timestamp: number): boolean;
 }
@@ -96,6 +100,8 @@ export function validateEvents(req: IngestRequest, minimise?: (e: StoredEvent) =
 export class Ingestor {
   /** messageIds whose commit is under way, per workspace: a concurrent repeat waits for it */
   private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
+  /** batches being stored and applied, per workspace */
+  private readonly running = new Map<string, Set<Promise<IngestResult>>>();
   /** item records being written by commits under way, per workspace: later mentions merge on top */
   private readonly pendingItems = new Map<string, Map<string, ItemRecord>>();
 
@@ -134,7 +140,24 @@ export class Ingestor {
 
   /** Stores already-validated events, then applies them to the workspace's serving state. */
   async ingestValid(ws: Workspace, events: StoredEvent[]): Promise<IngestResult> {
-    return this.storeBatch(ws, new EventList(events));
+    const stored = this.storeBatch(ws, new EventList(events));
+    let running = this.running.get(ws.id);
+    if (!running) this.running.set(ws.id, (running = new Set()));
+    running.add(stored);
+    try {
+      return await stored;
+    } finally {
+      running.delete(stored);
+    }
+  }
+
+  /**
+   * Resolves once every batch being stored for the workspace now has been stored and applied, or
+   * has failed (an erasure that suppresses ids lets the batches that passed the check land first).
+   */
+  async settled(ws: string): Promise<void> {
+    const running = this.running.get(ws);
+    if (running?.size) await Promise.allSettled([...running]);
   }
 
   /**
@@ -167,6 +190,7 @@ export class Ingestor {
     const storedIds: string[] = [];
     const storedKeys: number[] = [];
     const suppressing = this.hooks.suppressesAny?.(ws) ?? true;
+    const erased = this.hooks.wasErased !== undefined && (this.hooks.erasedAny?.(ws) ?? true);
     for (let i = 0; i < batch.length; i++) {
       if ((suppressing && this.anySuppressed(ws, batch.ids(i))) || this.hooks.isExpired?.(batch.type(i), batch.timestamp(i))) {
         dropped++;
@@ -180,7 +204,7 @@ export class Ingestor {
         continue;
       }
       const key = batch.messageIdKey(i);
-      if (ws.hasMessage(messageId, key)) {
+      if (ws.hasMessage(messageId, key) || (erased && this.hooks.wasErased!(ws, messageId))) {
         duplicates++;
         continue;
       }

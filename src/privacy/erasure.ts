@@ -40,6 +40,8 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
     const segments = new Set<string>();
     /** ids held from ingestion once the person's events outran FREE_ROUNDS rounds */
     let held: string[] | undefined;
+    /** with `suppress`: the tombstones were remembered, so the person's events are refused */
+    let suppressing = false;
     try {
       for (let round = 0; ; round++) {
         const root = ws.rootOf(id);
@@ -50,8 +52,17 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
         const fresh = (root === undefined ? [] : (ws.viewOf(root)?.events ?? [])).filter((e) => !erasedIds.has(e.messageId));
         const freshRecords = extensionRecords.filter((m) => !removed.has(`${m.table}\u0000${m.key}`));
         if (round > 0 && fresh.length === 0 && freshRecords.length === 0) {
+          if (o.suppress && !suppressing) {
+            // the ids' tombstones are durable: from this turn no batch takes their events, and the
+            // batches that took some before it land first; the next round removes what they stored
+            tombstones.remember(ids);
+            suppressing = true;
+            await engine.ingestor.settled(ws.id);
+            continue;
+          }
           // nothing arrived since the last commit: memory forgets now, in this turn
           if (o.suppress) tombstones.remember(ids);
+          tombstones.rememberMessages(erased.map((e) => e.messageId), at);
           if (root !== undefined) ws.forget(root);
           else ws.forgetIds(ids);
           await engine.scheduleCompaction();
@@ -69,6 +80,8 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
         const items = await itemRewrites(engine.store, ws, erased);
         mutations.push(...items.mutations, ...extensionRecords);
         if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
+        // a client's retry of an erased event must not bring it back (the ledger forgets it with them)
+        mutations.push(...tombstones.messageMutations(fresh.map((e) => e.messageId), at));
         mutations.push({
           table: 'audit',
           key: auditKey,

@@ -7,11 +7,21 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Mutation, Store } from '../store/types.ts';
 
 const SECRET_KEY = 'tombstone-secret';
+/** tombstones of erased events' messageIds are keyed `m:<hash>` (an id's hash, base64url, has no colon) */
+const MESSAGE_PREFIX = 'm:';
+/** how long a retry of an erased event is still recognised (CONTRACT §4 asks for 24 hours at least) */
+export const ERASED_MESSAGE_DAYS = 7;
 
 export class Tombstones {
   private readonly hashes = new Set<string>();
   /** ids suppressed for a while, not durably: an erasure that ingestion keeps feeding holds them */
   private readonly held = new Map<string, number>();
+  /**
+   * keyed hashes of erased events' messageIds, with when they were erased (ms): a client that
+   * retries an event it sent before the erasure is acknowledged and ignored, as for any repeat,
+   * instead of bringing the event back
+   */
+  private readonly erasedMessages = new Map<string, number>();
 
   private constructor(private readonly secret: Buffer) {}
 
@@ -23,7 +33,17 @@ export class Tombstones {
       await store.commit(ws, [{ table: 'meta', key: SECRET_KEY, value: secret }]);
     }
     const t = new Tombstones(Buffer.from(secret, 'base64'));
-    for await (const [hash] of store.scan(ws, 'tombstones')) t.hashes.add(hash);
+    const expired: Mutation[] = [];
+    const since = Date.now() - ERASED_MESSAGE_DAYS * 86_400_000;
+    for await (const [key, value] of store.scan<{ at?: string }>(ws, 'tombstones')) {
+      if (!key.startsWith(MESSAGE_PREFIX)) t.hashes.add(key);
+      else {
+        const at = Date.parse(value?.at ?? '');
+        if (at >= since) t.erasedMessages.set(key.slice(MESSAGE_PREFIX.length), at);
+        else expired.push({ table: 'tombstones', key });
+      }
+    }
+    if (expired.length) await store.commit(ws, expired);
     return t;
   }
 
@@ -66,5 +86,24 @@ export class Tombstones {
 
   remember(ids: readonly string[]): void {
     for (const id of ids) this.hashes.add(this.hash(id));
+  }
+
+  /** whether an event with this messageId was erased in the last ERASED_MESSAGE_DAYS days */
+  wasErased(messageId: string): boolean {
+    return this.erasedMessages.size > 0 && this.erasedMessages.has(this.hash(messageId));
+  }
+
+  get erasedMessageCount(): number {
+    return this.erasedMessages.size;
+  }
+
+  /** mutations that record the erased events' messageIds; call `rememberMessages` once they are durable */
+  messageMutations(messageIds: readonly string[], at: string): Mutation[] {
+    return messageIds.map((m) => ({ table: 'tombstones' as const, key: MESSAGE_PREFIX + this.hash(m), value: { at } }));
+  }
+
+  rememberMessages(messageIds: readonly string[], at: string): void {
+    const t = Date.parse(at);
+    for (const m of messageIds) this.erasedMessages.set(this.hash(m), t);
   }
 }

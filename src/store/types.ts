@@ -74,8 +74,12 @@ export interface Store {
   scan<T>(ws: string, table: Table, prefix?: string): AsyncIterable<[key: string, value: T]>;
   /** applies every mutation or none; resolves once they are durable (fsync'd) */
   commit(ws: string, mutations: readonly Mutation[]): Promise<void>;
-  /** rewrites storage so that deleted data leaves no bytes behind */
-  compact(): Promise<CompactionReport>;
+  /**
+   * Rewrites storage so that deleted data leaves no bytes behind. The `drop` entries are left out of
+   * the rewrite, so they are gone exactly when the rewritten storage replaces the old one (a mark
+   * that a compaction is due goes with the compaction it asked for, even across a crash).
+   */
+  compact(drop?: ReadonlyArray<{ ws: string; table: Table; key: string }>): Promise<CompactionReport>;
   sizeBytes(): number;
   close(): Promise<void>;
 }

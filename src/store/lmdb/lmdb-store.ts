@@ -25,6 +25,24 @@ type Tables = Record<Table, Database<unknown, Buffer>>;
 
 const keyOf = (ws: string, key: string): Buffer => Buffer.concat([Buffer.from(ws, 'utf8'), SEP, Buffer.from(key, 'utf8')]);
 
+/**
+ * Finishes or undoes a compaction a crash interrupted. compact() writes the copy to `.compacting`,
+ * closes it, renames the store to `.old`, renames the copy to the store, then removes `.old`. With
+ * the store missing, the crash fell between the two renames: the closed copy is complete and takes
+ * its place. With the store present, a copy is unfinished and an old environment is stale, and
+ * either still holds bytes a compaction was to remove: both go.
+ */
+function recoverCompaction(path: string): void {
+  const copy = `${path}.compacting`;
+  const old = `${path}.old`;
+  if (!existsSync(path)) {
+    if (existsSync(copy)) renameSync(copy, path);
+    else if (existsSync(old)) renameSync(old, path);
+  }
+  rmSync(copy, { recursive: true, force: true });
+  rmSync(old, { recursive: true, force: true });
+}
+
 function dirBytes(dir: string): number {
   if (!existsSync(dir)) return 0;
   let total = 0;
@@ -68,10 +86,7 @@ export class LmdbStore implements Store {
     private readonly path: string,
     private readonly options: { readOnly?: boolean } = {},
   ) {
-    if (!options.readOnly) {
-      const leftover = `${path}.compacting`;
-      if (existsSync(leftover)) rmSync(leftover, { recursive: true, force: true });
-    }
+    if (!options.readOnly) recoverCompaction(path);
     ({ root: this.root, tables: this.tables } = openEnv(path, options.readOnly));
   }
 
@@ -139,7 +154,7 @@ export class LmdbStore implements Store {
     while (this.compacting) await this.compacting;
   }
 
-  async compact(): Promise<CompactionReport> {
+  async compact(drop: ReadonlyArray<{ ws: string; table: Table; key: string }> = []): Promise<CompactionReport> {
     this.writable('compact');
     await this.idle();
     let release!: () => void;
@@ -152,6 +167,7 @@ export class LmdbStore implements Store {
       const fresh = openEnv(tmp);
       let entries = 0;
       for (const t of TABLES) {
+        const dropped = new Set(drop.filter((d) => d.table === t).map((d) => keyOf(d.ws, d.key).toString('latin1')));
         const batch: Array<[Buffer, unknown]> = [];
         const flush = () => {
           fresh.root.transactionSync(() => {
@@ -160,6 +176,7 @@ export class LmdbStore implements Store {
           batch.length = 0;
         };
         for (const { key, value } of this.tables[t].getRange({ snapshot: true })) {
+          if (dropped.size > 0 && dropped.has((key as Buffer).toString('latin1'))) continue;
           batch.push([key, value]);
           entries++;
           if (batch.length >= 10_000) flush();

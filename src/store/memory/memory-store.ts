@@ -37,7 +37,8 @@ export class MemoryStore implements Store {
     }
   }
 
-  async compact(): Promise<CompactionReport> {
+  async compact(drop: ReadonlyArray<{ ws: string; table: Table; key: string }> = []): Promise<CompactionReport> {
+    for (const d of drop) this.tableOf(d.ws, d.table).delete(d.key);
     let entries = 0;
     for (const t of this.data.values()) entries += t.size;
     return { bytesBefore: 0, bytesAfter: 0, entries };
