@@ -4,8 +4,8 @@ import { validateExperiment } from '../src/experiments/experiment.ts';
 const valid = {
   placement: 'product_page',
   variants: [
-    { id: 'control', weight: 1, config: { strategy: 'popular' } },
-    { id: 'session_knn', weight: 1, config: { strategy: 'session-knn+covisit' } },
+    { id: 'control', weight: 1, config: { blend: { popular: 1 } } },
+    { id: 'session_knn', weight: 1, config: { blend: { 'session-knn': 1, covisit: 1 } } },
   ],
   holdoutPercent: 5,
   metrics: ['Product Clicked', { event: 'Order Completed', revenueProperty: 'revenue' }],

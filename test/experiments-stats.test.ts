@@ -97,11 +97,12 @@ describe('always-valid p-value (mSPRT)', () => {
     expect(msprtPValue(1, 0, 3)).toBe(1);
   });
 
-  it('uses τ² = φ²·σ̄² and never rises above an earlier look', () => {
+  it('uses the variance under H₀ (pooled p̄(1−p̄), here above the arms\' own), τ² = φ²·p̄(1−p̄), and never rises above an earlier look', () => {
     const control = conversionRate(5000, 500);
     const treatment = conversionRate(5000, 580);
-    const sigma2 = (0.1 * 0.9 + 0.116 * 0.884) / 2;
-    const expected = msprtPValue(0.016, control.variance + treatment.variance, DEFAULT_MIXING_EFFECT_SIZE ** 2 * sigma2);
+    const pooled = 0.108 * 0.892; // p̄ = 1080 / 10000
+    expect(pooled * (2 / 5000)).toBeGreaterThan(control.variance + treatment.variance);
+    const expected = msprtPValue(0.016, pooled * (2 / 5000), DEFAULT_MIXING_EFFECT_SIZE ** 2 * pooled);
     expect(alwaysValidPValue(treatment, control)).toBeCloseTo(expected, 14);
     expect(alwaysValidPValue(treatment, control, { previous: 0.01 })).toBe(0.01);
   });

@@ -74,11 +74,15 @@ export function stickyAssignment(
   return stillValid ? { assignment: persisted, fresh: false } : { assignment: assign(experiment, personId), fresh: true };
 }
 
-/** The share of exposures each variant (and "holdout") should get: what the sample-ratio check compares with. */
+/**
+ * The share of exposures each variant (and "holdout") should get: what the sample-ratio check compares
+ * with. A null-prototype object, so any variant id is an own key (even one like "constructor").
+ */
 export function expectedShares(experiment: AssignableExperiment): Record<string, number> {
   const holdout = (experiment.holdoutPercent ?? DEFAULT_HOLDOUT_PERCENT) / 100;
   const total = experiment.variants.reduce((s, v) => s + Math.max(0, v.weight), 0);
-  const shares: Record<string, number> = { [HOLDOUT_VARIANT]: holdout };
+  const shares = Object.create(null) as Record<string, number>;
+  shares[HOLDOUT_VARIANT] = holdout;
   for (const v of experiment.variants) shares[v.id] = total > 0 ? ((1 - holdout) * Math.max(0, v.weight)) / total : 0;
   return shares;
 }

@@ -3,10 +3,15 @@
  * counters: exposed people, converted people per metric and, for revenue metrics, Σ and Σ² of
  * revenue per exposed person. Lift and p-values compare each variant with the control (the first
  * variant unless told otherwise; "holdout" may be named to measure total uplift).
+ *
+ * A comparison gets a lift and a p-value look only once both arms are `comparable` (stats.ts): until
+ * then its p-value is 1 (no evidence yet) and it has no lift. Objects keyed by variant or metric name
+ * have no prototype, so names like "constructor" or "toString" are keys like any other.
  */
 import { HOLDOUT_VARIANT } from './experiment.ts';
 import {
   alwaysValidPValue,
+  comparable,
   conversionRate,
   relativeLift,
   sampleMean,
@@ -39,9 +44,12 @@ export interface MetricResult {
   conversions: number;
   conversionRate: number;
   revenuePerPerson?: number;
-  /** relative lift vs the control; absent for the control and when the control's value is 0 */
+  /**
+   * relative lift vs the control; absent for the control, when the control's value is 0, and until
+   * both arms are big enough to compare (stats.ts `comparable`)
+   */
   lift?: { conversionRate?: Interval; revenuePerPerson?: Interval };
-  /** always-valid p-values vs the control; absent for the control */
+  /** always-valid p-values vs the control (1 until both arms are big enough to compare); absent for the control */
   pValue?: { conversionRate: number; revenuePerPerson?: number };
 }
 
@@ -60,7 +68,7 @@ export interface ExperimentResults {
 export interface ResultsInput {
   totals: readonly VariantTotals[];
   /** expected share of exposures per variant and "holdout" (assign.ts `expectedShares`) */
-  expectedShares: Readonly<Record<string, number>>;
+  expectedShares: ReadonlyMap<string, number> | Readonly<Record<string, number>>;
   /** default: the first non-holdout variant of `totals` */
   control?: string;
   /**
@@ -68,6 +76,11 @@ export interface ResultsInput {
    * is the minimum over every look, and the caller replays the looks (ExperimentState.results)
    */
   floors?: ReadonlyMap<string, PValues>;
+  /**
+   * the floors are the p-values: the caller took every look, the last one included
+   * (ExperimentState.results replays every step), so the totals get no look of their own
+   */
+  floorsFinal?: boolean;
   /** mixing effect size φ of the sequential test (stats.ts) */
   effectSize?: number;
 }
@@ -77,14 +90,31 @@ export function pValuesAt(own: VariantTotals, control: VariantTotals, metric: st
   const mine = estimatesOf(own, metric);
   const base = estimatesOf(control, metric);
   const options = (previous: number | undefined) => ({ ...(previous !== undefined ? { previous } : {}), ...(effectSize !== undefined ? { effectSize } : {}) });
+  const ready = readiness(own, control, metric);
   return {
-    conversionRate: alwaysValidPValue(mine.rate, base.rate, options(floor?.conversionRate)),
-    ...(mine.revenue && base.revenue ? { revenuePerPerson: alwaysValidPValue(mine.revenue, base.revenue, options(floor?.revenuePerPerson)) } : {}),
+    conversionRate: ready.rate ? alwaysValidPValue(mine.rate, base.rate, options(floor?.conversionRate)) : (floor?.conversionRate ?? 1),
+    ...(mine.revenue && base.revenue
+      ? { revenuePerPerson: ready.mean ? alwaysValidPValue(mine.revenue, base.revenue, options(floor?.revenuePerPerson)) : (floor?.revenuePerPerson ?? 1) }
+      : {}),
   };
 }
 
+/** the p-values the looks left (1 where no look counted) */
+function finalPValues(floor: PValues | undefined, revenue: boolean): PValues {
+  return { conversionRate: floor?.conversionRate ?? 1, ...(revenue ? { revenuePerPerson: floor?.revenuePerPerson ?? 1 } : {}) };
+}
+
+/** whether a variant and the control are big enough to compare, for the rate and for the mean of a metric */
+export function readiness(own: VariantTotals, control: VariantTotals, metric: string): { rate: boolean; mean: boolean } {
+  const arm = (v: VariantTotals) => ({ people: v.exposures, converted: metricOf(v, metric)?.conversions ?? 0 });
+  return { rate: comparable(arm(own), arm(control), 'rate'), mean: comparable(arm(own), arm(control), 'mean') };
+}
+
+/** own entries only: a metric named like an Object.prototype member is not one */
+const metricOf = (v: VariantTotals, metric: string): MetricTotals | undefined => (Object.hasOwn(v.metrics, metric) ? v.metrics[metric] : undefined);
+
 function estimatesOf(v: VariantTotals, metric: string): { rate: MeanEstimate; revenue?: MeanEstimate } {
-  const m = v.metrics[metric];
+  const m = metricOf(v, metric);
   const rate = conversionRate(v.exposures, m?.conversions ?? 0);
   return m?.revenue ? { rate, revenue: sampleMean(v.exposures, m.revenue.sum, m.revenue.sumSquares) } : { rate };
 }
@@ -96,20 +126,22 @@ export function experimentResults(input: ResultsInput): ExperimentResults {
   const metrics = [...new Set(input.totals.flatMap((t) => Object.keys(t.metrics)))];
 
   const variants = input.totals.map((v): VariantResult => {
-    const results: Record<string, MetricResult> = {};
+    const results = Object.create(null) as Record<string, MetricResult>;
     for (const metric of metrics) {
       const own = estimatesOf(v, metric);
       const result: MetricResult = {
-        conversions: v.metrics[metric]?.conversions ?? 0,
+        conversions: metricOf(v, metric)?.conversions ?? 0,
         conversionRate: own.rate.mean,
         ...(own.revenue ? { revenuePerPerson: own.revenue.mean } : {}),
       };
       if (v.variant !== control) {
         const base = estimatesOf(controlTotals, metric);
-        const rateLift = relativeLift(own.rate, base.rate);
-        const revenueLift = own.revenue && base.revenue ? relativeLift(own.revenue, base.revenue) : undefined;
+        const ready = readiness(v, controlTotals, metric);
+        const rateLift = ready.rate ? relativeLift(own.rate, base.rate) : undefined;
+        const revenueLift = ready.mean && own.revenue && base.revenue ? relativeLift(own.revenue, base.revenue) : undefined;
         if (rateLift || revenueLift) result.lift = { ...(rateLift ? { conversionRate: rateLift } : {}), ...(revenueLift ? { revenuePerPerson: revenueLift } : {}) };
-        result.pValue = pValuesAt(v, controlTotals, metric, input.effectSize, input.floors?.get(floorKey(v.variant, metric)));
+        const floor = input.floors?.get(floorKey(v.variant, metric));
+        result.pValue = input.floorsFinal ? finalPValues(floor, own.revenue !== undefined && base.revenue !== undefined) : pValuesAt(v, controlTotals, metric, input.effectSize, floor);
       }
       results[metric] = result;
     }
@@ -117,7 +149,8 @@ export function experimentResults(input: ResultsInput): ExperimentResults {
   });
 
   // compared among the buckets reported, so leaving the holdout out of `totals` does not look like a mismatch
-  const observed = Object.fromEntries(input.totals.map((t) => [t.variant, t.exposures]));
-  const expected = Object.fromEntries(input.totals.map((t) => [t.variant, input.expectedShares[t.variant] ?? 0]));
+  const shares = input.expectedShares instanceof Map ? input.expectedShares : new Map(Object.entries(input.expectedShares));
+  const observed = new Map(input.totals.map((t) => [t.variant, t.exposures]));
+  const expected = new Map(input.totals.map((t) => [t.variant, shares.get(t.variant) ?? 0]));
   return { control, variants, sampleRatio: sampleRatioMismatch(observed, expected) };
 }

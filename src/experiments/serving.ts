@@ -9,8 +9,14 @@
  * Results are computed when asked, from these records and the identity graph as it is then: a person
  * is counted once (their earliest exposure across all their ids wins), and a conversion counts when
  * one of the person's ids sent a metric event at or after that exposure. Computing at read time is
- * what makes merges, late events, duplicates (keyed by messageId) and erasure come out right without
- * counters to repair.
+ * what makes merges, late events, duplicates (keyed by messageId), erasure and consent changes come
+ * out right without counters to repair.
+ *
+ * Consent: a person whose Personalization preference is now false is not in the results at all
+ * (neither exposure nor conversion) while it stays false, and a conversion counts only if its event
+ * is usable under the consent rule (src/features/consent.ts): one sent while its sender had opted out
+ * never counts, even after they opt back in. So opted-out people's events shape no result, and no
+ * person is counted as exposed with their conversions withheld.
  */
 import type { Workspace, PersonView } from '../engine/workspace.ts';
 import { KairosError } from '../errors.ts';
@@ -19,7 +25,8 @@ import type { Mutation, Store } from '../store/types.ts';
 import type { WorkspaceExtension } from '../engine/engine.ts';
 import { expectedShares, stickyAssignment, type Assignment } from './assign.ts';
 import { HOLDOUT_VARIANT, metricEvent, type Experiment, type Metric } from './experiment.ts';
-import { experimentResults, floorKey, pValuesAt, type ExperimentResults, type MetricTotals, type PValues, type VariantTotals } from './results.ts';
+import { experimentResults, floorKey, type ExperimentResults, type MetricTotals, type PValues, type VariantTotals } from './results.ts';
+import { comparableCounts, lookEvidence, sampleMean } from './stats.ts';
 
 export interface ExperimentRecord extends Experiment {
   id: string;
@@ -36,6 +43,13 @@ interface FirstExposure extends Assignment {
    * them (absent in records of earlier versions)
    */
   group?: string;
+  /**
+   * the id whose hash decided the assignment: the unit of the person's earliest exposure in any
+   * experiment, else `group`. Reusing it keeps the global holdout the same people in every experiment
+   * after identity merges change which of a person's ids sorts first (absent in earlier records,
+   * which used `group`)
+   */
+  unit?: string;
 }
 
 interface Conversion {
@@ -64,6 +78,8 @@ export class ExperimentState {
   readonly experiments = new Map<string, ExperimentRecord>();
   /** id → experimentId → first exposure */
   private readonly assignments = new Map<string, Map<string, FirstExposure>>();
+  /** experimentId → id → first exposure: the same records, by experiment (what results read) */
+  private readonly byExperiment = new Map<string, Map<string, FirstExposure>>();
   /** experimentId → messageId → conversion */
   private readonly conversions = new Map<string, Map<string, Conversion>>();
 
@@ -94,6 +110,14 @@ export class ExperimentState {
     let m = this.assignments.get(id);
     if (!m) this.assignments.set(id, (m = new Map()));
     m.set(a.experimentId, a);
+    let e = this.byExperiment.get(a.experimentId);
+    if (!e) this.byExperiment.set(a.experimentId, (e = new Map()));
+    e.set(id, a);
+  }
+
+  private drop(id: string): void {
+    for (const expId of this.assignments.get(id)?.keys() ?? []) this.byExperiment.get(expId)?.delete(id);
+    this.assignments.delete(id);
   }
 
   /**
@@ -108,13 +132,22 @@ export class ExperimentState {
     if (view?.personalization === false) return { writes: [] };
     const ids = [...new Set([...(view ? view.ids : []), ...requestIds])];
     let persisted: FirstExposure | undefined;
+    /** the person's earliest exposure in any experiment that says which id it hashed */
+    let earliest: FirstExposure | undefined;
     for (const id of ids) {
-      const a = this.assignments.get(id)?.get(exp.id);
+      const byExp = this.assignments.get(id);
+      if (!byExp) continue;
+      const a = byExp.get(exp.id);
       if (a && (persisted === undefined || a.at < persisted.at)) persisted = a;
+      for (const other of byExp.values()) if ((other.unit ?? other.group) !== undefined && (earliest === undefined || other.at < earliest.at)) earliest = other;
     }
     const canonical = [...ids].sort()[0]!;
-    const { assignment, fresh } = stickyAssignment(exp, canonical, persisted);
-    const first: FirstExposure = fresh ? { ...assignment, at: now, group: canonical } : persisted!;
+    // the id hashed: the one of the person's first exposure anywhere, so that the global holdout (a
+    // hash of the id alone) holds the same people in every experiment even after a merge made another
+    // id sort first
+    const unit = earliest?.unit ?? earliest?.group ?? canonical;
+    const { assignment, fresh } = stickyAssignment(exp, unit, persisted);
+    const first: FirstExposure = fresh ? { ...assignment, at: now, group: canonical, unit } : persisted!;
     const writes: Mutation[] = [];
     for (const id of requestIds.length > 0 ? requestIds : ids) {
       const held = this.assignments.get(id)?.get(exp.id);
@@ -137,8 +170,8 @@ export class ExperimentState {
         if (!metric) continue;
         const id = e.userId ?? e.anonymousId;
         if (id === undefined) continue;
-        const root = this.ws.rootOf(id);
-        if (root !== undefined && this.ws.viewOf(root)?.personalization === false) continue;
+        // kept whatever the sender's consent: whether it counts is decided when results are read,
+        // by the consent rule as it then applies (an event sent while opted out never counts)
         const c: Conversion = { messageId: e.messageId, id, event: e.event, t: e.timestamp };
         const revenue = revenueOf(metric, e);
         if (revenue !== undefined) c.revenue = revenue;
@@ -152,47 +185,71 @@ export class ExperimentState {
   /**
    * The people exposed to an experiment, each with their earliest exposure, and the conversions that
    * count (a metric event from one of their ids at or after it). A person is a component of ids
-   * joined by the identity graph as it is now and by exposures written together (`group`).
+   * joined by the identity graph as it is now and by exposures written together (`group`). Only this
+   * experiment's assignments are read. People opted out of personalization now are left out whole, and
+   * conversions whose event is not usable under the consent rule do not count (see the file comment).
+   * People are numbered (their component's representative): the union-find runs on integers.
    */
-  private exposedPeople(expId: string): { people: Map<string, FirstExposure>; conversions: Array<{ person: string; c: Conversion }> } {
-    const parent = new Map<string, string>();
-    const find = (x: string): string => {
+  private exposedPeople(expId: string): { people: Map<number, FirstExposure>; conversions: Array<{ person: number; c: Conversion }> } {
+    // one node per id: an identity root and a group are ids of the person they stand for
+    const nodes = new Map<string, number>();
+    const parent: number[] = [];
+    const node = (id: string): number => {
+      let n = nodes.get(id);
+      if (n === undefined) {
+        n = parent.length;
+        parent.push(n);
+        nodes.set(id, n);
+      }
+      return n;
+    };
+    const find = (x: number): number => {
       let r = x;
-      for (let p = parent.get(r); p !== undefined && p !== r; p = parent.get(r)) r = p;
-      for (let y = x, p = parent.get(y); p !== undefined && p !== r; y = p, p = parent.get(y)) parent.set(y, r);
+      while (parent[r] !== r) r = parent[r]!;
+      while (parent[x] !== r) {
+        const next = parent[x]!;
+        parent[x] = r;
+        x = next;
+      }
       return r;
     };
-    const join = (a: string, b: string): void => {
-      if (!parent.has(b)) parent.set(b, b);
-      const [ra, rb] = [find(a), find(b)];
-      if (ra !== rb) parent.set(ra, rb);
+    const join = (a: number, b: number): void => {
+      const ra = find(a);
+      const rb = find(b);
+      if (ra !== rb) parent[ra] = rb;
     };
-    const assigned: Array<[string, FirstExposure]> = [];
-    for (const [id, byExp] of this.assignments) {
-      const a = byExp.get(expId);
-      if (!a) continue;
-      const node = `i${SEP}${id}`;
-      parent.set(node, parent.get(node) ?? node);
+    const assigned: Array<[number, FirstExposure]> = [];
+    /** nodes of ids whose person has opted out of personalization */
+    const optedOut: number[] = [];
+    for (const [id, a] of this.byExperiment.get(expId) ?? []) {
+      const n = node(id);
       const root = this.ws.rootOf(id);
-      if (root !== undefined) join(node, `r${SEP}${root}`);
-      if (a.group !== undefined) join(node, `g${SEP}${a.group}`);
-      assigned.push([node, a]);
+      if (root !== undefined) {
+        if (root !== id) join(n, node(root));
+        if (this.ws.viewOf(root)?.personalization === false) optedOut.push(n);
+      }
+      if (a.group !== undefined && a.group !== id) join(n, node(a.group));
+      assigned.push([n, a]);
     }
-    const people = new Map<string, FirstExposure>();
-    for (const [node, a] of assigned) {
-      const person = find(node);
+    const excluded = new Set(optedOut.map(find));
+    const people = new Map<number, FirstExposure>();
+    for (const [n, a] of assigned) {
+      const person = find(n);
+      if (excluded.has(person)) continue;
       const held = people.get(person);
       if (held === undefined || a.at < held.at) people.set(person, a);
     }
-    const conversions: Array<{ person: string; c: Conversion }> = [];
+    const conversions: Array<{ person: number; c: Conversion }> = [];
     for (const c of this.conversions.get(expId)?.values() ?? []) {
-      const node = `i${SEP}${c.id}`;
       const root = this.ws.rootOf(c.id);
-      const via = parent.has(node) ? node : root !== undefined && parent.has(`r${SEP}${root}`) ? `r${SEP}${root}` : undefined;
+      const via = nodes.get(c.id) ?? (root !== undefined ? nodes.get(root) : undefined);
       if (via === undefined) continue;
       const person = find(via);
       const first = people.get(person);
-      if (first && c.t >= first.at) conversions.push({ person, c });
+      if (!first || c.t < first.at) continue;
+      const view = root === undefined ? undefined : this.ws.viewOf(root);
+      if (view !== undefined && !usable(view, c.messageId, c.t)) continue;
+      conversions.push({ person, c });
     }
     return { people, conversions };
   }
@@ -201,56 +258,32 @@ export class ExperimentState {
    * Results from the records as they are now. The always-valid p-values are minima over every look,
    * and every exposure and every conversion, replayed in time order, is a look: so a p-value depends
    * on the data alone, not on when anyone asked, and survives restarts and edits of the experiment.
+   * A step changes one variant's counts, so a look recomputes only the comparisons it changed (every
+   * variant's, when the control changed), in plain numbers (`Replay`).
    */
   results(expId: string): ExperimentResults & { experimentId: string; status: string } {
     const exp = this.experiments.get(expId)!;
     const { people, conversions } = this.exposedPeople(expId);
-    const variants = [...exp.variants.map((v) => v.id), HOLDOUT_VARIANT];
-    const control = exp.variants[0]!.id;
-    const totals = new Map<string, { variant: string; exposures: number; metrics: Record<string, MetricTotals> }>();
-    for (const variant of variants) {
-      const metrics: Record<string, MetricTotals> = Object.create(null) as Record<string, MetricTotals>;
-      for (const m of exp.metrics) metrics[metricEvent(m)] = typeof m === 'string' || m.revenueProperty === undefined ? { conversions: 0 } : { conversions: 0, revenue: { sum: 0, sumSquares: 0 } };
-      totals.set(variant, { variant, exposures: 0, metrics });
-    }
-    type Step = { t: number; order: 0 | 1; tie: string; person: string; c?: Conversion };
+    const replay = new Replay(exp);
+    // ties in time: exposures first, then by the person's first exposure (its group, else its time)
+    // or the conversion's messageId, so that the order, and the p-values, depend on the data alone
+    type Step = { t: number; order: 0 | 1; tie: string; variant: number; person: number; metric: number; revenue: number };
     const steps: Step[] = [];
-    for (const [person, first] of people) steps.push({ t: first.at, order: 0, tie: person, person });
-    for (const { person, c } of conversions) steps.push({ t: c.t, order: 1, tie: c.messageId, person, c });
-    steps.sort((a, b) => a.t - b.t || a.order - b.order || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0));
-    /** per person and metric, the revenue so far (present once they converted) */
-    const converted = new Map<string, Map<string, number>>();
-    const floors = new Map<string, PValues>();
-    const metricNames = exp.metrics.map(metricEvent);
-    const look = (variant: string): void => {
-      const base = totals.get(control)!;
-      for (const v of variant === control ? totals.values() : [totals.get(variant)!]) {
-        if (v.variant === control) continue;
-        for (const metric of metricNames) floors.set(floorKey(v.variant, metric), pValuesAt(v, base, metric, undefined, floors.get(floorKey(v.variant, metric))));
-      }
-    };
-    for (const step of steps) {
-      const variant = people.get(step.person)!.variant;
-      const t = totals.get(variant);
-      if (!t) continue;
-      if (!step.c) t.exposures++;
-      else {
-        const m = t.metrics[step.c.event];
-        if (!m) continue;
-        let mine = converted.get(step.person);
-        if (!mine) converted.set(step.person, (mine = new Map()));
-        const before = mine.get(step.c.event);
-        if (before === undefined) m.conversions++;
-        const after = (before ?? 0) + (step.c.revenue ?? 0);
-        mine.set(step.c.event, after);
-        if (m.revenue) {
-          m.revenue.sum += after - (before ?? 0);
-          m.revenue.sumSquares += after * after - (before ?? 0) * (before ?? 0);
-        }
-      }
-      look(variant);
+    for (const [person, first] of people) {
+      const variant = replay.variantIndex.get(first.variant);
+      if (variant !== undefined) steps.push({ t: first.at, order: 0, tie: first.group ?? '', variant, person, metric: -1, revenue: 0 });
     }
-    const results = experimentResults({ totals: [...totals.values()] as VariantTotals[], expectedShares: expectedShares(exp), floors });
+    for (const { person, c } of conversions) {
+      const metric = replay.metricIndex.get(c.event);
+      const variant = replay.variantIndex.get(people.get(person)!.variant);
+      if (metric !== undefined && variant !== undefined) steps.push({ t: c.t, order: 1, tie: c.messageId, variant, person, metric, revenue: c.revenue ?? 0 });
+    }
+    steps.sort((a, b) => a.t - b.t || a.order - b.order || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0));
+    for (const step of steps) {
+      if (step.metric < 0) replay.expose(step.variant);
+      else replay.convert(step.variant, step.person, step.metric, step.revenue);
+    }
+    const results = experimentResults({ totals: replay.totals(), expectedShares: expectedShares(exp), floors: replay.floors(), floorsFinal: true });
     return { experimentId: expId, status: exp.status, ...results };
   }
 
@@ -274,7 +307,7 @@ export class ExperimentState {
 
   forget(ids: readonly string[]): void {
     const gone = new Set(ids);
-    for (const id of this.exposedWith(ids)) this.assignments.delete(id);
+    for (const id of this.exposedWith(ids)) this.drop(id);
     for (const m of this.conversions.values()) for (const [k, c] of m) if (gone.has(c.id)) m.delete(k);
   }
 
@@ -284,6 +317,133 @@ export class ExperimentState {
     for (const id of ids) for (const a of this.assignments.get(id)?.values() ?? []) out.push({ id, ...a });
     return out;
   }
+}
+
+/**
+ * The replay of an experiment's steps in time order, as counters in typed arrays: per variant the
+ * exposed people, per variant and metric the converted people and Σ, Σ² of revenue per person, and
+ * the lowest p-value every comparison with the control has reached. Each step takes a look at the
+ * comparisons it changed, once they are big enough to compare (stats.ts `comparableCounts`).
+ */
+class Replay {
+  readonly variants: string[];
+  readonly variantIndex = new Map<string, number>();
+  readonly metricNames: string[];
+  readonly metricIndex = new Map<string, number>();
+  private readonly revenue: boolean[];
+  private readonly control = 0;
+  private readonly exposures: Float64Array;
+  /** by variant · metrics + metric */
+  private readonly converted: Float64Array;
+  private readonly sum: Float64Array;
+  private readonly sumSquares: Float64Array;
+  /** the largest evidence ln Λ of any look so far (p = e^−evidence), for the rate and for revenue */
+  private readonly evidenceRate: Float64Array;
+  private readonly evidenceRevenue: Float64Array;
+  /** per person · metrics + metric, their revenue so far (present once they converted) */
+  private readonly personRevenue = new Map<number, number>();
+
+  constructor(exp: Experiment) {
+    this.variants = [...exp.variants.map((v) => v.id), HOLDOUT_VARIANT];
+    this.variants.forEach((v, i) => this.variantIndex.set(v, i));
+    this.metricNames = exp.metrics.map(metricEvent);
+    this.metricNames.forEach((m, i) => this.metricIndex.set(m, i));
+    this.revenue = exp.metrics.map((m) => typeof m !== 'string' && m.revenueProperty !== undefined);
+    const cells = this.variants.length * this.metricNames.length;
+    this.exposures = new Float64Array(this.variants.length);
+    this.converted = new Float64Array(cells);
+    this.sum = new Float64Array(cells);
+    this.sumSquares = new Float64Array(cells);
+    this.evidenceRate = new Float64Array(cells);
+    this.evidenceRevenue = new Float64Array(cells);
+  }
+
+  expose(variant: number): void {
+    this.exposures[variant]!++;
+    for (let m = 0; m < this.metricNames.length; m++) this.lookAfter(variant, m);
+  }
+
+  convert(variant: number, person: number, metric: number, revenue: number): void {
+    const cell = variant * this.metricNames.length + metric;
+    const key = person * this.metricNames.length + metric;
+    const before = this.personRevenue.get(key);
+    if (before === undefined) this.converted[cell]!++;
+    const after = (before ?? 0) + revenue;
+    this.personRevenue.set(key, after);
+    this.sum[cell]! += after - (before ?? 0);
+    this.sumSquares[cell]! += after * after - (before ?? 0) * (before ?? 0);
+    this.lookAfter(variant, metric);
+  }
+
+  /** the looks a change of `variant`'s counts of `metric` calls for */
+  private lookAfter(variant: number, metric: number): void {
+    if (variant !== this.control) this.look(variant, metric);
+    else for (let v = 0; v < this.variants.length; v++) if (v !== this.control) this.look(v, metric);
+  }
+
+  private look(variant: number, metric: number): void {
+    const metrics = this.metricNames.length;
+    const t = variant * metrics + metric;
+    const c = this.control * metrics + metric;
+    const nt = this.exposures[variant]!;
+    const nc = this.exposures[this.control]!;
+    const xt = this.converted[t]!;
+    const xc = this.converted[c]!;
+    if (comparableCounts(nt, xt, nc, xc, 'rate')) {
+      const pt = xt / nt;
+      const pc = xc / nc;
+      this.evidenceRate[t] = lookEvidence(nt, pt, pt * (1 - pt), nc, pc, pc * (1 - pc), undefined, this.evidenceRate[t]);
+    }
+    if (this.revenue[metric] && comparableCounts(nt, xt, nc, xc, 'mean')) {
+      const mt = sampleMean(nt, this.sum[t]!, this.sumSquares[t]!);
+      const mc = sampleMean(nc, this.sum[c]!, this.sumSquares[c]!);
+      this.evidenceRevenue[t] = lookEvidence(nt, mt.mean, mt.observationVariance, nc, mc.mean, mc.observationVariance, undefined, this.evidenceRevenue[t]);
+    }
+  }
+
+  totals(): VariantTotals[] {
+    const metrics = this.metricNames.length;
+    return this.variants.map((variant, v) => {
+      const byMetric = Object.create(null) as Record<string, MetricTotals>;
+      this.metricNames.forEach((name, m) => {
+        const cell = v * metrics + m;
+        byMetric[name] = this.revenue[m] ? { conversions: this.converted[cell]!, revenue: { sum: this.sum[cell]!, sumSquares: this.sumSquares[cell]! } } : { conversions: this.converted[cell]! };
+      });
+      return { variant, exposures: this.exposures[v]!, metrics: byMetric };
+    });
+  }
+
+  floors(): Map<string, PValues> {
+    const metrics = this.metricNames.length;
+    const out = new Map<string, PValues>();
+    this.variants.forEach((variant, v) => {
+      if (v === this.control) return;
+      this.metricNames.forEach((name, m) => {
+        const cell = v * metrics + m;
+        out.set(floorKey(variant, name), { conversionRate: Math.exp(-this.evidenceRate[cell]!), ...(this.revenue[m] ? { revenuePerPerson: Math.exp(-this.evidenceRevenue[cell]!) } : {}) });
+      });
+    });
+    return out;
+  }
+}
+
+/**
+ * whether a person's usable events (in time order) hold this one: the consent rule of
+ * src/features/consent.ts, as Workspace.attributable applies it
+ */
+function usable(view: PersonView, messageId: string, t: number): boolean {
+  // nobody stated a preference: every event is usable (consentView hands back the same array)
+  if (view.usable === view.events) return true;
+  const events = view.usable;
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < events.length && events[i]!.t === t; i++) if (events[i]!.messageId === messageId) return true;
+  return false;
 }
 
 function revenueOf(metric: Metric, e: StoredEvent): number | undefined {
