@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ErrorDetail } from '../errors.ts';
 import { exceedsDepth } from '../ingest/event.ts';
+import { parseIsoTime } from '../iso-time.ts';
 import { ajv } from '../validation.ts';
 import { validateCondition, type Condition } from './conditions.ts';
 import { schemaDetails, stringEnum } from './schema-details.ts';
@@ -60,8 +61,23 @@ const checkActionSchema = ajv.compile<Action>(ActionSchema);
 
 export type ActionValidation = { ok: true; action: Action } | { ok: false; details: ErrorDetail[] };
 
-const instant = (s: string | undefined): number | undefined | null =>
-  s === undefined ? undefined : ISO_INSTANT.test(s) && Number.isFinite(Date.parse(s)) ? Date.parse(s) : null;
+/**
+ * The instant a validity bound names: the shape above (a zone is required with a time), read by the
+ * project's strict parser, so a day or hour that does not exist (2026-02-30, T24:00) is refused
+ * rather than rolled over as `Date.parse` would.
+ */
+function instant(s: string | undefined): number | undefined | null {
+  if (s === undefined) return undefined;
+  if (!ISO_INSTANT.test(s)) return null;
+  const t = parseIsoTime(s);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** a stored bound as ms; one written by an earlier version that the strict parser refuses is read as it was then */
+const bound = (s: string): number => {
+  const t = parseIsoTime(s);
+  return Number.isFinite(t) ? t : Date.parse(s);
+};
 
 /** Validates an action body; every problem is reported with the JSON pointer of its field. */
 export function validateAction(input: unknown): ActionValidation {
@@ -90,7 +106,7 @@ export function validateAction(input: unknown): ActionValidation {
 
 /** Whether `now` (ms since epoch) lies in [validFrom, validUntil). */
 export function isLive(action: Pick<Action, 'validFrom' | 'validUntil'>, now: number): boolean {
-  const from = action.validFrom === undefined ? -Infinity : Date.parse(action.validFrom);
-  const until = action.validUntil === undefined ? Infinity : Date.parse(action.validUntil);
+  const from = action.validFrom === undefined ? -Infinity : bound(action.validFrom);
+  const until = action.validUntil === undefined ? Infinity : bound(action.validUntil);
   return from <= now && now < until;
 }

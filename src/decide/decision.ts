@@ -44,7 +44,11 @@ export interface DecisionDependencies {
   groupPeriods?: ReadonlyMap<string, number>;
 }
 
-export type DecisionReasonType = 'eligible' | 'best_value' | 'exploration' | 'consistent';
+/**
+ * `uniform`: drawn uniformly among the candidates by an experiment variant with `policy: "uniform"`
+ * (set by the serving layer, which knows the variant; the value estimate played no part)
+ */
+export type DecisionReasonType = 'eligible' | 'best_value' | 'exploration' | 'consistent' | 'uniform';
 
 export interface DecisionReason {
   type: DecisionReasonType;

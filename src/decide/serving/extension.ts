@@ -14,6 +14,14 @@
  * estimate and a duplicated one changes nothing (a record keeps the maximum reward per action).
  * Erasure removes a person's records and subtracts them from the bandit exactly.
  *
+ * Consent: a record is learned only while no person it names (any id the request named) has opted
+ * out of Personalization. An opt-out subtracts the person's records (as erasure does, but they stay
+ * stored); an opt-in adds back those that are learnable (a record made while anyone it names was
+ * opted out carries no x and never is). Rewards for a record whose person is opted out are refused.
+ * The bandit is thus a function of the stored records and everyone's current preference, which is
+ * what the replay at start rebuilds: it adds every record, and the workspace then tells the consent
+ * listener about everyone whose preference is false once the events are loaded.
+ *
  * Concurrency: a decision reads the exposures, chooses and appends its own exposures in one
  * synchronous step, before anything awaits, so concurrent requests for one person see each other and
  * caps hold; the answer is sent once the record is durable.
@@ -21,7 +29,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { randomToken } from '../../random-ids.ts';
 import type { WorkspaceExtension } from '../../engine/engine.ts';
-import { namedIds, personIds, personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
+import { namedIds, personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import type { Mutation, Store } from '../../store/types.ts';
 import type { ExperimentsExtension, Exposed } from '../../experiments/serving.ts';
@@ -77,6 +85,13 @@ export interface DecisionRecord {
   channel?: Channel;
   /** the ids the decision request named (records of earlier versions: every id of the person) */
   ids: string[];
+  /**
+   * the id the decision was made for: the one of `ids` the person was resolved by (the first the
+   * identity graph knew), else the first of them. Whoever holds it now is the person whose profile
+   * shaped `x` and the actions; the export shows the content only to them. Absent in records of
+   * earlier versions (then the first of `ids` stands for it).
+   */
+  servedFor?: string;
   /** ms since epoch */
   at: number;
   /** the context vector; absent when the decision may not be learned from (opted-out person) */
@@ -100,8 +115,24 @@ export interface RewardOutcome {
   decisionId: string;
   actionId: string;
   reward: number;
-  /** false when an equal or larger reward was already recorded (a duplicate or a weaker signal) */
+  /**
+   * false when an equal or larger reward was already recorded (a duplicate or a weaker signal), or
+   * when the reward was refused (`reason`)
+   */
   applied: boolean;
+  /** `opted_out`: a person the decision names has opted out of Personalization: nothing is recorded or learned */
+  reason?: 'opted_out';
+}
+
+/** What the export shows of a decision made for another person whose request also named this one. */
+export interface DecisionStub {
+  decisionId: string;
+  placement: string;
+  channel?: Channel;
+  /** only the exported person's own ids */
+  ids: string[];
+  at: number;
+  forAnotherPerson: true;
 }
 
 /** how much earlier than its decision a reward event may be timestamped: client and server clocks differ */
@@ -129,6 +160,8 @@ function stableJson(v: unknown): string {
   }
   return JSON.stringify(v) ?? 'null';
 }
+
+const UNIFORM_REASON = { type: 'uniform', text: 'Drawn uniformly at random among the eligible actions (this experiment variant uses the uniform policy)' } as const;
 
 export class DecisionState {
   readonly actions = new Map<string, ActionRecord & { updatedAt: string }>();
@@ -179,7 +212,11 @@ export class DecisionState {
     );
   }
 
-  /** Adds a record (new or read back at start) to memory, and its observations to the bandit. */
+  /**
+   * Adds a record (new or read back at start) to memory, and its observations to the bandit unless a
+   * person it names has opted out (at start nobody is known yet: the workspace tells the consent
+   * listener about opted-out people once the events are loaded, which subtracts theirs).
+   */
   add(rec: DecisionRecord, now: number): void {
     this.records.set(rec.decisionId, rec);
     for (const id of rec.ids) {
@@ -187,7 +224,29 @@ export class DecisionState {
       if (!s) this.byId.set(id, (s = new Set()));
       s.add(rec);
     }
-    if (now - rec.at < this.settings.learningWindowDays * 86_400_000) this.learn(rec, +1);
+    if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.optedOut(rec.ids)) this.learn(rec, +1);
+  }
+
+  /** whether any person holding one of these ids has opted out of Personalization (their current preference) */
+  private optedOut(ids: Iterable<string>): boolean {
+    for (const id of ids) {
+      const root = this.ws.rootOf(id);
+      if (root !== undefined && this.ws.viewOf(root)?.personalization === false) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A person's Personalization preference changed (or a merge brought one; or, at start, it is
+   * false): their records leave the bandits while anyone they name is opted out, and come back (inside
+   * the learning window) once nobody is. Idempotent: `learned` says what is in the bandits.
+   */
+  consentChanged(ids: readonly string[], now: number): void {
+    const learning = this.settings.learningWindowDays * 86_400_000;
+    for (const rec of this.recordsOf(ids).sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1))) {
+      if (this.optedOut(rec.ids)) this.learn(rec, -1);
+      else if (now - rec.at < learning) this.learn(rec, +1);
+    }
   }
 
   /**
@@ -271,8 +330,14 @@ export class DecisionState {
     const decisionId = newDecisionId(now);
     const experiment = exposed ? { experiment: exposed.experiment } : {};
     if (exposed?.holdout) return { response: { decisionId, actions: [], holdout: true, ...experiment } };
-    const ids = personIds(view, req);
+    // every id of the person and every id the request named: a request may name an id the graph
+    // has not linked to the person (yet), whose earlier decisions count for caps and consistency too
+    const named = namedIds(req);
+    const ids = view ? [...view.ids, ...named.filter((id) => !view.ids.has(id))] : named;
     const personalized = view?.personalization !== false;
+    // the decision is learnable only while nobody it names has opted out (else it carries no x, and
+    // stays unlearned even after an opt-in: what is sent while opted out never counts)
+    const learnable = personalized && !this.optedOut(named);
     // the request's channel is part of the context the policy sees, unless the context names one
     const facts: Facts = { context: req.channel !== undefined && !Object.hasOwn(req.context ?? {}, 'channel') ? { ...req.context, channel: req.channel } : (req.context ?? {}) };
     if (personalized && view) {
@@ -285,7 +350,8 @@ export class DecisionState {
     const contextHash = createHash('sha256').update(stableJson(req.context ?? {})).digest('base64url');
     const { exposures, last } = this.pastDecisions(ids, req.placement, req.channel, count, contextHash, now);
     const consistent = last !== undefined;
-    const policy = exposed?.config.policy === 'uniform' ? new LinUcbBandit({ ...bandit.options, epsilon: 1 }) : bandit;
+    const uniform = exposed?.config.policy === 'uniform';
+    const policy = uniform ? new LinUcbBandit({ ...bandit.options, epsilon: 1 }) : bandit;
     const decision = decideCore(
       {
         placement: req.placement,
@@ -299,6 +365,16 @@ export class DecisionState {
       },
       { actions: [...this.actions.values()], bandit: policy, random: this.random, groupPeriods: this.groupPeriods },
     );
+    if (uniform) {
+      // the uniform policy's draws owe nothing to the value estimate: say so, and score them with the
+      // placement's estimate rather than the throwaway uniform bandit's prior
+      for (const d of decision.actions) {
+        if (d.repeated) continue;
+        d.score = bandit.expectedReward(d.actionId, x) * (this.actions.get(d.actionId)?.value ?? 1);
+        d.explored = true;
+        d.reasons = [...d.reasons.filter((r) => r.type === 'eligible'), { ...UNIFORM_REASON }];
+      }
+    }
     const response: DecideResponse = { decisionId, actions: decision.actions.map(({ repeated: _, ...a }) => a), holdout: false, ...experiment };
     if (decision.actions.length === 0) return { response };
     const candidates = decision.firstSlotCandidates;
@@ -307,7 +383,8 @@ export class DecisionState {
       placement: req.placement,
       // the ids the request named, not every id of the person (who may have thousands): look-ups
       // (exposures, erasure, export) go through all of the person's ids anyway
-      ids: namedIds(req),
+      ids: named,
+      servedFor: (view ? named.find((id) => view.ids.has(id)) : undefined) ?? named[0]!,
       at: now,
       actions: decision.actions.map((d) => {
         const a = this.actions.get(d.actionId)!;
@@ -323,7 +400,7 @@ export class DecisionState {
       }),
       candidates,
       ...(req.channel !== undefined ? { channel: req.channel } : {}),
-      ...(personalized ? { x } : {}),
+      ...(learnable ? { x } : {}),
       ...(exposed ? { experiment: exposed.experiment } : {}),
       ...(options.trigger !== undefined ? { trigger: options.trigger } : {}),
       count,
@@ -335,7 +412,9 @@ export class DecisionState {
 
   /**
    * Records a reward for a decision (the maximum per action is kept). A slot that repeated an earlier
-   * draw passes the reward on to that draw, which is what the policy learned from.
+   * draw passes the reward on to that draw, which is what the policy learned from. While a person the
+   * decision names is opted out of Personalization the reward is refused (`applied: false`, reason
+   * `opted_out`): not stored, so not learned after an opt-in either.
    */
   reward(decisionId: string, value: number, now: number, actionId?: string): { outcome: RewardOutcome; writes: Mutation[] } {
     const rec = this.records.get(decisionId);
@@ -346,10 +425,13 @@ export class DecisionState {
     const served = actionId === undefined ? rec.actions[0] : rec.actions.find((a) => a.actionId === actionId);
     if (!served) throw new DecideError('bad_action', `decision "${decisionId}" did not serve action "${actionId}"`);
     const writes: Mutation[] = [];
+    if (this.optedOut(rec.ids)) {
+      return { outcome: { decisionId, actionId: served.actionId, reward: rec.rewards?.[served.actionId] ?? 0, applied: false, reason: 'opted_out' }, writes };
+    }
     const applied = this.raise(rec, served.actionId, value, writes);
     if (served.repeatOf !== undefined) {
       const source = this.records.get(served.repeatOf);
-      if (source && source.actions.some((a) => a.actionId === served.actionId)) this.raise(source, served.actionId, value, writes);
+      if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.optedOut(source.ids)) this.raise(source, served.actionId, value, writes);
     }
     return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rec.rewards?.[served.actionId] ?? 0), applied }, writes };
   }
@@ -404,9 +486,21 @@ export class DecisionState {
     for (const rec of this.recordsOf(ids)) this.drop(rec);
   }
 
-  /** export: the decisions made for a person */
-  of(ids: readonly string[]): DecisionRecord[] {
-    return this.recordsOf(ids).sort((a, b) => a.at - b.at);
+  /**
+   * export: the decisions whose requests named one of the person's `ids` (all of them), showing only
+   * their own ids. A decision made for another person (the request also named someone the identity
+   * graph does not link to this one) shows only that it happened: its x, actions and rewards came
+   * from the other person's profile.
+   */
+  of(ids: readonly string[]): Array<DecisionRecord | DecisionStub> {
+    const own = new Set(ids);
+    return this.recordsOf(ids)
+      .sort((a, b) => a.at - b.at)
+      .map((rec) => {
+        const mine = rec.ids.filter((id) => own.has(id));
+        if (own.has(rec.servedFor ?? rec.ids[0]!)) return { ...rec, ids: mine };
+        return { decisionId: rec.decisionId, placement: rec.placement, ...(rec.channel !== undefined ? { channel: rec.channel } : {}), ids: mine, at: rec.at, forAnotherPerson: true as const };
+      });
   }
 }
 
@@ -439,6 +533,7 @@ export class DecisionsExtension implements WorkspaceExtension {
       (ids) => state.forget(ids),
       (ids) => state.deletions(ids),
     );
+    ws.onConsentChange((ids) => state.consentChanged(ids, Date.now()));
     this.states.set(ws, state);
     this.attached.push(ws);
     if (!this.timer && this.pruneEveryMs > 0) {

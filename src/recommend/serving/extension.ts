@@ -33,6 +33,15 @@ export interface RecommendationState {
   impressionWrites: DeferredWrites;
 }
 
+/** whether a person holding one of these ids has opted out of Personalization (their current preference) */
+function optedOut(ws: Workspace, ids: readonly string[]): boolean {
+  for (const id of ids) {
+    const root = ws.rootOf(id);
+    if (root !== undefined && ws.viewOf(root)?.personalization === false) return true;
+  }
+  return false;
+}
+
 export class RecommendationsExtension implements WorkspaceExtension {
   private readonly states = new WeakMap<Workspace, RecommendationState>();
   /** every recommender attached, so stop() reaches their model schedules */
@@ -55,7 +64,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
     recommender.matrix.start(workspacePeople(ws));
     this.attached.add(recommender);
     const impressions = new ImpressionLog();
-    const learning = new FeedbackLearning((placement) => recommender.weightsOf(placement));
+    const learning = new FeedbackLearning((placement) => recommender.weightsOf(placement), undefined, (ids) => optedOut(ws, ids));
     const now = Date.now();
     const oldest = now - this.serving.impressionTtlDays * 86_400_000;
     const oldestFeedback = now - this.serving.feedbackDays * 86_400_000;
@@ -91,6 +100,9 @@ export class RecommendationsExtension implements WorkspaceExtension {
       dropBuffered,
     );
     ws.onForget((ids) => learning.forget(ids), (ids) => learning.deletions(ids));
+    // an opt-out takes the person's examples out of the learned weights, an opt-in brings them back;
+    // at start opted-out people are told once the events are loaded, so the replay then leaves them out
+    ws.onConsentChange((ids) => learning.consentChanged(ids));
     // outcomes attributed to a recommendation are durable before the event's request is acknowledged
     ws.onApplied((events) => {
       const writes = this.feedbackFrom(ws, impressions, learning, events);
@@ -104,7 +116,8 @@ export class RecommendationsExtension implements WorkspaceExtension {
    * acted on (viewed, clicked, added, bought — weighted like any interaction) should have ranked above
    * the items shown with it. Only the first outcome per shown item (in event time) counts; the sender must be the
    * person the recommendation was for (merges included), within the attribution window, and must not
-   * have opted out of personalization.
+   * have opted out of personalization, nor may anyone else the recommendation's request named (an
+   * outcome taken while someone was opted out would otherwise count once they opt back in).
    */
   private feedbackFrom(ws: Workspace, impressions: ImpressionLog, learning: FeedbackLearning, events: readonly StoredEvent[]): Mutation[] {
     const writes: Mutation[] = [];
@@ -114,7 +127,8 @@ export class RecommendationsExtension implements WorkspaceExtension {
       if (typeof recommendationId !== 'string') continue;
       const imp = impressions.get(recommendationId);
       if (!imp?.signals || e.timestamp - imp.at > this.serving.impressionTtlDays * 86_400_000) continue;
-      if (!ws.attributable(imp.ids, e)) continue;
+      if (!ws.attributable(imp.ids, e) || optedOut(ws, imp.ids)) continue;
+      const sender = e.userId ?? e.anonymousId;
       for (const x of interactionsOf(e)) {
         if (x.itemId === undefined) continue;
         const at = imp.items.indexOf(x.itemId);
@@ -124,6 +138,8 @@ export class RecommendationsExtension implements WorkspaceExtension {
           recommendationId,
           placement: imp.placement,
           ids: imp.ids,
+          servedFor: imp.servedFor ?? imp.ids[0]!,
+          ...(sender !== undefined ? { sender } : {}),
           itemId: x.itemId,
           t: e.timestamp,
           messageId: e.messageId,

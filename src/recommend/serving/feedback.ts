@@ -12,7 +12,8 @@
  *
  * The learned weights are a pure function of the feedback examples in order, so they are rebuilt by
  * replay (at start, and after an erasure removed a person's examples): nothing about a person survives
- * in them once their impressions are gone.
+ * in them once their impressions are gone. The same holds for consent: examples naming a person who
+ * opted out of Personalization are kept (stored) but left out of the replay until they opt back in.
  */
 import { itemStoreKey } from '../../catalog/item.ts';
 
@@ -87,11 +88,28 @@ export interface FeedbackRecord {
   placement: string;
   /** the ids of the impression's person (erasure finds the record by them) */
   ids: string[];
+  /** the impression's `servedFor` (absent in records of earlier versions: then `ids[0]`) */
+  servedFor?: string;
+  /** the id the outcome event named its sender by (absent in records of earlier versions) */
+  sender?: string;
   itemId: string;
   /** event time and id of the outcome: examples are replayed in this order */
   t: number;
   messageId: string;
   example: FeedbackExample;
+}
+
+/** What the export shows of an outcome that is partly another person's (see FeedbackLearning.recordsOf). */
+export interface FeedbackStub {
+  recommendationId: string;
+  placement: string;
+  /** only the exported person's own ids */
+  ids: string[];
+  /** the outcome, when this person sent it */
+  itemId?: string;
+  t?: number;
+  messageId?: string;
+  forAnotherPerson: true;
 }
 
 export const FEEDBACK_PREFIX = 'fb\u0000';
@@ -108,10 +126,14 @@ const before = (a: FeedbackRecord, b: FeedbackRecord): boolean => a.t < b.t || (
 export class FeedbackLearning {
   private readonly records = new Map<string, FeedbackRecord>();
   private readonly learners = new Map<string, { learner: BlendLearner; last?: FeedbackRecord }>();
+  /** ids whose Personalization preference changed since the last replay (see consentChanged) */
+  private readonly consentPending = new Set<string>();
 
   constructor(
     private readonly baseOf: (placement: string) => Readonly<Record<string, number>>,
     private readonly options: LearnerOptions = DEFAULT_LEARNER_OPTIONS,
+    /** whether a person holding one of these ids is opted out of Personalization now (their examples are left out) */
+    private readonly withheld: (ids: readonly string[]) => boolean = () => false,
   ) {}
 
   /**
@@ -120,10 +142,16 @@ export class FeedbackLearning {
    * whether it was taken (the caller stores it, replacing any later one).
    */
   offer(rec: FeedbackRecord): boolean {
+    this.settle();
     const key = feedbackKey(rec.recommendationId, rec.itemId);
     const replaced = this.records.get(key);
     if (replaced && !before(rec, replaced)) return false;
     this.records.set(key, rec);
+    if (this.withheld(rec.ids)) {
+      // kept for an opt-in; the replaced one may have been learned
+      if (replaced) this.replay(rec.placement);
+      return true;
+    }
     const held = this.learners.get(rec.placement);
     // a replaced outcome, or one earlier than the last learned: the placement's examples are replayed
     if (replaced || (held?.last && before(rec, held.last))) {
@@ -139,11 +167,13 @@ export class FeedbackLearning {
 
   /** the learned weights of a placement once it has enough feedback, else undefined (serve the configured ones) */
   weightsFor(placement: string): Record<string, number> | undefined {
+    this.settle();
     const held = this.learners.get(placement);
     return held && held.learner.exampleCount >= this.options.minExamples ? held.learner.weights() : undefined;
   }
 
   status(): Array<{ placement: string; examples: number; learning: boolean; weights: Record<string, number> }> {
+    this.settle();
     return [...this.learners].map(([placement, { learner }]) => ({
       placement,
       examples: learner.exampleCount,
@@ -152,8 +182,27 @@ export class FeedbackLearning {
     }));
   }
 
+  /**
+   * A person's Personalization preference changed (or a merge brought one; or, at start, it is false):
+   * the placements their examples taught are replayed with the examples of everyone not opted out,
+   * before the weights are next read or taught (at start every person who ever stated a preference is
+   * told: one replay per placement, not one per person). Idempotent, and the weights are the same as a
+   * replay at start would give.
+   */
+  consentChanged(ids: readonly string[]): void {
+    for (const id of ids) this.consentPending.add(id);
+  }
+
+  private settle(): void {
+    if (this.consentPending.size === 0) return;
+    const placements = new Set<string>();
+    for (const r of this.records.values()) if (!placements.has(r.placement) && r.ids.some((id) => this.consentPending.has(id))) placements.add(r.placement);
+    this.consentPending.clear();
+    for (const p of placements) this.replay(p);
+  }
+
   private replay(placement: string): void {
-    const examples = [...this.records.values()].filter((r) => r.placement === placement).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    const examples = [...this.records.values()].filter((r) => r.placement === placement && !this.withheld(r.ids)).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
     if (examples.length === 0) {
       this.learners.delete(placement);
       return;
@@ -168,9 +217,20 @@ export class FeedbackLearning {
     return [...this.records].filter(([, r]) => r.ids.some((id) => gone.has(id)));
   }
 
-  /** export: the outcomes a person's recommendations taught */
-  recordsOf(ids: readonly string[]): FeedbackRecord[] {
-    return this.of(ids).map(([, r]) => r);
+  /**
+   * export: the outcomes of recommendations whose requests named one of the person's `ids` (all of
+   * them), showing only their own ids. The example (the signals of the items shown, and which was
+   * chosen) is shown only when the recommendation was served to this person and the outcome is theirs;
+   * else only what is theirs: that it happened, and their own outcome if they sent it.
+   */
+  recordsOf(ids: readonly string[]): Array<FeedbackRecord | FeedbackStub> {
+    const own = new Set(ids);
+    return this.of(ids).map(([, r]) => {
+      const mine = r.ids.filter((id) => own.has(id));
+      const sent = r.sender === undefined || own.has(r.sender);
+      if (sent && own.has(r.servedFor ?? r.ids[0]!)) return { ...r, ids: mine };
+      return { recommendationId: r.recommendationId, placement: r.placement, ids: mine, ...(sent ? { itemId: r.itemId, t: r.t, messageId: r.messageId } : {}), forAnotherPerson: true as const };
+    });
   }
 
   deletions(ids: readonly string[]): Array<{ table: 'impressions'; key: string }> {
@@ -179,6 +239,7 @@ export class FeedbackLearning {
 
   /** forgets a person's examples and replays the placements they taught */
   forget(ids: readonly string[]): void {
+    this.settle();
     const placements = new Set<string>();
     for (const [key, r] of this.of(ids)) {
       this.records.delete(key);
@@ -189,6 +250,7 @@ export class FeedbackLearning {
 
   /** drops examples older than `oldest` (ms) and replays; returns their store keys */
   expire(oldest: number): string[] {
+    this.settle();
     const out: string[] = [];
     const placements = new Set<string>();
     for (const [key, r] of this.records) {

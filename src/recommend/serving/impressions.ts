@@ -10,10 +10,26 @@ export interface Impression {
   placement: string;
   /** the ids the request named (records of earlier versions: every id of the person) */
   ids: string[];
+  /**
+   * the id the recommendation was made for: the one of `ids` the person was resolved by when it was
+   * served, else the first of them. The export shows the items and signals only to whoever holds it.
+   * Absent in records of earlier versions (then `ids[0]`).
+   */
+  servedFor?: string;
   items: string[];
   at: number;
   /** per item, the blended generators' normalised scores (what feedback learning weighs) */
   signals?: Array<Readonly<Record<string, number>>>;
+}
+
+/** What the export shows of an impression served to another person whose request also named this one. */
+export interface ImpressionStub {
+  recommendationId: string;
+  placement: string;
+  /** only the exported person's own ids */
+  ids: string[];
+  at: number;
+  forAnotherPerson: true;
 }
 
 export class ImpressionLog {
@@ -80,20 +96,35 @@ export class ImpressionLog {
     return out;
   }
 
-  of(ids: Iterable<string>): Impression[] {
+  /** every impression held under any of the ids, oldest first */
+  private held(ids: Iterable<string>): Impression[] {
     const out = new Map<string, Impression>();
     for (const id of ids) for (const imp of this.byId.get(id) ?? []) out.set(imp.recommendationId, imp);
     return [...out.values()].sort((a, b) => a.at - b.at);
   }
 
+  /**
+   * export: the impressions whose requests named one of the person's `ids` (all of them), showing
+   * only their own ids; one served to another person (the request also named someone the identity
+   * graph does not link to this one) shows only that it happened, not the other person's items.
+   */
+  of(ids: Iterable<string>): Array<Impression | ImpressionStub> {
+    const own = new Set(ids);
+    return this.held(own).map((imp) => {
+      const mine = imp.ids.filter((id) => own.has(id));
+      if (own.has(imp.servedFor ?? imp.ids[0]!)) return { ...imp, ids: mine };
+      return { recommendationId: imp.recommendationId, placement: imp.placement, ids: mine, at: imp.at, forAnotherPerson: true as const };
+    });
+  }
+
   /** store deletions of a person's impressions */
   deletions(ids: readonly string[]): Mutation[] {
-    return this.of(ids).map((imp) => ({ table: 'impressions' as const, key: imp.recommendationId }));
+    return this.held(ids).map((imp) => ({ table: 'impressions' as const, key: imp.recommendationId }));
   }
 
   /** forgets a person's impressions, also from the lists of the other ids their requests named */
   forget(ids: readonly string[]): void {
-    const gone = this.of(ids);
+    const gone = this.held(ids);
     for (const id of ids) this.byId.delete(id);
     for (const imp of gone) {
       this.byRecommendation.delete(imp.recommendationId);

@@ -170,7 +170,10 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   const recommendationId = newRecommendationId();
   // kept under the ids the request named, not every id of the person: a person may have thousands,
   // and look-ups go through all of them anyway (recentItems, erasure, export)
-  const impression = state.impressions.record({ recommendationId, placement, ids: namedIds(req), items: result.items.map((i) => i.itemId), at: now, signals });
+  const ids = namedIds(req);
+  // the id the person was resolved by: the export shows the items only to whoever holds it
+  const servedFor = (view && ids.find((id) => ws.rootOf(id) === view.root)) ?? ids[0]!;
+  const impression = state.impressions.record({ recommendationId, placement, ids, servedFor, items: result.items.map((i) => i.itemId), at: now, signals });
   return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: impression };
 }
 
