@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { api, testResources, type ChildServer } from './helpers/server.ts';
 import { ingest, ndjson } from './helpers/privacy.ts';
+import { clickPopular, learnedBlend, seedFeedbackShop } from './helpers/feedback.ts';
 
 const resources = testResources();
 
@@ -88,28 +89,8 @@ describe('opting out withdraws a person from the bandit', () => {
 });
 
 describe('opting out withdraws a person from blend learning', () => {
-  const PLACEMENT = 'feed';
-  type Item = { itemId: string; reasons: Array<{ type: string }> };
-  type Blend = { placement: string; examples: number; learning: boolean; weights: Record<string, number> };
-  const learned = async (s: Server): Promise<Blend | undefined> => ((await api(s.url, 'GET', '/v1/models')).json.blends as Blend[]).find((b) => b.placement === PLACEMENT);
-
-  async function seed(s: Server): Promise<void> {
-    const items = ['a', 'c1', 'c2', 'c3', 'c4', 'p1', 'p2', 'p3', 'p4'].map((itemId) => ({ itemId, properties: { name: `Item ${itemId}`, category: itemId.startsWith('p') ? 'Popular' : 'Coviewed' } }));
-    expect((await api(s.url, 'POST', '/v1/items', { items })).status).toBe(200);
-    const batch: unknown[] = [];
-    for (let i = 0; i < 6; i++) for (const item of ['a', `c${(i % 4) + 1}`]) batch.push({ type: 'track', anonymousId: `co-${i}`, event: 'Product Viewed', properties: { product_id: item } });
-    for (let i = 0; i < 40; i++) batch.push({ type: 'track', anonymousId: `pop-${i}`, event: 'Product Viewed', properties: { product_id: `p${(i % 4) + 1}` } });
-    expect((await ingest(s.url, '/v1/batch', { batch })).status).toBe(200);
-  }
-
-  async function clickPopular(s: Server, who: string): Promise<boolean> {
-    await ingest(s.url, '/v1/track', { anonymousId: who, event: 'Product Viewed', properties: { product_id: 'a' } });
-    const r = await api(s.url, 'POST', '/v1/recommendations', { anonymousId: who, context: { placement: PLACEMENT }, count: 6 });
-    const pick = (r.json.items as Item[]).find((i) => i.reasons.some((x) => x.type === 'popular' || x.type === 'trending') && !i.reasons.some((x) => x.type === 'viewed_together' || x.type === 'similar_session'));
-    if (!pick) return false;
-    expect((await ingest(s.url, '/v1/track', { anonymousId: who, event: 'Product Clicked', properties: { product_id: pick.itemId, recommendation_id: r.json.recommendationId } })).status).toBe(200);
-    return true;
-  }
+  const learned = learnedBlend;
+  const seed = seedFeedbackShop;
 
   it('an opt-out replays the weights without the person, an opt-in with them again, and kill -9 restarts give the same weights', async () => {
     let c = await resources.child();

@@ -5,36 +5,16 @@
  * erased person's clicks leave them.
  */
 import { describe, expect, it } from 'vitest';
-import { api, testResources, type TestServer } from './helpers/server.ts';
+import { api, testResources } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
+import { clickPopular, FEEDBACK_PLACEMENT, learnedBlend, seedFeedbackShop } from './helpers/feedback.ts';
 import { DEFAULT_PLACEMENT_WEIGHTS } from '../src/recommend/rank/blend.ts';
 
 const resources = testResources();
 
-const PLACEMENT = 'feed';
-type Item = { itemId: string; reasons: Array<{ type: string }> };
-const learned = async (s: TestServer) => ((await api(s.url, 'GET', '/v1/models')).json.blends as Array<{ placement: string; examples: number; learning: boolean; weights: Record<string, number> }>).find((b) => b.placement === PLACEMENT);
-
-async function seed(s: TestServer): Promise<void> {
-  const items = ['a', 'c1', 'c2', 'c3', 'c4', 'p1', 'p2', 'p3', 'p4'].map((itemId) => ({ itemId, properties: { name: `Item ${itemId}`, category: itemId.startsWith('p') ? 'Popular' : 'Coviewed' } }));
-  expect((await api(s.url, 'POST', '/v1/items', { items })).status).toBe(200);
-  const batch: unknown[] = [];
-  // c-items are viewed together with a; p-items are popular on their own
-  for (let i = 0; i < 6; i++) for (const item of ['a', `c${(i % 4) + 1}`]) batch.push({ type: 'track', anonymousId: `co-${i}`, event: 'Product Viewed', properties: { product_id: item } });
-  for (let i = 0; i < 40; i++) batch.push({ type: 'track', anonymousId: `pop-${i}`, event: 'Product Viewed', properties: { product_id: `p${(i % 4) + 1}` } });
-  expect((await ingest(s.url, '/v1/batch', { batch })).status).toBe(200);
-}
-
-/** a person views a, is shown a list, and clicks the first item a popularity generator put there */
-async function clickPopular(s: TestServer, who: string): Promise<boolean> {
-  await ingest(s.url, '/v1/track', { anonymousId: who, event: 'Product Viewed', properties: { product_id: 'a' } });
-  const r = await api(s.url, 'POST', '/v1/recommendations', { anonymousId: who, context: { placement: PLACEMENT }, count: 6 });
-  const pick = (r.json.items as Item[]).find((i) => i.reasons.some((x) => x.type === 'popular' || x.type === 'trending') && !i.reasons.some((x) => x.type === 'viewed_together' || x.type === 'similar_session'));
-  if (!pick) return false;
-  const click = await ingest(s.url, '/v1/track', { anonymousId: who, event: 'Product Clicked', properties: { product_id: pick.itemId, recommendation_id: r.json.recommendationId } });
-  expect(click.status).toBe(200);
-  return true;
-}
+const PLACEMENT = FEEDBACK_PLACEMENT;
+const learned = learnedBlend;
+const seed = seedFeedbackShop;
 
 describe('blend learning from attributed feedback (real server)', () => {
   it('clicks shift the placement\'s weights, the weights survive a restart exactly, and erasure takes a person\'s clicks back out', async () => {
@@ -70,7 +50,7 @@ describe('blend learning from attributed feedback (real server)', () => {
     await seed(s);
     await ingest(s.url, '/v1/track', { anonymousId: 'viewer', event: 'Product Viewed', properties: { product_id: 'a' } });
     const r = await api(s.url, 'POST', '/v1/recommendations', { anonymousId: 'viewer', context: { placement: PLACEMENT }, count: 3 });
-    const shown = (r.json.items as Item[]).map((i) => i.itemId);
+    const shown = (r.json.items as Array<{ itemId: string }>).map((i) => i.itemId);
     await ingest(s.url, '/v1/track', { anonymousId: 'stranger', event: 'Product Clicked', properties: { product_id: shown[0], recommendation_id: r.json.recommendationId } });
     const unshown = ['c1', 'c2', 'c3', 'c4', 'p1', 'p2', 'p3', 'p4'].find((x) => !shown.includes(x))!;
     await ingest(s.url, '/v1/track', { anonymousId: 'viewer', event: 'Product Clicked', properties: { product_id: unshown, recommendation_id: r.json.recommendationId } });
