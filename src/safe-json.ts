@@ -10,8 +10,8 @@
  * Text is made well-formed: a `\u` escape may spell half of a surrogate pair alone, which no store
  * can hold as it is (UTF-8 has no encoding for it), so such a lone surrogate becomes U+FFFD here, as
  * malformed UTF-8 bytes already do when the body is decoded. What is kept in memory is then exactly
- * what the store holds and gives back after a restart. Ids refuse U+FFFD (`hasReplacement`): two
- * different broken ids must not become one.
+ * what the store holds and gives back after a restart. Ids are left as they are (ID_FIELDS), for
+ * their validation to refuse: two different broken ids must not become one.
  */
 import secureJson from 'secure-json-parse';
 
@@ -24,7 +24,16 @@ export function parseUntrustedJson(text: string): unknown {
   return SURROGATE_ESCAPE.test(text) ? wellFormed(value) : value;
 }
 
-/** `value` with every lone surrogate in its strings and keys replaced by U+FFFD (in place where it can) */
+/**
+ * Fields that hold ids (people, messages, items; `exclude` lists item ids): a lone surrogate in them
+ * is not repaired, so that the id checks refuse it.
+ */
+const ID_FIELDS: ReadonlySet<string> = new Set(['userId', 'anonymousId', 'previousId', 'groupId', 'messageId', 'itemId', 'product_id', 'sku', 'exclude']);
+
+/**
+ * `value` with every lone surrogate in its strings and keys replaced by U+FFFD (in place where it
+ * can), except in the values of ID_FIELDS
+ */
 export function wellFormed(value: unknown): unknown {
   if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
   if (typeof value !== 'object' || value === null) return value;
@@ -34,7 +43,7 @@ export function wellFormed(value: unknown): unknown {
   }
   const o = value as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    const v = wellFormed(o[key]);
+    const v = ID_FIELDS.has(key) ? o[key] : wellFormed(o[key]);
     if (key.isWellFormed()) o[key] = v;
     else {
       delete o[key];
@@ -44,5 +53,8 @@ export function wellFormed(value: unknown): unknown {
   return o;
 }
 
-/** U+FFFD: what stands for text that was not text (malformed UTF-8, a lone surrogate) */
-export const hasReplacement = (s: string): boolean => s.includes('\uFFFD');
+/**
+ * A JSON-schema pattern of strings that hold no lone surrogate (Ajv compiles patterns with the `u`
+ * flag, in which a surrogate pair is one code point and only a lone half matches the class).
+ */
+export const WELL_FORMED_PATTERN = '^[^\\uD800-\\uDFFF]*$';

@@ -296,6 +296,17 @@ describe('variant config', () => {
     expect(detailsOf(config)).toContainEqual({ field, message: expect.stringMatching(message) });
   });
 
+  it('a config stored before configs were validated is kept when a write repeats it unchanged (GET, edit the status, PUT)', () => {
+    const stored = { ...withConfig({ strategy: 'session-knn', blend: { covisit: 1 } }), id: 'e', holdoutPercent: 0, createdAt: '', updatedAt: '' } as never;
+    const stopped = validateExperiment({ ...withConfig({ strategy: 'session-knn', blend: { covisit: 1 } }), status: 'stopped' }, stored);
+    expect(stopped.ok).toBe(true);
+    if (stopped.ok) expect(stopped.experiment.variants[0]!.config).toEqual({ strategy: 'session-knn', blend: { covisit: 1 } });
+    // a changed config is validated as any new one
+    const edited = validateExperiment(withConfig({ strategy: 'popular', blend: { covisit: 1 } }), stored);
+    expect(edited.ok ? [] : edited.details).toContainEqual({ field: '/variants/0/config/strategy', message: expect.stringMatching(/not a known field/) });
+    expect(validateExperiment(withConfig({ strategy: 'session-knn', blend: { covisit: 1 } })).ok).toBe(false);
+  });
+
   it.each([{}, { personalized: false }, { placement: 'home_v2' }, { blend: { covisit: 1, popular: 0.5, 'session-knn': 0 } }, { policy: 'uniform' }, { personalized: true, policy: 'uniform' }])(
     'accepts %j',
     (config) => {

@@ -39,8 +39,15 @@ describe('text that is not well-formed', () => {
     expect(bob.json.error.details).toEqual([expect.objectContaining({ field: '/userId' })]);
     const repeat = await track(s.url, '/v1/track', { userId: 'carol', event: 'Order Completed', messageId: 'm\ud800' });
     expect(repeat.json.error.details).toEqual([expect.objectContaining({ field: '/messageId' })]);
-    // U+FFFD itself is what a broken decoder leaves: refused the same way
-    expect((await track(s.url, '/v1/track', { anonymousId: 'dev\ufffd', event: 'Signed Up' })).status).toBe(400);
+    // U+FFFD is a character like any other (ids stored before, with it, stay usable)
+    expect((await track(s.url, '/v1/track', { anonymousId: 'dev\ufffd', event: 'Signed Up' })).status).toBe(200);
+    expect((await api(s.url, 'PUT', '/v1/items/api-%EF%BF%BD', { properties: { name: 'Replacement' } })).status).toBe(200);
+    expect((await api(s.url, 'GET', '/v1/items/api-%EF%BF%BD')).json.properties).toEqual({ name: 'Replacement' });
+    // and the endpoints that only read by a person id refuse half a pair too
+    for (const [path, body] of [['/v1/recommendations', { userId: 'r\ud83d' }], ['/v1/decide', { anonymousId: 'd\ud800', placement: 'home' }]] as const) {
+      const r = await api(s.url, 'POST', path, body);
+      expect([path, r.status, r.json.error.code]).toEqual([path, 400, 'KAIROS_ERR_VALIDATION']);
+    }
 
     const items = await api(s.url, 'POST', '/v1/items', { items: [{ itemId: 'q\ud800', properties: {} }, { itemId: 'q\udbff', properties: {} }] });
     expect(items.status).toBe(400);

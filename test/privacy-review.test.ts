@@ -124,6 +124,42 @@ describe('consent preferences', () => {
     const profile = (await api(s.url, 'GET', `/v1/profiles/${who}`)).json;
     expect(profile.consent).toEqual({ categoryPreferences: { Personalization: false } });
   });
+
+  it('a client clock an hour ahead cannot make what it sent while opted out count after it opts back in', async () => {
+    const s = await resources.server();
+    const ahead = (): string => new Date(Date.now() + 3_600_000).toISOString();
+    const out = { consent: { categoryPreferences: { Personalization: false } } };
+    const back = { consent: { categoryPreferences: { Personalization: true } } };
+    // one at a time, as a server-side SDK sends them, each stamped by the fast clock
+    const single = `skew-single-${token()}`;
+    for (const e of [
+      { event: 'Product Viewed', properties: { product_id: 'p-before' } },
+      { event: 'Consent Updated', context: out },
+      { event: 'Product Viewed', properties: { product_id: 'p-while-out' } },
+      { event: 'Consent Updated', context: back },
+    ]) {
+      expect((await ingest(s.url, '/v1/track', { userId: single, timestamp: ahead(), ...e })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // in one batch whose sentAt shows the same clock: moved back by its lead, in their order
+    const batched = `skew-batch-${token()}`;
+    const t = Date.now() + 3_600_000;
+    const batch = [
+      { type: 'track', userId: batched, event: 'Product Viewed', properties: { product_id: 'p-before' }, timestamp: new Date(t - 4000).toISOString() },
+      { type: 'track', userId: batched, event: 'Consent Updated', context: out, timestamp: new Date(t - 3000).toISOString() },
+      { type: 'track', userId: batched, event: 'Product Viewed', properties: { product_id: 'p-while-out' }, timestamp: new Date(t - 2000).toISOString() },
+      { type: 'track', userId: batched, event: 'Consent Updated', context: back, timestamp: new Date(t - 1000).toISOString() },
+    ];
+    expect((await ingest(s.url, '/v1/batch', { batch, sentAt: new Date(t).toISOString() })).status).toBe(200);
+    for (const who of [single, batched]) {
+      const profile = (await api(s.url, 'GET', `/v1/profiles/${who}`)).json;
+      expect(profile.consent, who).toEqual({ categoryPreferences: { Personalization: true } });
+      expect(profile.features.recentlyViewed.map((v: { itemId: string }) => v.itemId), who).toEqual(['p-before']);
+    }
+    // and nothing of theirs is dated after its receipt
+    const exported = (await api(s.url, 'GET', `/v1/profiles/${batched}/export`)).text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    for (const r of exported.filter((x) => x.type === 'event')) expect(new Date(r.event.timestamp).getTime()).toBeLessThanOrEqual(new Date(r.event.receivedAt).getTime());
+  });
 });
 
 describe('a client retrying an erased event', () => {

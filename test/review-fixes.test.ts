@@ -232,7 +232,6 @@ describe('experiments', () => {
     const looked = await boot();
     const unlooked = await boot();
     const pValues = async (s: TestServer) => (await api(s.url, 'GET', '/v1/experiments/z/results')).json.variants.map((v: { variant: string; metrics: Record<string, { pValue?: unknown }> }) => [v.variant, v.metrics['Signed Up']!.pValue]);
-    const t0 = Date.now() - 3_600_000;
     for (const s of [looked, unlooked]) {
       await api(s.url, 'PUT', '/v1/actions/o', { placements: ['zp'], channel: 'web', content: {} });
       expect((await api(s.url, 'PUT', '/v1/experiments/z', twoVariants('zp', { seed: 'fixed' }))).status).toBe(200);
@@ -241,10 +240,13 @@ describe('experiments', () => {
     const people = Array.from({ length: 200 }, (_, i) => `zu${i}`);
     const variantOf = new Map<string, string>();
     for (const s of [looked, unlooked]) for (const who of people) variantOf.set(who, (await api(s.url, 'POST', '/v1/decide', { userId: who, placement: 'zp' })).json.experiment.variant);
+    // conversions after every exposure, and (no event is dated after its receipt) before they are sent
+    const exposed = Date.now();
+    await new Promise((r) => setTimeout(r, 1000));
     const signUps = (variant: string, from: number) =>
-      people.filter((w) => variantOf.get(w) === variant).slice(0, 60).map((w, i) => ({ type: 'track', userId: w, event: 'Signed Up', messageId: `su-${w}`, timestamp: new Date(t0 + from + i * 1000 + 7_200_000).toISOString() }));
+      people.filter((w) => variantOf.get(w) === variant).slice(0, 60).map((w, i) => ({ type: 'track', userId: w, event: 'Signed Up', messageId: `su-${w}`, timestamp: new Date(exposed + from + i * 5).toISOString() }));
     const first = signUps('b', 0);
-    const second = signUps('a', 100_000);
+    const second = signUps('a', 500);
     await ingest(looked.url, '/v1/batch', { batch: first });
     const early = await pValues(looked);
     await ingest(looked.url, '/v1/batch', { batch: second });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ErrorDetail } from '../errors.ts';
 import { MAX_TIME_MS, parseIsoTime } from '../iso-time.ts';
-import { hasReplacement } from '../safe-json.ts';
 
 /** Catalog items: the known properties of CONTRACT §5, parsed once so rules and models need not guess. */
 export interface Item {
@@ -31,7 +30,7 @@ export const MAX_ITEM_ID_UNITS = 2 * MAX_ITEM_ID_CHARS;
 
 export function itemIdProblem(itemId: string): string | undefined {
   if (itemId.length === 0) return 'item id must not be empty';
-  if (hasReplacement(itemId) || !itemId.isWellFormed()) return 'item id must not hold U+FFFD or a lone surrogate (text that was not valid UTF-8 or UTF-16)';
+  if (!itemId.isWellFormed()) return 'item id must not hold half a surrogate pair';
   let chars = 0;
   for (const _ of itemId) if (++chars > MAX_ITEM_ID_CHARS) return `item id must be at most ${MAX_ITEM_ID_CHARS} characters`;
   return undefined;

@@ -3,6 +3,7 @@
  * events. Declared once with TypeBox (validation, types and docs), with the rules a schema cannot say
  * (distinct ids, a positive total weight, the reserved "holdout" name) checked after it.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
 import type { ErrorDetail } from '../errors.ts';
 import { schemaDetails, stringEnum } from '../decide/schema-details.ts';
@@ -99,9 +100,17 @@ export const metricEvent = (m: Metric): string => (typeof m === 'string' ? m : m
 export const RESERVED_NAME = '__proto__';
 const reservedMessage = `'${RESERVED_NAME}' cannot name a variant, metric or property`;
 
-export function validateExperiment(input: unknown): ExperimentValidation {
-  if (!checkExperimentSchema(input)) return { ok: false, details: schemaDetails(checkExperimentSchema.errors) };
-  const experiment = input;
+/**
+ * Validates an experiment written through the API. `stored`: the experiment as it is now, whose
+ * variant configs are taken as they are when a write repeats them unchanged (same variant id, equal
+ * config): configs stored before variant configs were validated (free-form then) must not stop the
+ * GET, edit, PUT round trip, to stop an experiment say.
+ */
+export function validateExperiment(input: unknown, stored?: Experiment): ExperimentValidation {
+  const kept = stored ? keptConfigs(input, stored) : new Map<number, unknown>();
+  const checked = kept.size === 0 ? input : { ...(input as object), variants: (input as { variants: unknown[] }).variants.map((v, i) => (kept.has(i) ? { ...(v as object), config: {} } : v)) };
+  if (!checkExperimentSchema(checked)) return { ok: false, details: schemaDetails(checkExperimentSchema.errors) };
+  const experiment = checked;
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
   experiment.variants.forEach((v, i) => {
@@ -122,5 +131,20 @@ export function validateExperiment(input: unknown): ExperimentValidation {
     if (typeof m !== 'string' && m.revenueProperty === RESERVED_NAME) details.push({ field: `/metrics/${i}/revenueProperty`, message: reservedMessage });
     events.add(event);
   });
-  return details.length === 0 ? { ok: true, experiment } : { ok: false, details };
+  if (details.length > 0) return { ok: false, details };
+  for (const [i, config] of kept) experiment.variants[i]!.config = config as VariantConfig;
+  return { ok: true, experiment };
+}
+
+/** indices of the input's variants that repeat a stored variant's config unchanged, with that config */
+function keptConfigs(input: unknown, stored: Experiment): Map<number, unknown> {
+  const kept = new Map<number, unknown>();
+  const variants = (input as { variants?: unknown } | null)?.variants;
+  if (!Array.isArray(variants)) return kept;
+  variants.forEach((v, i) => {
+    const id = (v as { id?: unknown } | null)?.id;
+    const before = stored.variants.find((s) => s.id === id);
+    if (before && isDeepStrictEqual((v as { config?: unknown }).config, before.config)) kept.set(i, before.config);
+  });
+  return kept;
 }

@@ -6,7 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import type { ErrorDetail } from '../errors.ts';
 import { MAX_TIME_MS, parseIsoTime } from '../iso-time.ts';
-import { hasReplacement } from '../safe-json.ts';
+import { WELL_FORMED_PATTERN } from '../safe-json.ts';
 import { ajv } from '../validation.ts';
 
 export const EVENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
@@ -16,8 +16,6 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export const MAX_EVENT_BYTES = 32 * 1024;
 /** Segment's per-request limit, after decompression. */
 export const MAX_REQUEST_BYTES = 500 * 1024;
-/** Event times more than this after receipt are taken as receipt time (a broken client clock). */
-export const MAX_FUTURE_SKEW_MS = 24 * 3_600_000;
 /** A batch-level context is merged into every event of the batch. */
 export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
 /** Deeper objects are refused: no legitimate event nests this far, and deep input is a DoS vector. */
@@ -27,6 +25,8 @@ export const MAX_ID_LENGTH = 512;
 /** messageIds have at most this many characters */
 export const MAX_MESSAGE_ID_LENGTH = 256;
 
+/** a person id in a request body or URL: 1–512 UTF-16 units, no lone surrogate */
+export const PersonIdSchema = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: WELL_FORMED_PATTERN });
 const Id = Type.Union([Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), Type.Number()]);
 const Obj = Type.Object({}, { additionalProperties: true });
 const Time = Type.String({ minLength: 1, maxLength: 64 });
@@ -159,8 +159,8 @@ function detailAt(index: number | undefined, field: string, message: string): Er
 }
 
 function checkId(details: ErrorDetail[], index: number | undefined, field: string, v: string | undefined, max = MAX_ID_LENGTH): void {
-  if (v !== undefined && (v.length === 0 || v.length > max || v.includes('\u0000') || hasReplacement(v))) {
-    details.push(detailAt(index, `/${field}`, `${field} must be 1–${max} characters without NUL or U+FFFD (text that was not valid UTF-8 or UTF-16)`));
+  if (v !== undefined && (v.length === 0 || v.length > max || v.includes('\u0000') || !v.isWellFormed())) {
+    details.push(detailAt(index, `/${field}`, `${field} must be 1–${max} characters without NUL or half a surrogate pair`));
   }
 }
 
@@ -205,19 +205,21 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   if (details.length > 0) return { ok: false, details };
 
   let time = input.receivedAt;
-  if (typeof timestamp === 'number') time = timestamp;
+  // a sentAt after the receipt shows a client clock ahead by that much (latency cannot): its events
+  // move back by it, which keeps their order
+  if (typeof timestamp === 'number') time = typeof sentAt === 'number' && sentAt > input.receivedAt ? timestamp - (sentAt - input.receivedAt) : timestamp;
   else if (typeof original === 'number' && typeof sentAt === 'number') {
     time = input.receivedAt - (sentAt - original);
     // two far-apart times can correct to a time no date holds
     if (!(Math.abs(time) <= MAX_TIME_MS)) return { ok: false, details: [detailAt(index, '/sentAt', 'originalTimestamp corrected by sentAt falls outside the dates a time can hold')] };
   }
-  // a clock far in the future would outweigh every real event in time-decayed models
-  if (time > input.receivedAt + MAX_FUTURE_SKEW_MS) time = input.receivedAt;
+  // no event happened after it was received: a time ahead of the receipt (a clock running ahead) is
+  // the receipt's. Otherwise it would outweigh real events in time-decayed models, and a consent
+  // preference dated ahead would outrank the person's real ones, or let events sent while opted out
+  // count once they opt back in
+  if (time > input.receivedAt) time = input.receivedAt;
 
   const context = input.batchContext || w.context ? { ...(input.batchContext ?? {}), ...(w.context ?? {}) } : undefined;
-  // a preference applies from when it is received at the latest: one dated ahead (a clock within the
-  // skew allowed above) would otherwise outrank every real statement made before that time
-  if (time > input.receivedAt && context && personalizationPreference({ context }) !== undefined) time = input.receivedAt;
   // field by field, in this order (spreading one-field objects allocates each of them, for every event)
   const event: StoredEvent = { messageId: w.messageId ?? `kairos-${randomUUID()}`, type: type as EventType, timestamp: time, receivedAt: input.receivedAt };
   if (userId !== undefined) event.userId = userId;

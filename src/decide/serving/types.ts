@@ -2,10 +2,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CHANNELS, type Channel } from '../action.ts';
 import type { DecidedAction } from '../decision.ts';
-import { MAX_ID_LENGTH } from '../../ingest/event.ts';
+import { PersonIdSchema } from '../../ingest/event.ts';
 import { stringEnum } from '../schema-details.ts';
 
-const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH });
+const Id = PersonIdSchema;
 
 export const DecideRequestSchema = Type.Object(
   {

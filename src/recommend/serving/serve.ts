@@ -7,7 +7,7 @@ import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { namedIds, personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemInteractions, itemsOf } from '../../features/sessions.ts';
-import { MAX_ID_LENGTH, personalizationPreference, type StoredEvent } from '../../ingest/event.ts';
+import { PersonIdSchema, personalizationPreference, type StoredEvent } from '../../ingest/event.ts';
 import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
 import { parseIsoTime } from '../../iso-time.ts';
@@ -16,7 +16,7 @@ import type { Recommendations } from '../recommender.ts';
 import type { RecommendQuery, SessionItem } from '../types.ts';
 import type { RecommendationState, ServingSettings } from './extension.ts';
 
-const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH });
+const Id = PersonIdSchema;
 const ItemId = Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS });
 const Props = Type.Object({}, { additionalProperties: true });
 

@@ -14,7 +14,7 @@ export function experimentRoutes(ext: ExperimentsExtension): RouteRegistrar {
 
     app.put<{ Params: { id: string }; Body: unknown }>('/v1/experiments/:id', { schema: { params: Params }, config: { scope: 'write' } }, async (req) => {
       const { ws } = principalOf(req);
-      const verdict = validateExperiment(req.body);
+      const verdict = validateExperiment(req.body, ext.stateOf(ws).experiments.get(req.params.id));
       if (!verdict.ok) throw new KairosError('KAIROS_ERR_VALIDATION', 'the experiment failed validation', verdict.details);
       return ext.put(ws, req.params.id, verdict.experiment, Date.now());
     });

@@ -3,13 +3,13 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
-import { MAX_ID_LENGTH } from '../../ingest/event.ts';
+import { PersonIdSchema } from '../../ingest/event.ts';
 import { erasePerson } from '../../privacy/erasure.ts';
 import { exportPerson, holdsAnything } from '../../privacy/export.ts';
 import { principalOf, type AppContext } from '../app.ts';
 
 // every id ingestion accepts can be read, exported and erased
-const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }) });
+const Params = Type.Object({ id: PersonIdSchema });
 const EraseQuery = Type.Object({ suppress: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false });
 
 export function registerProfileRoutes(app: FastifyInstance, ctx: AppContext): void {
