@@ -142,6 +142,28 @@ describe('triggered messages', () => {
     expect(await deliveries(s, 'cart')).toHaveLength(1);
   });
 
+  it('an event sent while the person had opted out is never an anchor, whatever order the statements arrive in', async () => {
+    const s = await server();
+    const hook = await receiver();
+    await offer(s);
+    await putTrigger(s, 'cart', abandonedCart(hook.url, { delaySeconds: 4 }));
+    const t0 = Date.now();
+    const at = (ms: number) => new Date(t0 - 3000 + ms).toISOString();
+    const consent = (v: boolean) => ({ consent: { categoryPreferences: { Personalization: v } } });
+    const story = (who: string) => ({
+      out: { anonymousId: who, messageId: `${who}-out`, event: 'Consent Updated', context: consent(false), timestamp: at(0) },
+      add: added(who, `${who}-add`, { timestamp: at(1000) }),
+      back: { anonymousId: who, messageId: `${who}-in`, event: 'Consent Updated', context: consent(true), timestamp: at(2000) },
+    });
+    for (const k of ['out', 'add', 'back'] as const) expect((await track(s.url, '/v1/track', story('in-order')[k])).status).toBe(200);
+    // the same story told backwards: the add is an anchor when it arrives, until the opt-out dated before it does
+    for (const k of ['back', 'add', 'out'] as const) expect((await track(s.url, '/v1/track', story('backwards')[k])).status).toBe(200);
+    const backwards = await settled(s, 'cart', 'backwards-add', ['delivered', 'dead', 'cancelled']);
+    expect([backwards.status, backwards.reason]).toEqual(['cancelled', 'sent while opted out']);
+    expect((await deliveries(s, 'cart')).map((d) => d.anchor.messageId)).toEqual(['backwards-add']);
+    expect(hook.received).toEqual([]);
+  });
+
   it('two anchors of one person at the same millisecond, from ids merged later, give one message', async () => {
     const s = await server();
     const hook = await receiver();

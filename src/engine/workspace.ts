@@ -149,8 +149,14 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   return s;
 }
 
-/** whether the person's usable events hold this one (they are in time order) */
-function isUsable(view: PersonView, messageId: string, t: number): boolean {
+/**
+ * Whether the person's usable events hold this one of theirs (the consent rule of
+ * src/features/consent.ts): an event sent while they had opted out never is, and none is while they
+ * are opted out.
+ */
+export function isUsable(view: PersonView, messageId: string, t: number): boolean {
+  // nobody stated a preference: every event is usable (consentView hands back the same array)
+  if (view.usable === view.events) return true;
   const usable = view.usable;
   for (let i = firstAfter(usable, t - 1); i < usable.length && usable[i]!.t <= t; i++) if (usable[i]!.t === t && usable[i]!.messageId === messageId) return true;
   return false;

@@ -18,7 +18,7 @@
  * never counts, even after they opt back in. So opted-out people's events shape no result, and no
  * person is counted as exposed with their conversions withheld.
  */
-import type { Workspace, PersonView } from '../engine/workspace.ts';
+import { isUsable, type Workspace, type PersonView } from '../engine/workspace.ts';
 import { KairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import type { Mutation, Store } from '../store/types.ts';
@@ -248,7 +248,7 @@ export class ExperimentState {
       const first = people.get(person);
       if (!first || c.t < first.at) continue;
       const view = root === undefined ? undefined : this.ws.viewOf(root);
-      if (view !== undefined && !usable(view, c.messageId, c.t)) continue;
+      if (view !== undefined && !isUsable(view, c.messageId, c.t)) continue;
       conversions.push({ person, c });
     }
     return { people, conversions };
@@ -425,25 +425,6 @@ class Replay {
     });
     return out;
   }
-}
-
-/**
- * whether a person's usable events (in time order) hold this one: the consent rule of
- * src/features/consent.ts, as Workspace.attributable applies it
- */
-function usable(view: PersonView, messageId: string, t: number): boolean {
-  // nobody stated a preference: every event is usable (consentView hands back the same array)
-  if (view.usable === view.events) return true;
-  const events = view.usable;
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (events[mid]!.t < t) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < events.length && events[i]!.t === t; i++) if (events[i]!.messageId === messageId) return true;
-  return false;
 }
 
 function revenueOf(metric: Metric, e: StoredEvent): number | undefined {

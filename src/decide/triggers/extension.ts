@@ -21,7 +21,7 @@
  */
 import type { Logger } from 'pino';
 import type { WorkspaceExtension } from '../../engine/engine.ts';
-import { personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
+import { isUsable, personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import type { ExportSource } from '../../privacy/export.ts';
 import type { Mutation, Store } from '../../store/types.ts';
@@ -330,7 +330,8 @@ export class TriggersExtension implements WorkspaceExtension {
   private anchor(ctx: Context, t: TriggerRecord, e: StoredEvent, now: number, writes: Mutation[], scheduled: Firing[]): void {
     const { ws, outbox } = ctx;
     const view = personOf(ws, e);
-    if (!view || view.personalization === false) return;
+    // an event sent while the person had opted out is never an anchor, whenever it arrives
+    if (!view || view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return;
     const key = idempotencyKeyOf(t.triggerId, e.messageId);
     if (outbox.firings.has(key)) return;
     const dueAt = Math.min(e.timestamp, e.receivedAt) + t.delaySeconds * 1000;
@@ -407,6 +408,8 @@ export class TriggersExtension implements WorkspaceExtension {
     const view = personOf(ws, f.person);
     if (!view) return cancel('person unknown');
     if (view.personalization === false) return cancel('opted out');
+    // an opt-out dated before the anchor may have arrived after it
+    if (!isUsable(view, f.anchor.messageId, f.anchor.t)) return cancel('sent while opted out');
     if (ctx.outbox.firingsOf(view.ids, f.triggerId).some((o) => o !== f && o.status === 'scheduled' && laterAnchor(o.anchor, f.anchor))) return cancel('superseded');
     if (t.unless && (await this.cancelledByUnless(ctx, view, f, t))) return cancel('unless');
     const profile = ws.profile(view.root, now);
