@@ -1,15 +1,19 @@
 /**
- * What an adversarial review of privacy found, through the real server and the real store: an
- * erasure with suppression racing the person's own traffic, a crash in the middle of a compaction,
- * a consent preference dated ahead, and a client retrying an erased event.
+ * What adversarial reviews of privacy and durability found, through the real server and the real
+ * store: an erasure with suppression racing the person's own traffic, a crash in the middle of a
+ * compaction, a consent preference dated ahead, a client retrying an erased event, and a crash
+ * between an event's commit and the commit of what is derived from it.
  */
 import { cpSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compactStore } from '../src/engine/engine.ts';
+import pino from 'pino';
+import { capabilities } from '../src/capabilities.ts';
+import { loadConfig } from '../src/config.ts';
+import { compactStore, Engine } from '../src/engine/engine.ts';
 import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
-import { INSTANCE } from '../src/store/types.ts';
-import { ingest, scanBytes, token } from './helpers/privacy.ts';
+import { INSTANCE, type Mutation } from '../src/store/types.ts';
+import { ingest, recordsOf, scanBytes, token } from './helpers/privacy.ts';
 import { api, testResources, type TestServer } from './helpers/server.ts';
 
 const resources = testResources({ prefix: 'kairos-privacy-review-' });
@@ -178,5 +182,50 @@ describe('a client retrying an erased event', () => {
     // a new event of the id (without suppression) starts it afresh
     expect((await ingest(s.url, '/v1/track', { ...event, messageId: `m-${token()}` })).status).toBe(200);
     expect((await api(s.url, 'GET', `/v1/profiles/${who}`)).json.eventCount).toBe(1);
+  });
+});
+
+describe('a crash between an event commit and the commit of what is derived from it', () => {
+  it('is repaired at the next start: the conversion the event brought counts, once', async () => {
+    const dir = resources.dataDir();
+    let s = await resources.server(dir);
+    const experiment = {
+      placement: 'home', variants: [{ id: 'a', weight: 1, config: {} }, { id: 'b', weight: 1, config: {} }],
+      holdoutPercent: 0, metrics: ['Signed Up'], status: 'running',
+    };
+    expect((await api(s.url, 'PUT', '/v1/experiments/crash', experiment)).status).toBe(200);
+    const who = `crash-${token()}`;
+    expect((await api(s.url, 'POST', '/v1/recommendations', { userId: who, context: { placement: 'home' } })).status).toBe(200);
+    const conversions = async (t: TestServer): Promise<number> =>
+      ((await api(t.url, 'GET', '/v1/experiments/crash/results')).json.variants as Array<{ metrics: Record<string, { conversions: number }> }>).reduce((n, v) => n + (v.metrics['Signed Up']?.conversions ?? 0), 0);
+    await resources.stop(s);
+
+    // the engine dies right after the event is durable: every later commit fails, as if killed there
+    const config = loadConfig({ KAIROS_DATA_DIR: dir, LOG_LEVEL: 'silent' });
+    const store = new LmdbStore(join(dir, 'store'));
+    let killed = false;
+    const dying = new Proxy(store, {
+      get: (t, k) => (k === 'commit' ? (ws: string, mutations: readonly Mutation[]) => {
+        if (killed) return Promise.reject(new Error('killed'));
+        killed = mutations.some((m) => m.table === 'events');
+        return t.commit(ws, mutations);
+      } : Reflect.get(t, k, t)),
+    });
+    const caps = capabilities(config);
+    const engine = await Engine.open({ config, store: dying, logger: pino({ level: 'silent' }), extensions: caps.extensions });
+    const ws = engine.workspaces.get('default')!;
+    await expect(engine.ingest(ws, { events: [{ type: 'track', userId: who, event: 'Signed Up', messageId: 'crash-signup' }] })).rejects.toThrow('killed');
+    killed = false;
+    await caps.stop?.();
+    await engine.close();
+
+    s = await resources.server(dir);
+    expect((await api(s.url, 'GET', `/v1/profiles/${who}`)).json.eventCount).toBe(1);
+    expect(await conversions(s)).toBe(1);
+    // the client's retry is a repeat; a restart derives nothing twice
+    expect((await ingest(s.url, '/v1/track', { userId: who, event: 'Signed Up', messageId: 'crash-signup' })).status).toBe(200);
+    s = await resources.restart(s);
+    expect(await conversions(s)).toBe(1);
+    expect(await recordsOf(dir, 'default', 'meta').then((r) => r.filter(([k]) => k.startsWith('deriving/')))).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import { KairosError } from '../errors.ts';
 import { grants, hashSecret, newKeyId, newSecret, publicKey, sameHash, type KeyRecord, type Scope } from '../auth/keys.ts';
 import type { StoredEvent } from '../ingest/event.ts';
-import { Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
+import { DERIVING_PREFIX, Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
 import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
 import { itemIdDetails, itemStoreKey } from '../catalog/item.ts';
 import { Workspace } from './workspace.ts';
@@ -124,14 +124,32 @@ export class Engine {
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
     if (this.serving === 'ledger') ws.ledgerOnly = true;
     if (this.serving) {
+      // segments whose derived records may not have committed before the process stopped
+      const deriving = new Set<string>();
+      for await (const [key] of this.store.scan(rec.id, 'meta', DERIVING_PREFIX)) deriving.add(key.slice(DERIVING_PREFIX.length));
+      const rederive: StoredEvent[] = [];
       for await (const [seg, events] of this.store.scan<StoredEvent[]>(rec.id, 'events')) {
         ws.noteSegment(seg);
         for (const e of events) ws.apply(e, seg);
+        if (deriving.has(seg)) rederive.push(...events);
       }
       ws.flush();
+      if (deriving.size > 0 && this.serving === true) await this.rederive(ws, deriving, rederive);
     }
     this.workspaces.set(rec.id, ws);
     return ws;
+  }
+
+  /**
+   * A crash between an event commit and the commit of what extensions derive from those events
+   * (conversions, rewards, feedback, firings) leaves the events stored and acknowledged to nobody;
+   * the client's retry is then a repeat. So the events of the marked segments go through the
+   * extensions again, which skip what they already hold, and the marks are removed.
+   */
+  private async rederive(ws: Workspace, segments: ReadonlySet<string>, events: readonly StoredEvent[]): Promise<void> {
+    if (events.length > 0) await Promise.all(ws.notifyApplied(events));
+    await this.store.commit(ws.id, [...segments].map((seg) => ({ table: 'meta' as const, key: DERIVING_PREFIX + seg })));
+    this.logger.info({ workspace: ws.id, segments: segments.size, events: events.length }, 'derived records of an interrupted commit made again');
   }
 
   private async createWorkspaceRecord(id: string, name: string): Promise<Workspace> {

@@ -512,6 +512,11 @@ export class Workspace {
     this.appliedListeners.push(listener);
   }
 
+  /** whether extensions derive records from applied events (their commits follow the events') */
+  get derivesFromEvents(): boolean {
+    return this.appliedListeners.length > 0;
+  }
+
   notifyApplied(events: readonly StoredEvent[]): Promise<unknown>[] {
     const pending: Promise<unknown>[] = [];
     for (const l of this.appliedListeners) {

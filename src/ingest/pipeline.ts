@@ -37,6 +37,12 @@ export { MAX_SEGMENT_EVENTS } from './batch.ts';
 
 export type { ItemRecord } from '../catalog/item-record.ts';
 
+/**
+ * `meta` key prefix of the marks of segments whose events are durable but whose derived records
+ * (experiment conversions, rewards, feedback, trigger firings) may not be yet
+ */
+export const DERIVING_PREFIX = 'deriving/';
+
 export interface IngestHooks {
   /** data minimisation applied to every valid event before it is stored */
   minimise?(e: StoredEvent): StoredEvent;
@@ -100,6 +106,7 @@ export function validateEvents(req: IngestRequest, minimise?: (e: StoredEvent) =
 export class Ingestor {
   /** messageIds whose commit is under way, per workspace: a concurrent repeat waits for it */
   private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
+  private readonly derived = new Map<string, string[]>();
   /** batches being stored and applied, per workspace */
   private readonly running = new Map<string, Set<Promise<IngestResult>>>();
   /** item records being written by commits under way, per workspace: later mentions merge on top */
@@ -216,6 +223,8 @@ export class Ingestor {
     }
     const newItems = new Map<string, ItemRecord>();
     const segments: Array<[string, number[]]> = [];
+    // bulk import derives nothing (models and records are built by the next start)
+    const deriving = ws.derivesFromEvents && !ledgerFirst;
     const pending = this.pendingOf(ws.id);
     try {
       const mutations: Mutation[] = [];
@@ -258,6 +267,12 @@ export class Ingestor {
         pending.set(itemId, rec);
         mutations.push({ table: 'items', key: itemStoreKey(itemId), value: { ...rec, itemId } });
       }
+      // the records extensions derive from these events commit after them: until they have, a mark
+      // per segment says so, and a start after a crash in between derives them again (Engine)
+      if (deriving) {
+        for (const [seg] of segments) mutations.push({ table: 'meta', key: DERIVING_PREFIX + seg, value: 1 });
+        for (const seg of this.derivedOf(ws.id).splice(0)) mutations.push({ table: 'meta', key: DERIVING_PREFIX + seg });
+      }
       const commit = this.store.commit(ws.id, mutations);
       settle(commit);
       await commit;
@@ -291,6 +306,8 @@ export class Ingestor {
     const derived = stored.length ? ws.notifyApplied(stored) : [];
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all([...waits, ...derived]);
+    // their marks go with the next batch's commit
+    if (deriving) for (const [seg] of segments) this.derivedOf(ws.id).push(seg);
     return { stored: toStore.length, duplicates, dropped, itemsWritten: newItems.size };
   }
 
@@ -298,6 +315,13 @@ export class Ingestor {
     for (const id of ids) if (this.hooks.isSuppressed(ws, id)) return true;
     return false;
   }
+  /** segments whose derived records are durable, per workspace: their marks are deleted with the next commit */
+  private derivedOf(ws: string): string[] {
+    let l = this.derived.get(ws);
+    if (!l) this.derived.set(ws, (l = []));
+    return l;
+  }
+
   private pendingOf(ws: string): Map<string, ItemRecord> {
     let m = this.pendingItems.get(ws);
     if (!m) this.pendingItems.set(ws, (m = new Map()));
