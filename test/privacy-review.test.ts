@@ -224,8 +224,11 @@ describe('a crash between an event commit and the commit of what is derived from
     expect(await conversions(s)).toBe(1);
     // the client's retry is a repeat; a restart derives nothing twice
     expect((await ingest(s.url, '/v1/track', { userId: who, event: 'Signed Up', messageId: 'crash-signup' })).status).toBe(200);
-    s = await resources.restart(s);
-    expect(await conversions(s)).toBe(1);
+    // a later batch's marks are removed by a clean stop, not left for the next start
+    expect((await ingest(s.url, '/v1/track', { userId: who, event: 'Page Seen', messageId: 'crash-later' })).status).toBe(200);
+    await resources.stop(s);
     expect(await recordsOf(dir, 'default', 'meta').then((r) => r.filter(([k]) => k.startsWith('deriving/')))).toEqual([]);
+    s = await resources.server(dir);
+    expect(await conversions(s)).toBe(1);
   });
 });

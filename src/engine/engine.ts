@@ -331,6 +331,8 @@ export class Engine {
   async close(): Promise<void> {
     clearTimeout(this.compactTimer);
     for (const ext of this.extensions) await ext.close?.();
+    // the marks of segments whose derived records are durable would otherwise wait for a next batch
+    for (const [ws, marks] of this.ingestor.derivedMarks()) await this.store.commit(ws, marks);
     await this.store.close();
   }
 }

@@ -315,6 +315,13 @@ export class Ingestor {
     for (const id of ids) if (this.hooks.isSuppressed(ws, id)) return true;
     return false;
   }
+  /** per workspace, the deletions of the marks still held (taken: the caller commits them) */
+  derivedMarks(): Array<[string, Mutation[]]> {
+    const out: Array<[string, Mutation[]]> = [];
+    for (const [ws, segs] of this.derived) if (segs.length) out.push([ws, segs.splice(0).map((seg) => ({ table: 'meta' as const, key: DERIVING_PREFIX + seg }))]);
+    return out;
+  }
+
   /** segments whose derived records are durable, per workspace: their marks are deleted with the next commit */
   private derivedOf(ws: string): string[] {
     let l = this.derived.get(ws);
