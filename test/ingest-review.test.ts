@@ -110,7 +110,7 @@ describe('requests Node refuses before Fastify sees them', () => {
 });
 
 describe('an empty body', () => {
-  it('is KAIROS_ERR_BAD_JSON with or without a Content-Type; a route without a body still takes none', async () => {
+  it('is KAIROS_ERR_BAD_JSON with or without a Content-Type where a body is read; a route without one takes an empty body, labelled or not', async () => {
     const s = await resources.server();
     const basic = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
     // fetch labels an empty string text/plain: the bare case needs a raw request
@@ -126,6 +126,11 @@ describe('an empty body', () => {
     expect([keys.status, keys.body.error.code]).toEqual([400, 'KAIROS_ERR_BAD_JSON']);
     const retrain = await send(s.url, 'POST', '/v1/models/collaborative/retrain', undefined, { authorization: 'Bearer ak_test_admin_key' });
     expect(retrain.status, retrain.text).toBe(200);
+    // nor when a client labels the empty body JSON
+    const json = { authorization: 'Bearer ak_test_admin_key', 'content-type': 'application/json' };
+    expect((await send(s.url, 'POST', '/v1/models/collaborative/retrain', '', json)).status).toBe(200);
+    expect((await send(s.url, 'DELETE', '/v1/items/never-there', '', json)).json.error.code).toBe('KAIROS_ERR_NOT_FOUND');
+    expect((await send(s.url, 'DELETE', '/v1/profiles/never-there', '', json)).json.error.code).toBe('KAIROS_ERR_NOT_FOUND');
   });
 });
 

@@ -143,6 +143,9 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req: FastifyRequest, body: Buffer, done) => {
+    // a route that takes no body (a DELETE, a retrain) does not mind an empty one that some clients
+    // label JSON
+    if (body.length === 0 && !takesBody(req)) return done(null, undefined);
     try {
       const limit = req.routeOptions.config.maxBody ?? MAX_API_BODY_BYTES;
       const encoding = req.headers['content-encoding'];
@@ -159,9 +162,7 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
 
   // a request with no Content-Type skips the parser above: an empty body is the same error either way
   app.addHook('preValidation', async (req) => {
-    if (req.body !== undefined) return;
-    const o = req.routeOptions;
-    if (o.schema?.body !== undefined || o.config.maxBody !== undefined || req.method === 'PUT') throw new KairosError('KAIROS_ERR_BAD_JSON', 'the body is empty');
+    if (req.body === undefined && takesBody(req)) throw new KairosError('KAIROS_ERR_BAD_JSON', 'the body is empty');
   });
 
   app.setErrorHandler((err: FastifyError | KairosError, req, reply) => {
@@ -188,6 +189,12 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
   const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...(extras.routes ?? [])];
   for (const r of ctxRoutes) r(app, ctx);
   return { app, ctx };
+}
+
+/** whether the route reads a body: a schema for it, ingestion (its own size limit), or a PUT */
+function takesBody(req: FastifyRequest): boolean {
+  const o = req.routeOptions;
+  return o.schema?.body !== undefined || o.config.maxBody !== undefined || req.method === 'PUT';
 }
 
 /**
