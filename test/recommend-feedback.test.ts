@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BlendLearner, type FeedbackExample } from '../src/recommend/serving/feedback.ts';
+import { BlendLearner, FeedbackLearning, type FeedbackExample } from '../src/recommend/serving/feedback.ts';
 
 const base = { covisit: 1, popular: 1 };
 // people keep choosing the item co-viewed with what they saw, shown next to merely popular ones
@@ -44,5 +44,16 @@ describe('blend learning from attributed feedback', () => {
     const l = new BlendLearner({ covisit: 1 }, { learningRate: 1, prior: 0, minExamples: 0 });
     l.learn({ chosen: { covisit: 1, content: 1 }, others: [{ content: 0 }], weight: 1 });
     expect(Object.keys(l.weights())).toEqual(['covisit']);
+  });
+});
+
+describe('the learned blends as GET /v1/models lists them', () => {
+  it('come in placement order, not in the order feedback first reached them', () => {
+    const learning = new FeedbackLearning(() => ({ covisit: 1, popular: 1 }));
+    const example: FeedbackExample = { chosen: { covisit: 1 }, others: [{ popular: 1 }], weight: 1 };
+    for (const [k, placement] of ['zeta', 'alpha', 'mid'].entries()) {
+      learning.offer({ recommendationId: `r${k}`, placement, ids: ['u'], itemId: 'i', t: k, messageId: `m${k}`, example });
+    }
+    expect(learning.status().map((b) => b.placement)).toEqual(['alpha', 'mid', 'zeta']);
   });
 });

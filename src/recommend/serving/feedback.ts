@@ -174,12 +174,15 @@ export class FeedbackLearning {
 
   status(): Array<{ placement: string; examples: number; learning: boolean; weights: Record<string, number> }> {
     this.settle();
-    return [...this.learners].map(([placement, { learner }]) => ({
-      placement,
-      examples: learner.exampleCount,
-      learning: learner.exampleCount >= this.options.minExamples,
-      weights: learner.weights(),
-    }));
+    // by placement name: which placement got feedback first is arrival order, not state
+    return [...this.learners]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([placement, { learner }]) => ({
+        placement,
+        examples: learner.exampleCount,
+        learning: learner.exampleCount >= this.options.minExamples,
+        weights: learner.weights(),
+      }));
   }
 
   /**
