@@ -70,6 +70,19 @@ export function namedIds(x: { userId?: string; anonymousId?: string }): string[]
 /** A person's ids when the identity graph knows them, else the ids the request names. */
 export const personIds = (view: PersonView | undefined, req: { userId?: string; anonymousId?: string }): string[] => (view ? [...view.ids] : namedIds(req));
 
+/**
+ * Every id of the person and every id the request named, the person's first: a request may name an
+ * id the graph has not linked to them (yet), whose past (exposures, decisions) is theirs too.
+ */
+export const requestPersonIds = (view: PersonView | undefined, named: readonly string[]): string[] =>
+  view ? [...view.ids, ...named.filter((id) => !view.ids.has(id))] : [...named];
+
+/** The id among a request's named ids that its person was resolved by (personOf), else the first. */
+export const servedForOf = (view: PersonView | undefined, named: readonly string[]): string => (view ? named.find((id) => view.ids.has(id)) : undefined) ?? named[0]!;
+
+/** Whom a stored impression or decision was served for (records of earlier versions: their first id). */
+export const servedTo = (rec: { servedFor?: string; ids: readonly string[] }): string => rec.servedFor ?? rec.ids[0]!;
+
 /** The person a request names: the first of its ids the identity graph knows. */
 export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: string }): PersonView | undefined {
   for (const id of [req.userId, req.anonymousId]) {
@@ -578,6 +591,15 @@ export class Workspace {
     if (view === undefined || view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return false;
     if (namedIds(e).some((id) => ids.includes(id))) return true;
     return ids.some((id) => this.rootOf(id) === view.root);
+  }
+
+  /** whether a person holding one of these ids has opted out of Personalization (their current preference) */
+  anyOptedOut(ids: Iterable<string>): boolean {
+    for (const id of ids) {
+      const root = this.rootOf(id);
+      if (root !== undefined && this.viewOf(root)?.personalization === false) return true;
+    }
+    return false;
   }
 
   rootOf(id: string): string | undefined {

@@ -18,7 +18,7 @@
  * never counts, even after they opt back in. So opted-out people's events shape no result, and no
  * person is counted as exposed with their conversions withheld.
  */
-import { isUsable, type Workspace, type PersonView } from '../engine/workspace.ts';
+import { isUsable, requestPersonIds, type Workspace, type PersonView } from '../engine/workspace.ts';
 import { KairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import type { Mutation, Store } from '../store/types.ts';
@@ -130,7 +130,7 @@ export class ExperimentState {
     const exp = this.runningFor(placement);
     if (!exp) return { writes: [] };
     if (view?.personalization === false) return { writes: [] };
-    const ids = [...new Set([...(view ? view.ids : []), ...requestIds])];
+    const ids = requestPersonIds(view, requestIds);
     let persisted: FirstExposure | undefined;
     /** the person's earliest exposure in any experiment that says which id it hashed */
     let earliest: FirstExposure | undefined;

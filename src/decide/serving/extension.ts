@@ -29,7 +29,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { randomToken } from '../../random-ids.ts';
 import type { WorkspaceExtension } from '../../engine/engine.ts';
-import { namedIds, personOf, type PersonView, type Workspace } from '../../engine/workspace.ts';
+import { namedIds, personOf, requestPersonIds, servedForOf, servedTo, type PersonView, type Workspace } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import type { Mutation, Store } from '../../store/types.ts';
 import type { ExperimentsExtension, Exposed } from '../../experiments/serving.ts';
@@ -224,16 +224,7 @@ export class DecisionState {
       if (!s) this.byId.set(id, (s = new Set()));
       s.add(rec);
     }
-    if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.optedOut(rec.ids)) this.learn(rec, +1);
-  }
-
-  /** whether any person holding one of these ids has opted out of Personalization (their current preference) */
-  private optedOut(ids: Iterable<string>): boolean {
-    for (const id of ids) {
-      const root = this.ws.rootOf(id);
-      if (root !== undefined && this.ws.viewOf(root)?.personalization === false) return true;
-    }
-    return false;
+    if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.ws.anyOptedOut(rec.ids)) this.learn(rec, +1);
   }
 
   /**
@@ -244,7 +235,7 @@ export class DecisionState {
   consentChanged(ids: readonly string[], now: number): void {
     const learning = this.settings.learningWindowDays * 86_400_000;
     for (const rec of this.recordsOf(ids).sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1))) {
-      if (this.optedOut(rec.ids)) this.learn(rec, -1);
+      if (this.ws.anyOptedOut(rec.ids)) this.learn(rec, -1);
       else if (now - rec.at < learning) this.learn(rec, +1);
     }
   }
@@ -333,11 +324,11 @@ export class DecisionState {
     // every id of the person and every id the request named: a request may name an id the graph
     // has not linked to the person (yet), whose earlier decisions count for caps and consistency too
     const named = namedIds(req);
-    const ids = view ? [...view.ids, ...named.filter((id) => !view.ids.has(id))] : named;
+    const ids = requestPersonIds(view, named);
     const personalized = view?.personalization !== false;
     // the decision is learnable only while nobody it names has opted out (else it carries no x, and
     // stays unlearned even after an opt-in: what is sent while opted out never counts)
-    const learnable = personalized && !this.optedOut(named);
+    const learnable = personalized && !this.ws.anyOptedOut(named);
     // the request's channel is part of the context the policy sees, unless the context names one
     const facts: Facts = { context: req.channel !== undefined && !Object.hasOwn(req.context ?? {}, 'channel') ? { ...req.context, channel: req.channel } : (req.context ?? {}) };
     if (personalized && view) {
@@ -384,7 +375,7 @@ export class DecisionState {
       // the ids the request named, not every id of the person (who may have thousands): look-ups
       // (exposures, erasure, export) go through all of the person's ids anyway
       ids: named,
-      servedFor: (view ? named.find((id) => view.ids.has(id)) : undefined) ?? named[0]!,
+      servedFor: servedForOf(view, named),
       at: now,
       actions: decision.actions.map((d) => {
         const a = this.actions.get(d.actionId)!;
@@ -425,13 +416,13 @@ export class DecisionState {
     const served = actionId === undefined ? rec.actions[0] : rec.actions.find((a) => a.actionId === actionId);
     if (!served) throw new DecideError('bad_action', `decision "${decisionId}" did not serve action "${actionId}"`);
     const writes: Mutation[] = [];
-    if (this.optedOut(rec.ids)) {
+    if (this.ws.anyOptedOut(rec.ids)) {
       return { outcome: { decisionId, actionId: served.actionId, reward: rec.rewards?.[served.actionId] ?? 0, applied: false, reason: 'opted_out' }, writes };
     }
     const applied = this.raise(rec, served.actionId, value, writes);
     if (served.repeatOf !== undefined) {
       const source = this.records.get(served.repeatOf);
-      if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.optedOut(source.ids)) this.raise(source, served.actionId, value, writes);
+      if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.ws.anyOptedOut(source.ids)) this.raise(source, served.actionId, value, writes);
     }
     return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rec.rewards?.[served.actionId] ?? 0), applied }, writes };
   }
@@ -498,7 +489,7 @@ export class DecisionState {
       .sort((a, b) => a.at - b.at)
       .map((rec) => {
         const mine = rec.ids.filter((id) => own.has(id));
-        if (own.has(rec.servedFor ?? rec.ids[0]!)) return { ...rec, ids: mine };
+        if (own.has(servedTo(rec))) return { ...rec, ids: mine };
         return { decisionId: rec.decisionId, placement: rec.placement, ...(rec.channel !== undefined ? { channel: rec.channel } : {}), ids: mine, at: rec.at, forAnotherPerson: true as const };
       });
   }

@@ -1,6 +1,6 @@
 /** Gives every workspace a recommender fed by its sessions and catalog, and an impression log. */
 import type { WorkspaceExtension } from '../../engine/engine.ts';
-import type { Workspace } from '../../engine/workspace.ts';
+import { servedTo, type Workspace } from '../../engine/workspace.ts';
 import type { Mutation, Store } from '../../store/types.ts';
 import { DeferredWrites } from '../../store/deferred-writes.ts';
 import { workspacePeople } from '../model/people.ts';
@@ -33,15 +33,6 @@ export interface RecommendationState {
   impressionWrites: DeferredWrites;
 }
 
-/** whether a person holding one of these ids has opted out of Personalization (their current preference) */
-function optedOut(ws: Workspace, ids: readonly string[]): boolean {
-  for (const id of ids) {
-    const root = ws.rootOf(id);
-    if (root !== undefined && ws.viewOf(root)?.personalization === false) return true;
-  }
-  return false;
-}
-
 export class RecommendationsExtension implements WorkspaceExtension {
   private readonly states = new WeakMap<Workspace, RecommendationState>();
   /** every recommender attached, so stop() reaches their model schedules */
@@ -64,7 +55,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
     recommender.matrix.start(workspacePeople(ws));
     this.attached.add(recommender);
     const impressions = new ImpressionLog();
-    const learning = new FeedbackLearning((placement) => recommender.weightsOf(placement), undefined, (ids) => optedOut(ws, ids));
+    const learning = new FeedbackLearning((placement) => recommender.weightsOf(placement), undefined, (ids) => ws.anyOptedOut(ids));
     const now = Date.now();
     const oldest = now - this.serving.impressionTtlDays * 86_400_000;
     const oldestFeedback = now - this.serving.feedbackDays * 86_400_000;
@@ -127,7 +118,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
       if (typeof recommendationId !== 'string') continue;
       const imp = impressions.get(recommendationId);
       if (!imp?.signals || e.timestamp - imp.at > this.serving.impressionTtlDays * 86_400_000) continue;
-      if (!ws.attributable(imp.ids, e) || optedOut(ws, imp.ids)) continue;
+      if (!ws.attributable(imp.ids, e) || ws.anyOptedOut(imp.ids)) continue;
       const sender = e.userId ?? e.anonymousId;
       for (const x of interactionsOf(e)) {
         if (x.itemId === undefined) continue;
@@ -138,7 +129,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
           recommendationId,
           placement: imp.placement,
           ids: imp.ids,
-          servedFor: imp.servedFor ?? imp.ids[0]!,
+          servedFor: servedTo(imp),
           ...(sender !== undefined ? { sender } : {}),
           itemId: x.itemId,
           t: e.timestamp,

@@ -16,6 +16,7 @@
  * opted out of Personalization are kept (stored) but left out of the replay until they opt back in.
  */
 import { itemStoreKey } from '../../catalog/item.ts';
+import { servedTo } from '../../engine/workspace.ts';
 
 /** one generator's normalised score per generator name */
 export type Signals = Readonly<Record<string, number>>;
@@ -231,7 +232,7 @@ export class FeedbackLearning {
     return this.of(ids).map(([, r]) => {
       const mine = r.ids.filter((id) => own.has(id));
       const sent = r.sender === undefined || own.has(r.sender);
-      if (sent && own.has(r.servedFor ?? r.ids[0]!)) return { ...r, ids: mine };
+      if (sent && own.has(servedTo(r))) return { ...r, ids: mine };
       return { recommendationId: r.recommendationId, placement: r.placement, ids: mine, ...(sent ? { itemId: r.itemId, t: r.t, messageId: r.messageId } : {}), forAnotherPerson: true as const };
     });
   }

@@ -3,6 +3,7 @@
  * (`properties.recommendation_id`) and for the rule that a person's last impressions of a placement
  * are not repeated. Held in memory per id, bounded; erasure forgets them with the person.
  */
+import { servedTo } from '../../engine/workspace.ts';
 import type { Mutation } from '../../store/types.ts';
 
 export interface Impression {
@@ -112,7 +113,7 @@ export class ImpressionLog {
     const own = new Set(ids);
     return this.held(own).map((imp) => {
       const mine = imp.ids.filter((id) => own.has(id));
-      if (own.has(imp.servedFor ?? imp.ids[0]!)) return { ...imp, ids: mine };
+      if (own.has(servedTo(imp))) return { ...imp, ids: mine };
       return { recommendationId: imp.recommendationId, placement: imp.placement, ids: mine, at: imp.at, forAnotherPerson: true as const };
     });
   }

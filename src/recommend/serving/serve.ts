@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { randomToken } from '../../random-ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
-import { namedIds, personIds, personOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
+import { namedIds, personIds, personOf, servedForOf, type Workspace, type PersonView } from '../../engine/workspace.ts';
 import { itemInteractions, itemsOf } from '../../features/sessions.ts';
 import { PersonIdSchema, personalizationPreference, type StoredEvent } from '../../ingest/event.ts';
 import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
@@ -172,7 +172,7 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   // and look-ups go through all of them anyway (recentItems, erasure, export)
   const ids = namedIds(req);
   // the id the person was resolved by: the export shows the items only to whoever holds it
-  const servedFor = (view && ids.find((id) => ws.rootOf(id) === view.root)) ?? ids[0]!;
+  const servedFor = servedForOf(view, ids);
   const impression = state.impressions.record({ recommendationId, placement, ids, servedFor, items: result.items.map((i) => i.itemId), at: now, signals });
   return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: impression };
 }
