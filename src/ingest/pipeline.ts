@@ -106,6 +106,7 @@ export function validateEvents(req: IngestRequest, minimise?: (e: StoredEvent) =
 export class Ingestor {
   /** messageIds whose commit is under way, per workspace: a concurrent repeat waits for it */
   private readonly inflight = new Map<string, Map<string, Promise<unknown>>>();
+  /** segments whose derived records are durable, per workspace: their marks are deleted with the next commit */
   private readonly derived = new Map<string, string[]>();
   /** batches being stored and applied, per workspace */
   private readonly running = new Map<string, Set<Promise<IngestResult>>>();
@@ -124,7 +125,7 @@ export class Ingestor {
    * write is durable and in the catalog.
    */
   holdItems(ws: Workspace, records: ReadonlyArray<{ itemId: string; rec: ItemRecord }>): () => void {
-    const held = this.pendingOf(ws.id);
+    const held = entryOf(this.pendingItems, ws.id, () => new Map());
     for (const { itemId, rec } of records) held.set(itemId, rec);
     return () => {
       for (const { itemId, rec } of records) if (held.get(itemId) === rec) held.delete(itemId);
@@ -148,8 +149,7 @@ export class Ingestor {
   /** Stores already-validated events, then applies them to the workspace's serving state. */
   async ingestValid(ws: Workspace, events: StoredEvent[]): Promise<IngestResult> {
     const stored = this.storeBatch(ws, new EventList(events));
-    let running = this.running.get(ws.id);
-    if (!running) this.running.set(ws.id, (running = new Set()));
+    const running = entryOf(this.running, ws.id, () => new Set());
     running.add(stored);
     try {
       return await stored;
@@ -177,7 +177,7 @@ export class Ingestor {
   }
 
   private async storeBatch(ws: Workspace, batch: EventBatch): Promise<IngestResult> {
-    const inflight = this.inflightOf(ws.id);
+    const inflight = entryOf(this.inflight, ws.id, () => new Map());
     // A ledger-only workspace (bulk import) enters each messageId in its ledger as the event is taken:
     // a repeat, in this batch or in one committing meanwhile, is then found there, with no in-flight
     // entry to make and remove. Should the commit fail, the ledger claims events that were not
@@ -225,7 +225,7 @@ export class Ingestor {
     const segments: Array<[string, number[]]> = [];
     // bulk import derives nothing (models and records are built by the next start)
     const deriving = ws.derivesFromEvents && !ledgerFirst;
-    const pending = this.pendingOf(ws.id);
+    const pending = entryOf(this.pendingItems, ws.id, () => new Map());
     try {
       const mutations: Mutation[] = [];
       // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
@@ -271,7 +271,7 @@ export class Ingestor {
       // per segment says so, and a start after a crash in between derives them again (Engine)
       if (deriving) {
         for (const [seg] of segments) mutations.push({ table: 'meta', key: DERIVING_PREFIX + seg, value: 1 });
-        for (const seg of this.derivedOf(ws.id).splice(0)) mutations.push({ table: 'meta', key: DERIVING_PREFIX + seg });
+        for (const seg of entryOf(this.derived, ws.id, () => []).splice(0)) mutations.push({ table: 'meta', key: DERIVING_PREFIX + seg });
       }
       const commit = this.store.commit(ws.id, mutations);
       settle(commit);
@@ -307,7 +307,7 @@ export class Ingestor {
     // a repeat of an event still being committed is acknowledged only once that commit is durable
     await Promise.all([...waits, ...derived]);
     // their marks go with the next batch's commit
-    if (deriving) for (const [seg] of segments) this.derivedOf(ws.id).push(seg);
+    if (deriving) for (const [seg] of segments) entryOf(this.derived, ws.id, () => []).push(seg);
     return { stored: toStore.length, duplicates, dropped, itemsWritten: newItems.size };
   }
 
@@ -315,32 +315,18 @@ export class Ingestor {
     for (const id of ids) if (this.hooks.isSuppressed(ws, id)) return true;
     return false;
   }
+
   /** per workspace, the deletions of the marks still held (taken: the caller commits them) */
   derivedMarks(): Array<[string, Mutation[]]> {
     const out: Array<[string, Mutation[]]> = [];
     for (const [ws, segs] of this.derived) if (segs.length) out.push([ws, segs.splice(0).map((seg) => ({ table: 'meta' as const, key: DERIVING_PREFIX + seg }))]);
     return out;
   }
+}
 
-  /** segments whose derived records are durable, per workspace: their marks are deleted with the next commit */
-  private derivedOf(ws: string): string[] {
-    let l = this.derived.get(ws);
-    if (!l) this.derived.set(ws, (l = []));
-    return l;
-  }
-
-  private pendingOf(ws: string): Map<string, ItemRecord> {
-    let m = this.pendingItems.get(ws);
-    if (!m) this.pendingItems.set(ws, (m = new Map()));
-    return m;
-  }
-
-  private inflightOf(ws: string): Map<string, Promise<unknown>> {
-    let m = this.inflight.get(ws);
-    if (!m) {
-      m = new Map();
-      this.inflight.set(ws, m);
-    }
-    return m;
-  }
+/** the value `map` holds for `key`, made (by `make`) and held on first use */
+function entryOf<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = make()));
+  return v;
 }
