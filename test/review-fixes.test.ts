@@ -90,6 +90,10 @@ describe('event times', () => {
     const skewed = await ingest(s.url, '/v1/track', { anonymousId: 'anon-skew', event: 'Product Viewed', properties: { product_id: 'z9' }, originalTimestamp: '-271821-04-20T00:00:00.000Z', sentAt: '+275760-09-13T00:00:00.000Z' });
     expect(skewed.status).toBe(400);
     expect(skewed.json.error).toMatchObject({ code: 'KAIROS_ERR_VALIDATION', details: [{ field: '/sentAt' }] });
+    // so is a timestamp moved back by a sentAt that shows the clock far ahead
+    const ahead = await ingest(s.url, '/v1/track', { anonymousId: 'anon-skew', event: 'Product Viewed', properties: { product_id: 'z9' }, timestamp: '-000001-01-01T00:00:00Z', sentAt: '+275760-09-13T00:00:00.000Z' });
+    expect(ahead.status).toBe(400);
+    expect(ahead.json.error).toMatchObject({ code: 'KAIROS_ERR_VALIDATION', details: [{ field: '/sentAt' }] });
     expect((await api(s.url, 'GET', '/v1/profiles/anon-skew')).status).toBe(404);
     expect((await api(s.url, 'GET', '/v1/items/z9')).status).toBe(404);
     expect((await ingest(s.url, '/v1/track', { userId: 'clock', event: 'Product Viewed', properties: { product_id: 'p1' }, timestamp: '2026-01-02 03:04:05+01:00' })).status).toBe(200);

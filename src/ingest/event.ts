@@ -208,11 +208,9 @@ export function normaliseEvent(input: NormaliseInput): NormaliseResult {
   // a sentAt after the receipt shows a client clock ahead by that much (latency cannot): its events
   // move back by it, which keeps their order
   if (typeof timestamp === 'number') time = typeof sentAt === 'number' && sentAt > input.receivedAt ? timestamp - (sentAt - input.receivedAt) : timestamp;
-  else if (typeof original === 'number' && typeof sentAt === 'number') {
-    time = input.receivedAt - (sentAt - original);
-    // two far-apart times can correct to a time no date holds
-    if (!(Math.abs(time) <= MAX_TIME_MS)) return { ok: false, details: [detailAt(index, '/sentAt', 'originalTimestamp corrected by sentAt falls outside the dates a time can hold')] };
-  }
+  else if (typeof original === 'number' && typeof sentAt === 'number') time = input.receivedAt - (sentAt - original);
+  // two far-apart times can correct to a time no date holds
+  if (!(Math.abs(time) <= MAX_TIME_MS)) return { ok: false, details: [detailAt(index, '/sentAt', 'the time corrected by sentAt falls outside the dates a time can hold')] };
   // no event happened after it was received: a time ahead of the receipt (a clock running ahead) is
   // the receipt's. Otherwise it would outweigh real events in time-decayed models, and a consent
   // preference dated ahead would outrank the person's real ones, or let events sent while opted out
