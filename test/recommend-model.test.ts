@@ -275,15 +275,15 @@ describe('collaborative model in a workspace', () => {
     view(ws, 'olga', 'sock', 30);
     view(ws, 'olga', 'rare', 29);
     ws.flush();
-    const told: Array<[string[], boolean | undefined]> = [];
-    ws.onConsentChange((ids, personalization) => told.push([[...ids], personalization]));
+    const told: Array<string[] | undefined> = [];
+    ws.onAttributionChange((ids) => told.push(ids && [...ids]));
     try {
       await recommender.matrix.retrain();
       expect(recommender.matrix.generate(query({ history: ['sock'] }), 10).map((c) => c.itemId)).toContain('rare');
       const t = NOW - 10 * 60_000;
       ws.apply({ messageId: `m${seq++}`, type: 'track', userId: 'olga', event: 'Signed Out', context: { consent: { categoryPreferences: { Personalization: false } } }, timestamp: t, receivedAt: t }, ws.allocateSegment());
       ws.flush();
-      expect(told).toEqual([[['olga'], false]]);
+      expect(told).toEqual([['olga']]);
       expect(recommender.matrix.status()).toMatchObject({ erasurePending: true, maskedItems: 2 });
       expect(recommender.matrix.generate(query({ history: ['shoe'] }), 10).map((c) => c.itemId)).not.toContain('rare');
       await recommender.matrix.retrain();

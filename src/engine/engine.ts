@@ -124,6 +124,7 @@ export class Engine {
     for await (const [, key] of this.store.scan<KeyRecord>(rec.id, 'keys')) this.keysByHash.set(key.hash, { ws, key });
     if (this.serving === 'ledger') ws.ledgerOnly = true;
     if (this.serving) {
+      ws.startLoad();
       // segments whose derived records may not have committed before the process stopped
       const deriving = new Set<string>();
       for await (const [key] of this.store.scan(rec.id, 'meta', DERIVING_PREFIX)) deriving.add(key.slice(DERIVING_PREFIX.length));
@@ -135,6 +136,7 @@ export class Engine {
       }
       ws.flush();
       if (deriving.size > 0 && this.serving === true) await this.rederive(ws, deriving, rederive);
+      ws.endLoad();
     }
     this.workspaces.set(rec.id, ws);
     return ws;

@@ -205,9 +205,9 @@ export class Workspace {
   private readonly forgetListeners: Array<(ids: readonly string[]) => void> = [];
   private readonly erasureHooks: Array<(ids: readonly string[]) => Mutation[]> = [];
   private readonly appliedListeners: Array<(events: readonly StoredEvent[]) => void | Promise<unknown>> = [];
-  private readonly consentListeners: Array<(ids: readonly string[], personalization: boolean | undefined) => void> = [];
-  /** the Personalization preference last told to consent listeners, for people who ever stated one */
-  private readonly consentTold = new Map<string, boolean | undefined>();
+  private readonly attributionListeners: Array<(ids: readonly string[] | undefined) => void> = [];
+  /** set while the engine loads the stored events: attribution listeners are told once, at the end */
+  private loading = false;
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -299,9 +299,6 @@ export class Workspace {
     }
     this.views.delete(absorbed);
     this.dirty.delete(absorbed);
-    // a person who stated a preference is told it again with the ids the merge brought
-    this.consentTold.delete(absorbed);
-    this.consentTold.delete(merged);
     this.touch(merged, -Infinity);
     return merged;
   }
@@ -327,7 +324,9 @@ export class Workspace {
       if (this.contributions.size === 0) this.contributeAll();
       else for (const [root, from] of this.dirty) this.contribute(root, from);
     }
-    if (this.consentListeners.length > 0) for (const root of this.dirty.keys()) this.tellConsent(root);
+    if (this.attributionListeners.length > 0 && !this.loading) {
+      for (const [root, from] of this.dirty) if (from === -Infinity) this.tellAttribution([...this.identity.membersOf(root)]);
+    }
     this.dirty.clear();
     this.modelUpdatedAt = Date.now();
   }
@@ -478,7 +477,6 @@ export class Workspace {
     this.views.delete(root);
     this.dirty.delete(root);
     for (const e of events) this.messageIds.delete(e.messageId);
-    this.consentTold.delete(root);
     const ids = this.identity.removeComponent(root);
     this.forgetIds(ids);
     this.modelUpdatedAt = Date.now();
@@ -540,25 +538,30 @@ export class Workspace {
   }
 
   /**
-   * Extensions that learn per person (bandit rewards, blend feedback) hear when a person's
-   * Personalization preference changes (an opt-out, an opt-in, or a merge that brings one), once
-   * the events saying so are applied: `ids` are all the person's ids then, `personalization` the
-   * preference in force (undefined: never stated). At start, every person whose preference is false
-   * is told once the events are loaded. Listeners must be idempotent.
+   * Extensions that credit outcomes to people (bandit rewards, blend feedback) hear when whether an
+   * applied event may be credited (see attributable) can have changed for a person: a merge linked
+   * their ids, an event stated a preference, or retention removed events. `ids` are all the person's
+   * ids then, once the events saying so are applied; undefined means everyone (once, after the engine
+   * loaded the stored events: nothing is told while it loads). Listeners must be idempotent: what they
+   * credit must depend only on the events held, never on the order they arrived in.
    */
-  onConsentChange(listener: (ids: readonly string[], personalization: boolean | undefined) => void): void {
-    this.consentListeners.push(listener);
+  onAttributionChange(listener: (ids: readonly string[] | undefined) => void): void {
+    this.attributionListeners.push(listener);
   }
 
-  private tellConsent(root: string): void {
-    const timeline = this.timelines.get(root);
-    if (!timeline || (!timeline.statesPreference && !this.consentTold.has(root))) return;
-    const now = this.viewOf(root)?.personalization;
-    const told = this.consentTold.get(root);
-    if (this.consentTold.has(root) ? told === now : now === undefined) return;
-    this.consentTold.set(root, now);
-    const ids = [...this.identity.membersOf(root)];
-    for (const l of this.consentListeners) l(ids, now);
+  private tellAttribution(ids: readonly string[] | undefined): void {
+    for (const l of this.attributionListeners) l(ids);
+  }
+
+  /** the engine is about to load the stored events (see onAttributionChange) */
+  startLoad(): void {
+    this.loading = true;
+  }
+
+  /** the stored events are loaded: attribution listeners hear about everyone once */
+  endLoad(): void {
+    this.loading = false;
+    this.tellAttribution(undefined);
   }
 
   /** tells extensions to drop what they keep about these ids */
@@ -587,17 +590,24 @@ export class Workspace {
    * has opted out since.
    */
   attributable(ids: readonly string[], e: { messageId: string; timestamp: number; userId?: string; anonymousId?: string }): boolean {
-    const view = personOf(this, e);
-    if (view === undefined || view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return false;
+    const root = (e.userId !== undefined ? this.rootOf(e.userId) : undefined) ?? (e.anonymousId !== undefined ? this.rootOf(e.anonymousId) : undefined);
+    const timeline = root === undefined ? undefined : this.timelines.get(root);
+    if (timeline === undefined) return false;
+    // nobody stated a preference: every event is usable, and no view need be built (judging every
+    // held outcome after a load must not build one for everyone)
+    if (timeline.statesPreference) {
+      const view = this.viewOf(root!)!;
+      if (view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return false;
+    }
     if (namedIds(e).some((id) => ids.includes(id))) return true;
-    return ids.some((id) => this.rootOf(id) === view.root);
+    return ids.some((id) => this.rootOf(id) === root);
   }
 
   /** whether a person holding one of these ids has opted out of Personalization (their current preference) */
   anyOptedOut(ids: Iterable<string>): boolean {
     for (const id of ids) {
       const root = this.rootOf(id);
-      if (root !== undefined && this.viewOf(root)?.personalization === false) return true;
+      if (root !== undefined && this.timelines.get(root)?.statesPreference && this.viewOf(root)?.personalization === false) return true;
     }
     return false;
   }

@@ -14,13 +14,16 @@
  * estimate and a duplicated one changes nothing (a record keeps the maximum reward per action).
  * Erasure removes a person's records and subtracts them from the bandit exactly.
  *
- * Consent: a record is learned only while no person it names (any id the request named) has opted
- * out of Personalization. An opt-out subtracts the person's records (as erasure does, but they stay
- * stored); an opt-in adds back those that are learnable (a record made while anyone it names was
- * opted out carries no x and never is). Rewards for a record whose person is opted out are refused.
- * The bandit is thus a function of the stored records and everyone's current preference, which is
- * what the replay at start rebuilds: it adds every record, and the workspace then tells the consent
- * listener about everyone whose preference is false once the events are loaded.
+ * Consent and identity: a record is learned only while no person it names (any id the request named)
+ * has opted out of Personalization. An opt-out subtracts the person's records (as erasure does, but
+ * they stay stored); an opt-in adds back those that are learnable (a record made while anyone it
+ * names was opted out carries no x and never is). API rewards for a record whose person is opted out
+ * are refused. Reward events are kept on the record whoever sent them, and count while their sender
+ * is the decision's person (by the merges known now) and was not opted out when sending: a merge or a
+ * preference that arrives late rejudges them. The bandit is thus a function of the stored records,
+ * the events held and everyone's current preference, whatever order they arrived in, which is what
+ * the replay at start rebuilds: it adds every record, and once the events are loaded the workspace
+ * has everything judged again.
  *
  * Concurrency: a decision reads the exposures, chooses and appends its own exposures in one
  * synchronous step, before anything awaits, so concurrent requests for one person see each other and
@@ -99,8 +102,19 @@ export interface DecisionRecord {
   actions: ServedAction[];
   /** the actions the policy could choose from for slot 1 (OPE needs the support) */
   candidates: string[];
-  /** best reward seen per served action */
+  /**
+   * best reward per served action that counts now: the larger of `granted` and the credited
+   * `outcomes` (what the bandit learned). Stored as judged when the record was last written; the
+   * engine judges the outcomes again at start.
+   */
   rewards?: Record<string, number>;
+  /**
+   * best reward per served action given through the API (records of earlier versions lack it and
+   * `outcomes`: then `rewards` stands for it)
+   */
+  granted?: Record<string, number>;
+  /** reward events naming the decision (or passing a reward on to it): whether each counts is judged on the events held */
+  outcomes?: RewardEvent[];
   experiment?: { id: string; variant: string };
   trigger?: string;
   /**
@@ -110,6 +124,27 @@ export interface DecisionRecord {
   count?: number;
   contextHash?: string;
 }
+
+/** An event carrying `properties.decision_id`, kept on the decision it rewards (see DecisionState.outcomeCounts). */
+export interface RewardEvent {
+  messageId: string;
+  /** event time (ms), at least the decision's time */
+  t: number;
+  /** the ids the event named its sender by */
+  userId?: string;
+  anonymousId?: string;
+  actionId: string;
+  value: number;
+  /** the ids of the decision the event named, when it passed the reward on to this one (a repeated slot) */
+  via?: string[];
+}
+
+/**
+ * How many reward events one decision keeps: a person clicks, adds and buys, perhaps from two devices.
+ * Beyond this many (a client replaying one decision_id over and over) further ones are ignored, so
+ * what counts can then depend on arrival order.
+ */
+export const MAX_OUTCOMES_PER_DECISION = 32;
 
 export interface RewardOutcome {
   decisionId: string;
@@ -171,6 +206,10 @@ export class DecisionState {
   readonly records = new Map<string, DecisionRecord>();
   /** id → that id's retained decisions */
   private readonly byId = new Map<string, Set<DecisionRecord>>();
+  /** id → the retained decisions holding reward events sent under it */
+  private readonly bySender = new Map<string, Set<DecisionRecord>>();
+  /** records whose rewards changed when judged again: written with the next batch of events (rewardsFrom) */
+  private readonly rejudged = new Set<DecisionRecord>();
   /** decisions whose observations are in the bandits (inside the learning window) → the actions learned */
   private readonly learned = new Map<DecisionRecord, string[]>();
   private readonly random: Random;
@@ -219,25 +258,68 @@ export class DecisionState {
    */
   add(rec: DecisionRecord, now: number): void {
     this.records.set(rec.decisionId, rec);
-    for (const id of rec.ids) {
-      let s = this.byId.get(id);
-      if (!s) this.byId.set(id, (s = new Set()));
-      s.add(rec);
-    }
+    for (const id of rec.ids) addTo(this.byId, id, rec);
+    for (const o of rec.outcomes ?? []) for (const id of namedIds(o)) addTo(this.bySender, id, rec);
     if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.ws.anyOptedOut(rec.ids)) this.learn(rec, +1);
   }
 
   /**
-   * A person's Personalization preference changed (or a merge brought one; or, at start, it is
-   * false): their records leave the bandits while anyone they name is opted out, and come back (inside
-   * the learning window) once nobody is. Idempotent: `learned` says what is in the bandits.
+   * What may be credited to these people changed (a merge, a preference, retention; undefined:
+   * everyone, once the stored events are loaded): the reward events they sent or that name their
+   * decisions are judged again, and their records leave the bandits while anyone they name is opted
+   * out, and come back (inside the learning window) once nobody is. Idempotent: `learned` says what
+   * is in the bandits, so the bandits depend on the events held, not on the order they arrived in.
    */
-  consentChanged(ids: readonly string[], now: number): void {
+  attributionChanged(ids: readonly string[] | undefined, now: number): void {
     const learning = this.settings.learningWindowDays * 86_400_000;
-    for (const rec of this.recordsOf(ids).sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1))) {
+    const records = ids === undefined ? [...this.records.values()] : [...new Set([...this.recordsOf(ids), ...this.rewardedBy(ids)])].sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1));
+    for (const rec of records) {
+      if (rec.outcomes !== undefined && this.setRewards(rec, this.countedRewards(rec))) this.rejudged.add(rec);
       if (this.ws.anyOptedOut(rec.ids)) this.learn(rec, -1);
       else if (now - rec.at < learning) this.learn(rec, +1);
     }
+  }
+
+  /** the rewards given through the API (see DecisionRecord.granted) */
+  private granted(rec: DecisionRecord): Record<string, number> {
+    return rec.granted ?? (rec.outcomes === undefined ? (rec.rewards ?? {}) : {});
+  }
+
+  /**
+   * Whether a reward event counts: its sender is the decision's person (the one it passed the reward
+   * on through, for a repeated slot), by the merges known now, and it was not sent while they had opted
+   * out (Workspace.attributable).
+   */
+  private outcomeCounts(rec: DecisionRecord, o: RewardEvent): boolean {
+    return this.ws.attributable(o.via ?? rec.ids, { messageId: o.messageId, timestamp: o.t, ...(o.userId !== undefined ? { userId: o.userId } : {}), ...(o.anonymousId !== undefined ? { anonymousId: o.anonymousId } : {}) });
+  }
+
+  /** the best reward per action that counts now: granted ones and credited reward events */
+  private countedRewards(rec: DecisionRecord): Record<string, number> | undefined {
+    const out: Record<string, number> = { ...this.granted(rec) };
+    for (const o of rec.outcomes ?? []) if (o.value > (out[o.actionId] ?? 0) && this.outcomeCounts(rec, o)) out[o.actionId] = o.value;
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  /** replaces a record's rewards, keeping the bandit in step; returns whether they changed */
+  private setRewards(rec: DecisionRecord, rewards: Record<string, number> | undefined): boolean {
+    const old = rec.rewards ?? {};
+    const next = rewards ?? {};
+    const keys = new Set([...Object.keys(old), ...Object.keys(next)]);
+    if ([...keys].every((k) => old[k] === next[k])) return false;
+    const wasLearned = this.learned.has(rec);
+    if (wasLearned) this.learn(rec, -1);
+    if (rewards === undefined) delete rec.rewards;
+    else rec.rewards = rewards;
+    if (wasLearned) this.learn(rec, +1);
+    return true;
+  }
+
+  /** the records holding reward events sent under one of these ids */
+  private rewardedBy(ids: readonly string[]): DecisionRecord[] {
+    const out = new Set<DecisionRecord>();
+    for (const id of ids) for (const rec of this.bySender.get(id) ?? []) out.add(rec);
+    return [...out];
   }
 
   /**
@@ -262,12 +344,10 @@ export class DecisionState {
 
   private drop(rec: DecisionRecord): void {
     this.learn(rec, -1);
+    this.rejudged.delete(rec);
     this.records.delete(rec.decisionId);
-    for (const id of rec.ids) {
-      const s = this.byId.get(id);
-      s?.delete(rec);
-      if (s?.size === 0) this.byId.delete(id);
-    }
+    for (const id of rec.ids) removeFrom(this.byId, id, rec);
+    for (const o of rec.outcomes ?? []) for (const id of namedIds(o)) removeFrom(this.bySender, id, rec);
   }
 
   /**
@@ -402,10 +482,10 @@ export class DecisionState {
   }
 
   /**
-   * Records a reward for a decision (the maximum per action is kept). A slot that repeated an earlier
-   * draw passes the reward on to that draw, which is what the policy learned from. While a person the
-   * decision names is opted out of Personalization the reward is refused (`applied: false`, reason
-   * `opted_out`): not stored, so not learned after an opt-in either.
+   * Records a reward given through the API (the maximum per action is kept). A slot that repeated an
+   * earlier draw passes the reward on to that draw, which is what the policy learned from. While a
+   * person the decision names is opted out of Personalization the reward is refused (`applied:
+   * false`, reason `opted_out`): not stored, so not learned after an opt-in either.
    */
   reward(decisionId: string, value: number, now: number, actionId?: string): { outcome: RewardOutcome; writes: Mutation[] } {
     const rec = this.records.get(decisionId);
@@ -427,20 +507,28 @@ export class DecisionState {
     return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rec.rewards?.[served.actionId] ?? 0), applied }, writes };
   }
 
+  /** raises a granted reward; returns whether the reward that counts rose */
   private raise(rec: DecisionRecord, actionId: string, value: number, writes: Mutation[]): boolean {
-    const old = rec.rewards?.[actionId] ?? 0;
-    if (!(value > old)) return false;
-    const wasLearned = this.learned.has(rec);
-    if (wasLearned) this.learn(rec, -1);
-    rec.rewards = { ...rec.rewards, [actionId]: value };
-    if (wasLearned) this.learn(rec, +1);
+    const granted = this.granted(rec);
+    if (!(value > (granted[actionId] ?? 0))) return false;
+    const before = rec.rewards?.[actionId] ?? 0;
+    rec.granted = { ...granted, [actionId]: value };
+    this.setRewards(rec, this.countedRewards(rec));
     writes.push({ table: 'decisions', key: rec.decisionId, value: rec });
-    return true;
+    return (rec.rewards?.[actionId] ?? 0) > before;
   }
 
-  /** Rewards from events carrying `properties.decision_id` (and optionally `action_id`). */
+  /**
+   * Reward events: events carrying `properties.decision_id` (and optionally `action_id`), within the
+   * attribution window (on event time, so a late-arriving click still counts where it happened; an
+   * event from before the decision cannot answer it, beyond what clocks may disagree by), naming an
+   * action the decision served. Each is kept on the decision (and on the draw a repeated slot passes
+   * it on to) whoever sent it; whether it counts is judged on the events held (outcomeCounts), now
+   * and again whenever a merge or a preference may change that (attributionChanged).
+   */
   rewardsFrom(events: readonly StoredEvent[]): Mutation[] {
-    const writes: Mutation[] = [];
+    const writes: Mutation[] = [...this.rejudged].map((rec) => ({ table: 'decisions' as const, key: rec.decisionId, value: rec }));
+    this.rejudged.clear();
     for (const e of events) {
       if (e.type !== 'track' || e.event === undefined) continue;
       const props = e.properties as Record<string, unknown> | undefined;
@@ -449,18 +537,34 @@ export class DecisionState {
       const value = (Object.hasOwn(this.settings.rewardEvents, e.event) ? this.settings.rewardEvents[e.event] : undefined) ?? this.settings.defaultReward;
       if (!(value > 0)) continue;
       const rec = this.records.get(decisionId);
-      if (!rec || !this.ws.attributable(rec.ids, e)) continue;
-      // attribution is judged on event time, so a late-arriving click still counts where it happened;
-      // an event from before the decision cannot answer it (beyond what clocks may disagree by)
-      if (e.timestamp - rec.at > this.settings.attributionWindowSeconds * 1000 || rec.at - e.timestamp > REWARD_CLOCK_TOLERANCE_MS) continue;
+      if (!rec || e.timestamp - rec.at > this.settings.attributionWindowSeconds * 1000 || rec.at - e.timestamp > REWARD_CLOCK_TOLERANCE_MS) continue;
       const actionId = typeof props?.action_id === 'string' ? props.action_id : undefined;
-      try {
-        writes.push(...this.reward(decisionId, value, e.timestamp < rec.at ? rec.at : e.timestamp, actionId).writes);
-      } catch {
-        // an action the decision did not serve: not attributable
-      }
+      const served = actionId === undefined ? rec.actions[0] : rec.actions.find((a) => a.actionId === actionId);
+      if (!served) continue; // an action the decision did not serve: not attributable
+      const o: RewardEvent = {
+        messageId: e.messageId,
+        t: Math.max(e.timestamp, rec.at),
+        ...(e.userId !== undefined ? { userId: e.userId } : {}),
+        ...(e.anonymousId !== undefined ? { anonymousId: e.anonymousId } : {}),
+        actionId: served.actionId,
+        value,
+      };
+      this.keep(rec, o, writes);
+      const source = served.repeatOf === undefined ? undefined : this.records.get(served.repeatOf);
+      if (source && source.actions.some((a) => a.actionId === served.actionId)) this.keep(source, { ...o, via: rec.ids }, writes);
     }
     return writes;
+  }
+
+  /** keeps a reward event on a decision (unless held already, or the decision holds its maximum) and judges it */
+  private keep(rec: DecisionRecord, o: RewardEvent, writes: Mutation[]): void {
+    const held = rec.outcomes ?? [];
+    if (held.length >= MAX_OUTCOMES_PER_DECISION || held.some((h) => h.messageId === o.messageId && h.actionId === o.actionId)) return;
+    rec.granted = this.granted(rec);
+    rec.outcomes = [...held, o];
+    for (const id of namedIds(o)) addTo(this.bySender, id, rec);
+    this.setRewards(rec, this.countedRewards(rec));
+    writes.push({ table: 'decisions', key: rec.decisionId, value: rec });
   }
 
   private recordsOf(ids: readonly string[]): DecisionRecord[] {
@@ -469,12 +573,39 @@ export class DecisionState {
     return [...out];
   }
 
+  /**
+   * An erasure deletes the person's decisions, and takes the reward events they sent out of other
+   * people's decisions (which are rewritten without them).
+   */
   deletions(ids: readonly string[]): Mutation[] {
-    return this.recordsOf(ids).map((r) => ({ table: 'decisions' as const, key: r.decisionId }));
+    const own = this.recordsOf(ids);
+    const gone = new Set(ids);
+    const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
+    return [
+      ...own.map((r) => ({ table: 'decisions' as const, key: r.decisionId })),
+      ...others.map((r) => ({ table: 'decisions' as const, key: r.decisionId, value: { ...r, ...this.withoutOutcomesOf(r, gone) } })),
+    ];
   }
 
   forget(ids: readonly string[]): void {
-    for (const rec of this.recordsOf(ids)) this.drop(rec);
+    const own = this.recordsOf(ids);
+    const gone = new Set(ids);
+    const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
+    for (const rec of own) this.drop(rec);
+    for (const rec of others) {
+      for (const o of rec.outcomes ?? []) for (const id of namedIds(o)) removeFrom(this.bySender, id, rec);
+      const { outcomes, rewards } = this.withoutOutcomesOf(rec, gone);
+      rec.outcomes = outcomes;
+      for (const o of outcomes) for (const id of namedIds(o)) addTo(this.bySender, id, rec);
+      this.setRewards(rec, rewards);
+    }
+  }
+
+  /** a record's outcomes without those sent under these ids, and the rewards that then count */
+  private withoutOutcomesOf(rec: DecisionRecord, gone: ReadonlySet<string>): { outcomes: RewardEvent[]; rewards?: Record<string, number> } {
+    const outcomes = (rec.outcomes ?? []).filter((o) => !namedIds(o).some((id) => gone.has(id)));
+    const rewards = this.countedRewards({ ...rec, outcomes });
+    return { outcomes, ...(rewards !== undefined ? { rewards } : {}) };
   }
 
   /**
@@ -489,7 +620,11 @@ export class DecisionState {
       .sort((a, b) => a.at - b.at)
       .map((rec) => {
         const mine = rec.ids.filter((id) => own.has(id));
-        if (own.has(servedTo(rec))) return { ...rec, ids: mine };
+        if (own.has(servedTo(rec))) {
+          // reward events sent by someone else are theirs: only the rewards they led to are shown
+          const outcomes = rec.outcomes?.filter((o) => namedIds(o).some((id) => own.has(id))).map(({ via: _, ...o }) => o);
+          return { ...rec, ids: mine, ...(outcomes !== undefined ? { outcomes } : {}) };
+        }
         return { decisionId: rec.decisionId, placement: rec.placement, ...(rec.channel !== undefined ? { channel: rec.channel } : {}), ids: mine, at: rec.at, forAnotherPerson: true as const };
       });
   }
@@ -524,7 +659,7 @@ export class DecisionsExtension implements WorkspaceExtension {
       (ids) => state.forget(ids),
       (ids) => state.deletions(ids),
     );
-    ws.onConsentChange((ids) => state.consentChanged(ids, Date.now()));
+    ws.onAttributionChange((ids) => state.attributionChanged(ids, Date.now()));
     this.states.set(ws, state);
     this.attached.push(ws);
     if (!this.timer && this.pruneEveryMs > 0) {
@@ -581,4 +716,16 @@ export class DecisionsExtension implements WorkspaceExtension {
     if (writes.length) await this.store!.commit(ws.id, writes);
     return outcome;
   }
+}
+
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let s = index.get(key);
+  if (!s) index.set(key, (s = new Set()));
+  s.add(value);
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const s = index.get(key);
+  s?.delete(value);
+  if (s?.size === 0) index.delete(key);
 }

@@ -7,7 +7,7 @@ import { workspacePeople } from '../model/people.ts';
 import { Recommender, type RecommenderSettings } from '../recommender.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
-import { FEEDBACK_PREFIX, FeedbackLearning, feedbackKey, type FeedbackRecord } from './feedback.ts';
+import { FEEDBACK_PREFIX, FeedbackLearning, senderOf, type FeedbackRecord } from './feedback.ts';
 import { ImpressionLog, type Impression } from './impressions.ts';
 
 export interface ServingSettings {
@@ -55,16 +55,21 @@ export class RecommendationsExtension implements WorkspaceExtension {
     recommender.matrix.start(workspacePeople(ws));
     this.attached.add(recommender);
     const impressions = new ImpressionLog();
-    const learning = new FeedbackLearning((placement) => recommender.weightsOf(placement), undefined, (ids) => ws.anyOptedOut(ids));
+    // a candidate outcome counts while its sender is the recommendation's person (by the merges known
+    // now), it was not sent while they had opted out, and nobody the request named is opted out
+    const learning = new FeedbackLearning(
+      (placement) => recommender.weightsOf(placement),
+      undefined,
+      (rec) => !ws.anyOptedOut(rec.ids) && ws.attributable(rec.ids, { messageId: rec.messageId, timestamp: rec.t, ...senderOf(rec) }),
+    );
     const now = Date.now();
     const oldest = now - this.serving.impressionTtlDays * 86_400_000;
     const oldestFeedback = now - this.serving.feedbackDays * 86_400_000;
     const dropped: Mutation[] = [];
-    const feedback: FeedbackRecord[] = [];
     for await (const [key, value] of store.scan<Impression | FeedbackRecord>(ws.id, 'impressions')) {
       if (key.startsWith(FEEDBACK_PREFIX)) {
         const rec = value as FeedbackRecord;
-        if (rec.t >= oldestFeedback) feedback.push(rec);
+        if (rec.t >= oldestFeedback) learning.load(key, rec);
         else dropped.push({ table: 'impressions', key });
         continue;
       }
@@ -72,8 +77,6 @@ export class RecommendationsExtension implements WorkspaceExtension {
       if (imp.at >= oldest) dropped.push(...impressions.restore(imp));
       else dropped.push({ table: 'impressions', key });
     }
-    feedback.sort((a, b) => a.t - b.t || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
-    for (const rec of feedback) learning.offer(rec);
     if (dropped.length) await store.commit(ws.id, dropped);
     const impressionWrites = new DeferredWrites(store, ws.id, this.onWriteError);
     this.writers.add(impressionWrites);
@@ -91,9 +94,8 @@ export class RecommendationsExtension implements WorkspaceExtension {
       dropBuffered,
     );
     ws.onForget((ids) => learning.forget(ids), (ids) => learning.deletions(ids));
-    // an opt-out takes the person's examples out of the learned weights, an opt-in brings them back;
-    // at start opted-out people are told once the events are loaded, so the replay then leaves them out
-    ws.onConsentChange((ids) => learning.consentChanged(ids));
+    // a merge, an opt-out or an opt-in (arriving in any order) rejudges the candidates it touches
+    ws.onAttributionChange((ids) => learning.recheck(ids));
     // outcomes attributed to a recommendation are durable before the event's request is acknowledged
     ws.onApplied((events) => {
       const writes = this.feedbackFrom(ws, impressions, learning, events);
@@ -105,10 +107,10 @@ export class RecommendationsExtension implements WorkspaceExtension {
   /**
    * Events carrying `properties.recommendation_id` teach the placement's blend: the item the person
    * acted on (viewed, clicked, added, bought — weighted like any interaction) should have ranked above
-   * the items shown with it. Only the first outcome per shown item (in event time) counts; the sender must be the
-   * person the recommendation was for (merges included), within the attribution window, and must not
-   * have opted out of personalization, nor may anyone else the recommendation's request named (an
-   * outcome taken while someone was opted out would otherwise count once they opt back in).
+   * the items shown with it. Every such outcome on a shown item, within the attribution window, is
+   * kept as a candidate; FeedbackLearning judges which count against the events held (the sender is
+   * the person the recommendation was for, merges included, and neither they nor anyone the request
+   * named opted out), and only the first that counts per shown item (in event time) teaches.
    */
   private feedbackFrom(ws: Workspace, impressions: ImpressionLog, learning: FeedbackLearning, events: readonly StoredEvent[]): Mutation[] {
     const writes: Mutation[] = [];
@@ -118,8 +120,6 @@ export class RecommendationsExtension implements WorkspaceExtension {
       if (typeof recommendationId !== 'string') continue;
       const imp = impressions.get(recommendationId);
       if (!imp?.signals || e.timestamp - imp.at > this.serving.impressionTtlDays * 86_400_000) continue;
-      if (!ws.attributable(imp.ids, e) || ws.anyOptedOut(imp.ids)) continue;
-      const sender = e.userId ?? e.anonymousId;
       for (const x of interactionsOf(e)) {
         if (x.itemId === undefined) continue;
         const at = imp.items.indexOf(x.itemId);
@@ -130,14 +130,15 @@ export class RecommendationsExtension implements WorkspaceExtension {
           placement: imp.placement,
           ids: imp.ids,
           servedFor: servedTo(imp),
-          ...(sender !== undefined ? { sender } : {}),
+          ...(e.userId !== undefined ? { userId: e.userId } : {}),
+          ...(e.anonymousId !== undefined ? { anonymousId: e.anonymousId } : {}),
           itemId: x.itemId,
           t: e.timestamp,
           messageId: e.messageId,
           example: { chosen: imp.signals[at] ?? {}, others: imp.signals.filter((_, i) => i !== at), weight },
         };
-        if (!learning.offer(rec)) continue;
-        writes.push({ table: 'impressions', key: feedbackKey(recommendationId, x.itemId), value: rec });
+        const key = learning.offer(rec);
+        if (key !== undefined) writes.push({ table: 'impressions', key, value: rec });
       }
     }
     return writes;

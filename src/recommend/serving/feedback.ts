@@ -12,11 +12,13 @@
  *
  * The learned weights are a pure function of the feedback examples in order, so they are rebuilt by
  * replay (at start, and after an erasure removed a person's examples): nothing about a person survives
- * in them once their impressions are gone. The same holds for consent: examples naming a person who
- * opted out of Personalization are kept (stored) but left out of the replay until they opt back in.
+ * in them once their impressions are gone. The same holds for consent and identity: every candidate
+ * outcome is kept (stored), and which ones are examples is judged on the events held, so an opt-out,
+ * an opt-in or a merge replays the placements it touches (FeedbackLearning).
  */
+import { createHash } from 'node:crypto';
 import { itemStoreKey } from '../../catalog/item.ts';
-import { servedTo } from '../../engine/workspace.ts';
+import { namedIds, servedTo } from '../../engine/workspace.ts';
 
 /** one generator's normalised score per generator name */
 export type Signals = Readonly<Record<string, number>>;
@@ -83,7 +85,11 @@ export class BlendLearner {
   }
 }
 
-/** One attributed outcome, as stored (table `impressions`, key `fb\0<recommendationId>\0<itemId>`). */
+/**
+ * One candidate outcome, as stored (table `impressions`, key `fb\0<recommendationId>\0<itemId>\0<hash
+ * of messageId>`; records of earlier versions, which held only the outcome that counted, lack the
+ * last part). Whether it counts is judged on the events held, not when it arrived (FeedbackLearning).
+ */
 export interface FeedbackRecord {
   recommendationId: string;
   placement: string;
@@ -91,7 +97,10 @@ export interface FeedbackRecord {
   ids: string[];
   /** the impression's `servedFor` (absent in records of earlier versions: then `ids[0]`) */
   servedFor?: string;
-  /** the id the outcome event named its sender by (absent in records of earlier versions) */
+  /** the ids the outcome event named its sender by (attribution is judged on them) */
+  userId?: string;
+  anonymousId?: string;
+  /** records of earlier versions: the one id the sender was named by (absent in the earliest) */
   sender?: string;
   itemId: string;
   /** event time and id of the outcome: examples are replayed in this order */
@@ -116,54 +125,86 @@ export interface FeedbackStub {
 export const FEEDBACK_PREFIX = 'fb\u0000';
 /** an item id longer in UTF-8 than a store key allows is keyed by its hash there, as in the items table */
 export const feedbackKey = (recommendationId: string, itemId: string): string => `${FEEDBACK_PREFIX}${recommendationId}\u0000${itemStoreKey(itemId)}`;
+/** the store key of one candidate outcome: the shown item's key and a hash of the outcome's messageId */
+export const candidateKey = (rec: Pick<FeedbackRecord, 'recommendationId' | 'itemId' | 'messageId'>): string =>
+  `${feedbackKey(rec.recommendationId, rec.itemId)}\u0000${createHash('sha256').update(rec.messageId).digest('base64url').slice(0, 22)}`;
 
-const before = (a: FeedbackRecord, b: FeedbackRecord): boolean => a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
+/** the ids an outcome's event named its sender by */
+export function senderOf(r: FeedbackRecord): { userId?: string; anonymousId?: string } {
+  if (r.userId !== undefined || r.anonymousId !== undefined) return { ...(r.userId !== undefined ? { userId: r.userId } : {}), ...(r.anonymousId !== undefined ? { anonymousId: r.anonymousId } : {}) };
+  return r.sender !== undefined ? { userId: r.sender } : {};
+}
 
 /**
- * The learners of every placement of a workspace and the examples they were taught: each learner is
- * the replay of its placement's examples in (event time, messageId) order, so a late example or an
- * erasure triggers a replay and the weights never depend on arrival order or on anyone erased.
+ * How many candidate outcomes one shown item keeps: a person views, adds and buys it, perhaps from
+ * two devices. Beyond this many (a client replaying one recommendation_id over and over) further
+ * ones are ignored, so what counts can then depend on arrival order.
+ */
+export const MAX_CANDIDATES_PER_ITEM = 16;
+
+const before = (a: FeedbackRecord, b: FeedbackRecord): boolean => a.t < b.t || (a.t === b.t && a.messageId < b.messageId);
+const order = (a: FeedbackRecord, b: FeedbackRecord): number => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
+
+/**
+ * The learners of every placement of a workspace and the outcomes they may learn from. Every outcome
+ * event naming a recommendation and one of its items is kept as a candidate; which count is judged
+ * against the events held now (`credited`: the sender is the recommendation's person, by merges known
+ * now, the event was not sent while they had opted out, and nobody the request named is opted out).
+ * Per shown item the earliest credited candidate (event time, then messageId) is the example, and each
+ * learner is the replay of its placement's examples in that order. A merge, a preference or an erasure
+ * that arrives late rejudges the candidates it touches (recheck), so the weights are a function of the
+ * events held, never of the order they arrived in, and never of anyone erased.
  */
 export class FeedbackLearning {
+  /** store key → candidate */
   private readonly records = new Map<string, FeedbackRecord>();
+  /** store key → whether the candidate was credited when last judged */
+  private readonly judged = new Map<string, boolean>();
+  /** feedbackKey (one shown item) → its candidates' store keys */
+  private readonly items = new Map<string, Set<string>>();
+  /** id (the recommendation's and the sender's) → store keys of the candidates naming it */
+  private readonly byId = new Map<string, Set<string>>();
   private readonly learners = new Map<string, { learner: BlendLearner; last?: FeedbackRecord }>();
-  /** ids whose Personalization preference changed since the last replay (see consentChanged) */
-  private readonly consentPending = new Set<string>();
+  /** ids whose candidates are rejudged before the weights are next read or taught; 'all' after a load */
+  private pending: Set<string> | 'all' = new Set();
 
   constructor(
     private readonly baseOf: (placement: string) => Readonly<Record<string, number>>,
     private readonly options: LearnerOptions = DEFAULT_LEARNER_OPTIONS,
-    /** whether a person holding one of these ids is opted out of Personalization now (their examples are left out) */
-    private readonly withheld: (ids: readonly string[]) => boolean = () => false,
+    /** whether a candidate counts, judged on the events held now (see the class comment) */
+    private readonly credited: (rec: FeedbackRecord) => boolean = () => true,
   ) {}
 
+  /** a candidate read back from the store (at start): judged once the events are loaded */
+  load(key: string, rec: FeedbackRecord): void {
+    this.insert(key, rec);
+    this.pending = 'all';
+  }
+
   /**
-   * Takes an outcome for a shown item unless one at least as early (event time, then messageId) is
-   * held for it: the first outcome in event time counts, whatever order they arrive in. Returns
-   * whether it was taken (the caller stores it, replacing any later one).
+   * Takes a candidate outcome; returns its store key, or undefined when it is already held (the same
+   * event derived again) or its item holds MAX_CANDIDATES_PER_ITEM. Only the earliest credited
+   * candidate of a shown item teaches: a new earliest one replaces the one taught before.
    */
-  offer(rec: FeedbackRecord): boolean {
+  offer(rec: FeedbackRecord): string | undefined {
     this.settle();
-    const key = feedbackKey(rec.recommendationId, rec.itemId);
-    const replaced = this.records.get(key);
-    if (replaced && !before(rec, replaced)) return false;
-    this.records.set(key, rec);
-    if (this.withheld(rec.ids)) {
-      // kept for an opt-in; the replaced one may have been learned
-      if (replaced) this.replay(rec.placement);
-      return true;
-    }
+    const key = candidateKey(rec);
+    if (this.records.has(key) || (this.items.get(feedbackKey(rec.recommendationId, rec.itemId))?.size ?? 0) >= MAX_CANDIDATES_PER_ITEM) return undefined;
+    const shown = this.exampleOf(feedbackKey(rec.recommendationId, rec.itemId));
+    this.insert(key, rec);
+    if (!this.judge(key, rec)) return key;
+    if (shown && !before(rec, shown)) return key;
     const held = this.learners.get(rec.placement);
-    // a replaced outcome, or one earlier than the last learned: the placement's examples are replayed
-    if (replaced || (held?.last && before(rec, held.last))) {
+    // a displaced example, or one earlier than the last learned: the placement's examples are replayed
+    if (shown || (held?.last && before(rec, held.last))) {
       this.replay(rec.placement);
-      return true;
+      return key;
     }
     const state = held ?? { learner: new BlendLearner(this.baseOf(rec.placement), this.options) };
     state.learner.learn(rec.example);
     state.last = rec;
     this.learners.set(rec.placement, state);
-    return true;
+    return key;
   }
 
   /** the learned weights of a placement once it has enough feedback, else undefined (serve the configured ones) */
@@ -187,26 +228,60 @@ export class FeedbackLearning {
   }
 
   /**
-   * A person's Personalization preference changed (or a merge brought one; or, at start, it is false):
-   * the placements their examples taught are replayed with the examples of everyone not opted out,
-   * before the weights are next read or taught (at start every person who ever stated a preference is
-   * told: one replay per placement, not one per person). Idempotent, and the weights are the same as a
-   * replay at start would give.
+   * Whether candidates naming these ids count may have changed (a merge, a preference, retention;
+   * undefined: anything may have): they are rejudged before the weights are next read or taught, and
+   * the placements where an example changed are replayed. Idempotent.
    */
-  consentChanged(ids: readonly string[]): void {
-    for (const id of ids) this.consentPending.add(id);
+  recheck(ids: readonly string[] | undefined): void {
+    if (this.pending === 'all') return;
+    if (ids === undefined) this.pending = 'all';
+    else for (const id of ids) if (this.byId.has(id)) this.pending.add(id);
   }
 
   private settle(): void {
-    if (this.consentPending.size === 0) return;
+    const pending = this.pending;
+    if (pending !== 'all' && pending.size === 0) return;
+    this.pending = new Set();
     const placements = new Set<string>();
-    for (const r of this.records.values()) if (!placements.has(r.placement) && r.ids.some((id) => this.consentPending.has(id))) placements.add(r.placement);
-    this.consentPending.clear();
+    if (pending === 'all') {
+      for (const [key, rec] of this.records) this.judge(key, rec);
+      for (const rec of this.records.values()) placements.add(rec.placement);
+      for (const p of this.learners.keys()) placements.add(p);
+    } else {
+      for (const key of this.keysOf(pending)) {
+        const rec = this.records.get(key)!;
+        const was = this.judged.get(key);
+        if (this.judge(key, rec) !== was) placements.add(rec.placement);
+      }
+    }
     for (const p of placements) this.replay(p);
   }
 
+  private judge(key: string, rec: FeedbackRecord): boolean {
+    const ok = this.credited(rec);
+    this.judged.set(key, ok);
+    return ok;
+  }
+
+  /** the example of one shown item: its earliest credited candidate */
+  private exampleOf(item: string): FeedbackRecord | undefined {
+    let first: FeedbackRecord | undefined;
+    for (const key of this.items.get(item) ?? []) {
+      const rec = this.records.get(key)!;
+      if (this.judged.get(key) && (first === undefined || before(rec, first))) first = rec;
+    }
+    return first;
+  }
+
   private replay(placement: string): void {
-    const examples = [...this.records.values()].filter((r) => r.placement === placement && !this.withheld(r.ids)).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    const first = new Map<string, FeedbackRecord>();
+    for (const [key, r] of this.records) {
+      if (r.placement !== placement || !this.judged.get(key)) continue;
+      const item = feedbackKey(r.recommendationId, r.itemId);
+      const held = first.get(item);
+      if (held === undefined || before(r, held)) first.set(item, r);
+    }
+    const examples = [...first.values()].sort(order);
     if (examples.length === 0) {
       this.learners.delete(placement);
       return;
@@ -216,50 +291,89 @@ export class FeedbackLearning {
     this.learners.set(placement, { learner, last: examples[examples.length - 1]! });
   }
 
-  private of(ids: readonly string[]): Array<[string, FeedbackRecord]> {
-    const gone = new Set(ids);
-    return [...this.records].filter(([, r]) => r.ids.some((id) => gone.has(id)));
+  private idsOf(rec: FeedbackRecord): string[] {
+    return [...new Set([...rec.ids, ...namedIds(senderOf(rec))])];
+  }
+
+  private insert(key: string, rec: FeedbackRecord): void {
+    this.records.set(key, rec);
+    const item = feedbackKey(rec.recommendationId, rec.itemId);
+    let keys = this.items.get(item);
+    if (!keys) this.items.set(item, (keys = new Set()));
+    keys.add(key);
+    for (const id of this.idsOf(rec)) {
+      let s = this.byId.get(id);
+      if (!s) this.byId.set(id, (s = new Set()));
+      s.add(key);
+    }
+  }
+
+  private remove(key: string): FeedbackRecord | undefined {
+    const rec = this.records.get(key);
+    if (!rec) return undefined;
+    this.records.delete(key);
+    this.judged.delete(key);
+    const item = feedbackKey(rec.recommendationId, rec.itemId);
+    const keys = this.items.get(item);
+    keys?.delete(key);
+    if (keys?.size === 0) this.items.delete(item);
+    for (const id of this.idsOf(rec)) {
+      const s = this.byId.get(id);
+      s?.delete(key);
+      if (s?.size === 0) this.byId.delete(id);
+    }
+    return rec;
+  }
+
+  /** store keys of the candidates naming one of these ids, as the recommendation's person or as sender */
+  private keysOf(ids: Iterable<string>): Set<string> {
+    const out = new Set<string>();
+    for (const id of ids) for (const key of this.byId.get(id) ?? []) out.add(key);
+    return out;
   }
 
   /**
    * export: the outcomes of recommendations whose requests named one of the person's `ids` (all of
-   * them), showing only their own ids. The example (the signals of the items shown, and which was
-   * chosen) is shown only when the recommendation was served to this person and the outcome is theirs;
-   * else only what is theirs: that it happened, and their own outcome if they sent it.
+   * them), and the outcomes they sent, showing only their own ids. The example (the signals of the
+   * items shown, and which was chosen) is shown only when the recommendation was served to this person
+   * and the outcome is theirs; else only what is theirs: that it happened, and their own outcome if
+   * they sent it.
    */
   recordsOf(ids: readonly string[]): Array<FeedbackRecord | FeedbackStub> {
     const own = new Set(ids);
-    return this.of(ids).map(([, r]) => {
+    return [...this.keysOf(ids)].map((key) => {
+      const r = this.records.get(key)!;
       const mine = r.ids.filter((id) => own.has(id));
-      const sent = r.sender === undefined || own.has(r.sender);
-      if (sent && own.has(servedTo(r))) return { ...r, ids: mine };
+      const sender = namedIds(senderOf(r));
+      const sent = sender.length === 0 || sender.some((id) => own.has(id));
+      if (sent && own.has(servedTo(r))) {
+        const { userId, anonymousId, sender: _, ...rest } = r;
+        return { ...rest, ids: mine, ...(userId !== undefined && own.has(userId) ? { userId } : {}), ...(anonymousId !== undefined && own.has(anonymousId) ? { anonymousId } : {}) };
+      }
       return { recommendationId: r.recommendationId, placement: r.placement, ids: mine, ...(sent ? { itemId: r.itemId, t: r.t, messageId: r.messageId } : {}), forAnotherPerson: true as const };
     });
   }
 
   deletions(ids: readonly string[]): Array<{ table: 'impressions'; key: string }> {
-    return this.of(ids).map(([key]) => ({ table: 'impressions' as const, key }));
+    return [...this.keysOf(ids)].map((key) => ({ table: 'impressions' as const, key }));
   }
 
-  /** forgets a person's examples and replays the placements they taught */
+  /** forgets the candidates naming a person (as the recommendation's person or as sender) and replays the placements they were in */
   forget(ids: readonly string[]): void {
     this.settle();
     const placements = new Set<string>();
-    for (const [key, r] of this.of(ids)) {
-      this.records.delete(key);
-      placements.add(r.placement);
-    }
+    for (const key of this.keysOf(ids)) placements.add(this.remove(key)!.placement);
     for (const p of placements) this.replay(p);
   }
 
-  /** drops examples older than `oldest` (ms) and replays; returns their store keys */
+  /** drops candidates older than `oldest` (ms) and replays; returns their store keys */
   expire(oldest: number): string[] {
     this.settle();
     const out: string[] = [];
     const placements = new Set<string>();
-    for (const [key, r] of this.records) {
+    for (const [key, r] of [...this.records]) {
       if (r.t >= oldest) continue;
-      this.records.delete(key);
+      this.remove(key);
       placements.add(r.placement);
       out.push(key);
     }
