@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { api, runKairos, type CliRun, startServer, testResources, writeConfig } from './helpers/server.ts';
-import { waitFor } from './helpers/privacy.ts';
+import { ingest, waitFor } from './helpers/privacy.ts';
 
 
 function kairos(args: string[]): Promise<CliRun> {
@@ -146,6 +146,30 @@ describe('kairos ope', () => {
     } finally {
       if (!closed) await s.close();
     }
+  });
+
+  it('skips the decisions of people who opted out after them, and counts them again once they opt back in', async () => {
+    const dataDir = workDir();
+    writeConfig(dataDir, { decide: { consistencySeconds: 0, bandit: { epsilon: 1 } } });
+    const s = await startServer({ dataDir });
+    const optOut = (userId: string, personalization: boolean) => ingest(s.url, '/v1/identify', { userId, context: { consent: { categoryPreferences: { Personalization: personalization } } } });
+    try {
+      expect((await api(s.url, 'PUT', '/v1/actions/a', { placements: ['home'], channel: 'web', content: { title: 'a' } })).status).toBe(200);
+      for (const userId of ['stays', 'leaves', 'returns']) {
+        for (let i = 0; i < 3; i++) expect((await api(s.url, 'POST', '/v1/decide', { userId, placement: 'home' })).status).toBe(200);
+      }
+      expect((await optOut('leaves', false)).status).toBe(200);
+      expect((await optOut('returns', false)).status).toBe(200);
+      expect((await optOut('returns', true)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+    const run = await kairos(['ope', '--data-dir', dataDir, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(r.records).toBe(9);
+    expect(r.skipped.optedOut).toBe(3);
+    expect(r.decisions).toBe(6);
   });
 
   it('says so when the data dir holds no decisions, or is not a data dir', async () => {

@@ -22,7 +22,8 @@ Estimates, from the logged decisions of a data dir, the reward per decision cand
 have earned: IPS, self-normalised IPS and doubly robust, each with a 95% interval. It reads the
 store as an LMDB reader, so a server may keep running on the data dir (what it commits meanwhile may
 or may not be included). Only the first slot of each decision is a clean draw
-of the logging policy; decisions of opted-out people and slots repeating an earlier draw are skipped.
+of the logging policy; decisions of opted-out people (also of those who opted out since) and slots
+repeating an earlier draw are skipped.
 
 data:
   --data-dir DIR        the data dir (default $KAIROS_DATA_DIR, else ./.kairos); its config file

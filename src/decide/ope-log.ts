@@ -41,6 +41,8 @@ export interface LogRecord {
   actions: ReadonlyArray<{ actionId: string; propensity: number; repeatOf?: string }>;
   candidates: readonly string[];
   rewards?: Readonly<Record<string, number>>;
+  /** set while a person the decision names is opted out (as the server last judged) */
+  withheld?: boolean;
 }
 
 export interface LogFilter {
@@ -94,7 +96,7 @@ export function selectLog(records: Iterable<LogRecord>, filter: LogFilter = {}):
     count++;
     if (filter.placement !== undefined && rec.placement !== filter.placement) skipped.outsideFilter++;
     else if ((filter.since !== undefined && rec.at < filter.since) || (filter.until !== undefined && rec.at >= filter.until)) skipped.outsideFilter++;
-    else if (rec.x === undefined) skipped.optedOut++;
+    else if (rec.x === undefined || rec.withheld === true) skipped.optedOut++;
     else if (rec.actions.length === 0) skipped.outsideFilter++;
     else {
       kept.push(rec);

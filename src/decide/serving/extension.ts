@@ -115,6 +115,11 @@ export interface DecisionRecord {
   granted?: Record<string, number>;
   /** reward events naming the decision (or passing a reward on to it): whether each counts is judged on the events held */
   outcomes?: RewardEvent[];
+  /**
+   * set while a person the decision names is opted out of Personalization (as last judged, like
+   * `rewards`): the bandit does not learn from the record, and `kairos ope` skips it
+   */
+  withheld?: true;
   experiment?: { id: string; variant: string };
   trigger?: string;
   /**
@@ -208,7 +213,7 @@ export class DecisionState {
   private readonly byId = new Map<string, Set<DecisionRecord>>();
   /** id → the retained decisions holding reward events sent under it */
   private readonly bySender = new Map<string, Set<DecisionRecord>>();
-  /** records whose rewards changed when judged again: written with the next batch of events (rewardsFrom) */
+  /** records whose rewards or `withheld` changed when judged again: written with the next batch of events (rewardsFrom) */
   private readonly rejudged = new Set<DecisionRecord>();
   /** decisions whose observations are in the bandits (inside the learning window) → the actions learned */
   private readonly learned = new Map<DecisionRecord, string[]>();
@@ -275,7 +280,13 @@ export class DecisionState {
     const records = ids === undefined ? [...this.records.values()] : [...new Set([...this.recordsOf(ids), ...this.rewardedBy(ids)])].sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1));
     for (const rec of records) {
       if (rec.outcomes !== undefined && this.setRewards(rec, this.countedRewards(rec))) this.rejudged.add(rec);
-      if (this.ws.anyOptedOut(rec.ids)) this.learn(rec, -1);
+      const optedOut = this.ws.anyOptedOut(rec.ids);
+      if (optedOut !== (rec.withheld === true)) {
+        if (optedOut) rec.withheld = true;
+        else delete rec.withheld;
+        this.rejudged.add(rec);
+      }
+      if (optedOut) this.learn(rec, -1);
       else if (now - rec.at < learning) this.learn(rec, +1);
     }
   }
