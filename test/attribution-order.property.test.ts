@@ -4,7 +4,7 @@
  * random set of events follows: identify links between their ids, consent statements, and clicks on
  * recommended items (`recommendation_id`) and on decisions (`decision_id`), sometimes from a device
  * not linked yet, sometimes quoting someone else's. Ingested in shuffled order with repeats, in
- * random batches, the credited blend examples and the decisions' rewards must equal those of the
+ * random batches partly sent concurrently, the credited blend examples and the decisions' rewards must equal those of the
  * sorted, deduplicated set; and a restart, which reads the candidates back, must judge the same.
  */
 import fc from 'fast-check';
@@ -17,6 +17,7 @@ import type { Engine, WorkspaceExtension } from '../src/engine/engine.ts';
 import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
 import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
+import { arrivalOf, deliver } from './helpers/arrival.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 
 const HOUR = 3_600_000;
@@ -62,26 +63,6 @@ const time = fc.record({ day: fc.nat(3), minute: fc.nat(40) }).map(({ day, minut
 const eventSet: fc.Arbitrary<Wire[]> = fc
   .tuple(...PEOPLE.map((p) => fc.array(fc.tuple(eventOf(p), time), { maxLength: 10 })))
   .map((perPerson) => perPerson.flat().map(([e, t], i) => ({ ...e, messageId: `m${String(i).padStart(3, '0')}`, timestamp: new Date(t).toISOString() }) as Wire));
-
-/** a shuffled multiset (every event once, some repeated), cut into batches */
-const arrivalOf = (events: Wire[]): fc.Arbitrary<Wire[][]> =>
-  fc.tuple(fc.array(fc.nat(2), { minLength: events.length, maxLength: events.length }), fc.infiniteStream(fc.boolean())).chain(([copies, cuts]) => {
-    const multiset = events.flatMap((e, i) => Array.from({ length: 1 + copies[i]! }, () => structuredClone(e)));
-    return fc.shuffledSubarray(multiset, { minLength: multiset.length, maxLength: multiset.length }).map((shuffled) => {
-      const batches: Wire[][] = [];
-      let current: Wire[] = [];
-      const cut = cuts[Symbol.iterator]();
-      for (const e of shuffled) {
-        current.push(e);
-        if (cut.next().value) {
-          batches.push(current);
-          current = [];
-        }
-      }
-      if (current.length) batches.push(current);
-      return batches;
-    });
-  });
 
 let dir: string;
 let opened: OpenedEngine;
@@ -143,14 +124,14 @@ function attribution(ws: Workspace): unknown {
 const byTime = (a: Wire, b: Wire): number => Date.parse(a.timestamp) - Date.parse(b.timestamp) || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
 
 describe('attribution and arrival order', () => {
-  it('shuffled, repeated, batched arrival credits what sorted, deduplicated arrival credits', async () => {
+  it('shuffled, repeated, batched, concurrent arrival credits what sorted, deduplicated arrival credits', async () => {
     let credited = 0;
     await fc.assert(
-      fc.asyncProperty(eventSet.chain((events) => fc.record({ events: fc.constant(events), batches: arrivalOf(events) })), async ({ events, batches }) => {
+      fc.asyncProperty(eventSet.chain((events) => fc.record({ events: fc.constant(events), arrival: arrivalOf(events) })), async ({ events, arrival }) => {
         const sorted = await shownWorkspace();
         await engine.ingest(sorted, { events: [...events].sort(byTime), receivedAt: NOW });
         const shuffled = await shownWorkspace();
-        for (const batch of batches) await engine.ingest(shuffled, { events: batch, receivedAt: NOW });
+        await deliver(arrival, (batch) => engine.ingest(shuffled, { events: batch, receivedAt: NOW }));
         const want = attribution(sorted);
         expect(attribution(shuffled)).toEqual(want);
         if (JSON.stringify(want).includes('"offer":1')) credited++;

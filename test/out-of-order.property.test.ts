@@ -16,6 +16,7 @@ import type { Workspace } from '../src/engine/workspace.ts';
 import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
 import { rankScore } from '../src/recommend/top-k.ts';
 import type { Candidate } from '../src/recommend/types.ts';
+import { arrivalOf, deliver } from './helpers/arrival.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 
 const HOUR = 3_600_000;
@@ -81,38 +82,6 @@ const eventSet: fc.Arbitrary<Wire[]> = fc
   .tuple(...PEOPLE.map((p) => fc.array(fc.tuple(eventOf(p), time), { maxLength: 14 })))
   .map((perPerson) => perPerson.flat().map(([e, t], i) => ({ ...e, messageId: `m${String(i).padStart(3, '0')}`, timestamp: new Date(t).toISOString() }) as Wire));
 
-/** the arrival: a shuffled multiset (every event once, some repeated), cut into batches, some sent together */
-interface Arrival {
-  batches: Wire[][];
-  /** batches sent concurrently with the previous one */
-  together: boolean[];
-}
-const arrivalOf = (events: Wire[]): fc.Arbitrary<Arrival> =>
-  fc
-    .tuple(
-      fc.array(fc.nat(2), { minLength: events.length, maxLength: events.length }),
-      fc.infiniteStream(fc.boolean()),
-      fc.infiniteStream(fc.boolean()),
-    )
-    .chain(([copies, cuts, together]) => {
-      const multiset = events.flatMap((e, i) => Array.from({ length: 1 + copies[i]! }, () => structuredClone(e)));
-      return fc.shuffledSubarray(multiset, { minLength: multiset.length, maxLength: multiset.length }).map((shuffled) => {
-        const batches: Wire[][] = [];
-        let current: Wire[] = [];
-        const cutIt = cuts[Symbol.iterator]();
-        for (const e of shuffled) {
-          current.push(e);
-          if (cutIt.next().value) {
-            batches.push(current);
-            current = [];
-          }
-        }
-        if (current.length) batches.push(current);
-        const togetherIt = together[Symbol.iterator]();
-        return { batches, together: batches.map((_, i) => i > 0 && togetherIt.next().value === true) };
-      });
-    });
-
 let dir: string;
 let opened: OpenedEngine;
 let extensions: WorkspaceExtension[] = [];
@@ -175,15 +144,7 @@ describe('out-of-order arrival', () => {
         await engine.ingest(sorted, { events: [...events].sort(byTime), receivedAt: NOW });
 
         const shuffled = await freshWorkspace(true);
-        let wave: Array<Promise<unknown>> = [];
-        for (const [i, batch] of arrival.batches.entries()) {
-          if (!arrival.together[i]) {
-            await Promise.all(wave);
-            wave = [];
-          }
-          wave.push(engine.ingest(shuffled, { events: batch, receivedAt: NOW }));
-        }
-        await Promise.all(wave);
+        await deliver(arrival, (batch) => engine.ingest(shuffled, { events: batch, receivedAt: NOW }));
 
         expect(snapshot(shuffled)).toEqual(snapshot(sorted));
       }),

@@ -31,6 +31,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { randomToken } from '../../random-ids.ts';
+import { addTo, removeFrom } from '../../multimap.ts';
 import type { WorkspaceExtension } from '../../engine/engine.ts';
 import { namedIds, personOf, requestPersonIds, servedForOf, servedTo, type PersonView, type Workspace } from '../../engine/workspace.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
@@ -727,16 +728,4 @@ export class DecisionsExtension implements WorkspaceExtension {
     if (writes.length) await this.store!.commit(ws.id, writes);
     return outcome;
   }
-}
-
-function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  let s = index.get(key);
-  if (!s) index.set(key, (s = new Set()));
-  s.add(value);
-}
-
-function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  const s = index.get(key);
-  s?.delete(value);
-  if (s?.size === 0) index.delete(key);
 }

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import type { Mutation, Store } from '../../store/types.ts';
 import type { DeliveryPayload } from './delivery.ts';
 import type { TriggerRecord } from './trigger.ts';
+import { addTo, removeFrom } from '../../multimap.ts';
 
 export const FIRING_STATUSES = ['scheduled', 'cancelled', 'pending', 'delivered', 'dead'] as const;
 export type FiringStatus = (typeof FIRING_STATUSES)[number];
@@ -57,19 +58,6 @@ const FIRING = 'firing/';
 const MARK = 'mark/';
 const markKey = (triggerId: string, id: string): string => `${MARK}${triggerId}/${id}`;
 export const firingDeletion = (key: string): Mutation => ({ table: 'outbox', key: FIRING + key });
-
-function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
-}
-
-function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  const s = m.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (s.size === 0) m.delete(k);
-}
 
 const idsOf = (f: Firing): string[] => {
   const out = new Set<string>();

@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { itemStoreKey } from '../../catalog/item.ts';
+import { addTo, removeFrom } from '../../multimap.ts';
 import { namedIds, servedTo } from '../../engine/workspace.ts';
 
 /** one generator's normalised score per generator name */
@@ -297,15 +298,8 @@ export class FeedbackLearning {
 
   private insert(key: string, rec: FeedbackRecord): void {
     this.records.set(key, rec);
-    const item = feedbackKey(rec.recommendationId, rec.itemId);
-    let keys = this.items.get(item);
-    if (!keys) this.items.set(item, (keys = new Set()));
-    keys.add(key);
-    for (const id of this.idsOf(rec)) {
-      let s = this.byId.get(id);
-      if (!s) this.byId.set(id, (s = new Set()));
-      s.add(key);
-    }
+    addTo(this.items, feedbackKey(rec.recommendationId, rec.itemId), key);
+    for (const id of this.idsOf(rec)) addTo(this.byId, id, key);
   }
 
   private remove(key: string): FeedbackRecord | undefined {
@@ -313,15 +307,8 @@ export class FeedbackLearning {
     if (!rec) return undefined;
     this.records.delete(key);
     this.judged.delete(key);
-    const item = feedbackKey(rec.recommendationId, rec.itemId);
-    const keys = this.items.get(item);
-    keys?.delete(key);
-    if (keys?.size === 0) this.items.delete(item);
-    for (const id of this.idsOf(rec)) {
-      const s = this.byId.get(id);
-      s?.delete(key);
-      if (s?.size === 0) this.byId.delete(id);
-    }
+    removeFrom(this.items, feedbackKey(rec.recommendationId, rec.itemId), key);
+    for (const id of this.idsOf(rec)) removeFrom(this.byId, id, key);
     return rec;
   }
 
