@@ -16,6 +16,7 @@ export const ERRORS = {
   KAIROS_ERR_CONFLICT: { status: 409, message: 'the request conflicts with the current state' },
   KAIROS_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
   KAIROS_ERR_RATE_LIMITED: { status: 429, message: 'too many requests for this key' },
+  KAIROS_ERR_PRIVACY_BUDGET: { status: 429, message: 'the workspace\'s privacy budget for aggregates is spent for now' },
   KAIROS_ERR_NOT_READY: { status: 503, message: 'the server is starting or shutting down' },
   KAIROS_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const;

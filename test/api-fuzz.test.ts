@@ -1,7 +1,7 @@
 /**
  * Fuzzing the JSON API (not ingestion, which has its own table and fuzz): arbitrary JSON, and
  * near-valid bodies with one field replaced by arbitrary JSON, on every write route of actions,
- * decisions, rewards, experiments, triggers, recommendations and the catalog. Every answer is a coded
+ * decisions, rewards, experiments, triggers, recommendations, aggregates and the catalog. Every answer is a coded
  * 4xx or a success, never a 5xx, and the server keeps answering.
  */
 import fc from 'fast-check';
@@ -25,6 +25,7 @@ const VALID: Array<[method: string, path: string, body: Record<string, unknown>]
   ['PUT', '/v1/triggers/fz', { when: { event: 'Product Added' }, unless: { event: 'Order Completed', withinSeconds: 60 }, placement: 'home', channel: 'email', webhook: { url: 'https://hooks.example.com/kairos', secret: 'a-secret-of-16-chars' }, status: 'paused' }],
   ['POST', '/v1/recommendations', { userId: 'fz', context: { placement: 'home', itemId: 'x' }, count: 3, filter: { category: 'A', price: { min: 1 } } }],
   ['POST', '/v1/items', { items: [{ itemId: 'fz', properties: { name: 'Fz' } }] }],
+  ['POST', '/v1/aggregates', { metric: 'interactions', kind: 'view', groupBy: 'day', from: '2026-01-01T00:00:00Z', to: '2026-01-05T00:00:00Z', epsilon: 0.0001, maxPartitionsPerPerson: 2, maxPerPartition: 2 }],
 ];
 
 const json = fc.jsonValue({ maxDepth: 4 });

@@ -51,8 +51,8 @@ function routesOf(app: FastifyInstance): string[] {
   return out.sort();
 }
 
-type Access = 'public' | 'ingest' | 'read' | 'write' | 'admin' | 'instance-admin';
-const CREDENTIALS = ['none', 'wrong', 'writeKey', 'read', 'write', 'admin', 'otherAdmin'] as const;
+type Access = 'public' | 'ingest' | 'read' | 'aggregates' | 'write' | 'admin' | 'instance-admin';
+const CREDENTIALS = ['none', 'wrong', 'writeKey', 'read', 'aggregates', 'write', 'admin', 'otherAdmin'] as const;
 type Credential = (typeof CREDENTIALS)[number];
 
 interface Fixture {
@@ -101,6 +101,8 @@ const ACCESS: Record<string, Fixture> = {
   'GET /v1/items/:itemId/similar': { access: 'read', request: () => ({ path: '/v1/items/m1/similar?count=2' }), ok: 200, inOther: 404 },
   'POST /v1/recommendations': { access: 'read', request: () => ({ path: '/v1/recommendations', body: { anonymousId: 'mx', count: 3 } }), ok: 200, inOther: 200 },
   'GET /v1/profiles/:id': { access: 'read', request: () => ({ path: '/v1/profiles/mx' }), ok: 200, inOther: 404 },
+  // a tiny ε: every allowed credential spends from the default budget of 1 per day
+  'POST /v1/aggregates': { access: 'aggregates', request: () => ({ path: '/v1/aggregates', body: { metric: 'people', groupBy: 'none', epsilon: 0.01 } }), ok: 200, inOther: 200 },
   'GET /v1/profiles/:id/export': { access: 'admin', request: () => ({ path: '/v1/profiles/mx/export' }), ok: 200, inOther: 404 },
   'DELETE /v1/profiles/:id': { access: 'admin', request: (c) => ({ path: `/v1/profiles/erase-${c}` }), ok: 200, inOther: 404 },
   'POST /v1/keys': { access: 'admin', request: (c) => ({ path: '/v1/keys', body: { scopes: ['read'], name: `made-by-${c}` } }), ok: 201, inOther: 201 },
@@ -145,6 +147,7 @@ function expectedStatus(f: Fixture, c: Credential): number {
   if (c === 'admin') return f.ok;
   if (c === 'otherAdmin') return f.access === 'instance-admin' ? 403 : f.inOther!;
   if (f.access === 'read') return c === 'read' ? f.ok : 403;
+  if (f.access === 'aggregates') return c === 'read' || c === 'aggregates' ? f.ok : 403;
   if (f.access === 'write') return c === 'write' ? f.ok : 403;
   return 403;
 }
@@ -171,7 +174,7 @@ async function createKey(url: string, scopes: string[], key = ADMIN_KEY): Promis
 }
 
 describe('auth matrix', () => {
-  it('every registered route × {no key, wrong key, write key, read, write, admin, other workspace\'s admin} gives the documented status', async () => {
+  it('every registered route × {no key, wrong key, write key, read, aggregates, write, admin, other workspace\'s admin} gives the documented status', async () => {
     const s = await startApp();
     const routes = routesOf(s.app);
     // the route tree was read (a broken parser must not make the matrix vacuous)
@@ -183,6 +186,7 @@ describe('auth matrix', () => {
 
     // the default workspace's data the calls target
     const read = await createKey(s.url, ['read']);
+    const aggregates = await createKey(s.url, ['aggregates']);
     const write = await createKey(s.url, ['write']);
     const other = await api(s.url, 'POST', '/v1/workspaces', { name: 'other' });
     expect(other.status).toBe(201);
@@ -192,6 +196,7 @@ describe('auth matrix', () => {
       wrong: `ak_${randomBytes(24).toString('base64url')}`,
       writeKey: WRITE_KEY,
       read: read.key,
+      aggregates: aggregates.key,
       write: write.key,
       admin: ADMIN_KEY,
       otherAdmin: other.json.adminKey,

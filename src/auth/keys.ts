@@ -4,7 +4,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const SCOPES = ['read', 'write', 'admin'] as const;
+/** `aggregates`: differentially private aggregates only (POST /v1/aggregates), which `read` allows too */
+export const SCOPES = ['read', 'write', 'admin', 'aggregates'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** the longest name a key or a workspace may have */
@@ -31,8 +32,9 @@ export function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** admin implies every scope; write does not imply read */
-export const grants = (scopes: readonly Scope[], needed: Scope): boolean => scopes.includes('admin') || scopes.includes(needed);
+/** admin implies every scope; read implies aggregates (it reads the people themselves); write does not imply read */
+export const grants = (scopes: readonly Scope[], needed: Scope): boolean =>
+  scopes.includes('admin') || scopes.includes(needed) || (needed === 'aggregates' && scopes.includes('read'));
 
 /** A key as listed to clients: never the secret, never the hash. */
 export const publicKey = (k: KeyRecord): { id: string; scopes: Scope[]; name?: string; kind: KeyRecord['kind']; createdAt: string } => ({

@@ -6,7 +6,7 @@ import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
 import { createLogger, openEngine } from '../engine/open.ts';
 
 const USAGE = `usage:
-  kairos keys create --scopes read[,write,admin] [--name NAME]
+  kairos keys create --scopes read[,write,admin,aggregates] [--name NAME]
   kairos keys list
   kairos keys revoke KEY_ID`;
 

@@ -19,6 +19,11 @@ export interface PrivacyPolicy {
   dropContext: string[];
   /** days an event of each type is kept; absent = forever */
   retentionDays: Partial<Record<EventType, number>>;
+  /** differentially private aggregates (src/privacy/aggregates.ts) */
+  aggregates: {
+    /** the ε all releases of a workspace may spend together in any 24 hours */
+    epsilonPerDay: number;
+  };
 }
 
 export const DEFAULT_PRIVACY_POLICY: PrivacyPolicy = {
@@ -28,6 +33,7 @@ export const DEFAULT_PRIVACY_POLICY: PrivacyPolicy = {
   hashTraitPattern: '(^|[_.-])(e-?mail|email_?address|phone|phone_?number|mobile|tel)$',
   dropContext: ['ip'],
   retentionDays: {},
+  aggregates: { epsilonPerDay: 1 },
 };
 
 /** properties the engine reads; an allowlist never removes them */
@@ -77,6 +83,16 @@ export function parsePolicy(raw: unknown, source: string): PrivacyPolicy {
       if (!(EVENT_TYPES as readonly string[]).includes(type)) throw new PolicyError(`${source}: privacy.retentionDays: unknown event type "${type}"`);
       if (typeof days !== 'number' || !(days > 0)) throw new PolicyError(`${source}: privacy.retentionDays.${type} must be a positive number of days`);
       out.retentionDays[type as EventType] = days;
+    }
+  }
+  if (r.aggregates !== undefined) {
+    const a = r.aggregates as Record<string, unknown> | null;
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new PolicyError(`${source}: privacy.aggregates must be an object`);
+    const unknown = Object.keys(a).filter((k) => k !== 'epsilonPerDay');
+    if (unknown.length > 0) throw new PolicyError(`${source}: privacy.aggregates: unknown setting "${unknown[0]}"`);
+    if (a.epsilonPerDay !== undefined) {
+      if (typeof a.epsilonPerDay !== 'number' || !(a.epsilonPerDay > 0) || a.epsilonPerDay > 100_000) throw new PolicyError(`${source}: privacy.aggregates.epsilonPerDay must be a number above 0 and at most 100000`);
+      out.aggregates = { epsilonPerDay: a.epsilonPerDay };
     }
   }
   return out;

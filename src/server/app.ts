@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { registerIngestRoutes } from './routes/ingest.ts';
 import { registerItemRoutes } from './routes/items.ts';
 import { registerProfileRoutes } from './routes/profiles.ts';
+import { registerAggregateRoutes } from './routes/aggregates.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { AJV_OPTIONS } from '../validation.ts';
@@ -171,7 +172,7 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     if (k.code === 'KAIROS_ERR_NOT_READY') req.log.info({ code: k.code }, k.message);
     else if (k.status >= 500) req.log.error({ err }, 'request failed');
     if (req.routeOptions.config.maxBody === MAX_REQUEST_BYTES) metrics.eventsRejected.inc({ reason: k.code });
-    if (k.code === 'KAIROS_ERR_RATE_LIMITED') reply.header('retry-after', String(k.retryAfter ?? 1));
+    if (k.retryAfter !== undefined) reply.header('retry-after', String(k.retryAfter));
     return reply.status(k.status).send(k.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -186,7 +187,7 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     );
   });
 
-  const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerKeyRoutes, ...(extras.routes ?? [])];
+  const ctxRoutes: RouteRegistrar[] = [registerOpsRoutes, registerIngestRoutes, registerItemRoutes, registerProfileRoutes, registerAggregateRoutes, registerKeyRoutes, ...(extras.routes ?? [])];
   for (const r of ctxRoutes) r(app, ctx);
   return { app, ctx };
 }

@@ -1,0 +1,155 @@
+/**
+ * Differentially private aggregates (`POST /v1/aggregates`, docs/privacy.md): counts of people or
+ * of interactions over a time range, per day, per item, per top-level category, or in total, released
+ * with discrete Laplace noise (src/privacy/dp.ts) so that no answer depends much on any one person.
+ *
+ * The guarantee is per person (all their ids, as merged now): adding or removing everything one
+ * person did changes the bounded counts by at most C·L in L1, where each person counts in at most C
+ * partitions (`maxPartitionsPerPerson`: those where they count most, ties by key) and at most L
+ * (`maxPerPartition`; 1 for people) in each. The noise is scaled to that sensitivity and the
+ * release's ε. Partitions are public: every day of the range, items and categories of the catalog as
+ * the shop wrote it through the API (an item made from events exists because someone sent one, so
+ * it is never a partition), so which rows exist says nothing about anyone; every public partition
+ * gets noise, zeros included, and a top-`limit` list is a ranking of noisy values.
+ *
+ * Only usable events count (not those of people opted out of Personalization, nor events sent while
+ * opted out), and erased people are gone from memory, so neither ever shapes a release.
+ */
+import type { Workspace } from '../engine/workspace.ts';
+import type { InteractionKind } from '../ingest/interactions.ts';
+import { discreteLaplace, geometricRatio, noiseInterval95, type SecureUniform } from './dp.ts';
+
+export const AGGREGATE_METRICS = ['people', 'interactions'] as const;
+export const AGGREGATE_GROUPS = ['day', 'item', 'category', 'none'] as const;
+
+export interface AggregateQuery {
+  metric: (typeof AGGREGATE_METRICS)[number];
+  /** only interactions of this kind (and, for `people`, people with one) */
+  kind?: InteractionKind;
+  groupBy: (typeof AGGREGATE_GROUPS)[number];
+  /** ms since epoch, inclusive */
+  from: number;
+  /** ms since epoch, exclusive */
+  to: number;
+  epsilon: number;
+  /** C: partitions one person counts in at most */
+  maxPartitionsPerPerson: number;
+  /** L: what one person adds to one partition at most (1 for people) */
+  maxPerPartition: number;
+  /** rows returned for item and category (the highest noisy values) */
+  limit: number;
+}
+
+export interface AggregateRelease {
+  rows: Array<{ key: string; value: number }>;
+  /** partitions that received noise (the public ones) */
+  partitions: number;
+  /** L1 sensitivity C·L (C at most the number of partitions) */
+  sensitivity: number;
+  /** p = e^(−ε/Δ) of the noise distribution */
+  ratio: number;
+  /** noise standard deviation, √(2p)/(1 − p) */
+  noiseStdDev: number;
+  /** half-width of the noise's central 95% interval */
+  interval95: number;
+}
+
+const DAY_MS = 86_400_000;
+/** events looked at between two pauses (a release must not hold up requests) */
+const SLICE = 50_000;
+
+export const dayKey = (t: number): string => new Date(t - (((t % DAY_MS) + DAY_MS) % DAY_MS)).toISOString().slice(0, 10);
+
+/** The partitions a release may have, known without reading anyone's events. */
+export function publicPartitions(ws: Workspace, q: Pick<AggregateQuery, 'groupBy' | 'from' | 'to'>): string[] {
+  switch (q.groupBy) {
+    case 'none':
+      return ['all'];
+    case 'day': {
+      const out: string[] = [];
+      for (let d = q.from - (((q.from % DAY_MS) + DAY_MS) % DAY_MS); d < q.to; d += DAY_MS) out.push(dayKey(d));
+      return out;
+    }
+    case 'item':
+      return [...ws.catalog.values()].filter((i) => ws.catalog.record(i.itemId)?.source !== 'events').map((i) => i.itemId);
+    case 'category': {
+      const out = new Set<string>();
+      for (const i of ws.catalog.values()) if (ws.catalog.record(i.itemId)?.source !== 'events' && i.categoryPath[0] !== undefined) out.add(i.categoryPath[0]);
+      return [...out];
+    }
+  }
+}
+
+/**
+ * The bounded counts per public partition, before noise: each person's contributions clipped to L
+ * per partition and to their C strongest partitions. `pause` is awaited every SLICE events.
+ */
+export async function boundedCounts(ws: Workspace, q: AggregateQuery, partitions: readonly string[], pause: () => Promise<void>): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(partitions.map((k) => [k, 0]));
+  const keyOf = (t: number, itemId: string | undefined): string | undefined => {
+    switch (q.groupBy) {
+      case 'none':
+        return 'all';
+      case 'day':
+        return dayKey(t);
+      case 'item':
+        return itemId;
+      case 'category':
+        return itemId === undefined ? undefined : ws.catalog.get(itemId)?.categoryPath[0];
+    }
+  };
+  const perPartition = q.metric === 'people' ? 1 : q.maxPerPartition;
+  let sincePause = 0;
+  for (const root of [...ws.identity.roots()]) {
+    const usable = ws.viewOf(root)?.usable;
+    if (!usable) continue;
+    const mine = new Map<string, number>();
+    for (const e of usable) {
+      if (e.t < q.from || e.t >= q.to) continue;
+      if (q.metric === 'people' && q.kind === undefined && q.groupBy !== 'item' && q.groupBy !== 'category') {
+        // any usable event makes the person active in the partition
+        const key = keyOf(e.t, undefined);
+        if (key !== undefined && counts.has(key)) mine.set(key, 1);
+        continue;
+      }
+      for (const x of e.interactions) {
+        if (q.kind !== undefined && x.kind !== q.kind) continue;
+        const key = keyOf(x.t, x.itemId);
+        if (key === undefined || !counts.has(key)) continue;
+        mine.set(key, Math.min(perPartition, (mine.get(key) ?? 0) + 1));
+      }
+    }
+    sincePause += usable.length + 1;
+    if (mine.size > 0) {
+      const kept = [...mine].sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0)).slice(0, q.maxPartitionsPerPerson);
+      for (const [key, n] of kept) counts.set(key, counts.get(key)! + n);
+    }
+    if (sincePause >= SLICE) {
+      sincePause = 0;
+      await pause();
+    }
+  }
+  return counts;
+}
+
+/** Adds noise to every partition and picks the rows to return. */
+export function release(counts: ReadonlyMap<string, number>, q: AggregateQuery, random: SecureUniform): AggregateRelease {
+  // nobody counts in more partitions than there are (the partitions are public)
+  const sensitivity = Math.min(q.maxPartitionsPerPerson, counts.size) * (q.metric === 'people' ? 1 : q.maxPerPartition);
+  const ratio = geometricRatio(q.epsilon, sensitivity);
+  const noisy: Array<{ key: string; value: number }> = [];
+  // clamped at zero after the noise: post-processing, which costs no privacy
+  for (const [key, n] of counts) noisy.push({ key, value: Math.max(0, n + discreteLaplace(ratio, random)) });
+  let rows = noisy;
+  if (q.groupBy === 'item' || q.groupBy === 'category') {
+    rows = noisy.sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, q.limit);
+  }
+  return {
+    rows,
+    partitions: counts.size,
+    sensitivity,
+    ratio,
+    noiseStdDev: Math.sqrt(2 * ratio) / (1 - ratio),
+    interval95: noiseInterval95(ratio),
+  };
+}
