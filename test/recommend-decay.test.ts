@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PairCounts } from '../src/recommend/candidates/pair-counts.ts';
 import { DecayClock, DecayedSums } from '../src/recommend/decay.ts';
 
 const HOUR = 3_600_000;
@@ -54,6 +55,46 @@ describe('decayed sums', () => {
     sums.add(Y, 1, 100 * HOUR);
     sums.subtract(X, 3, 0);
     expect(sums.has(X)).toBe(false);
+  });
+
+  it('taking back a new contribution after a rebase leaves the old ones as a restart without it builds them', () => {
+    // live: two old sums, then a contribution far later (rebasing the clock) that is taken back, as an
+    // opt-out or erasure does; a restart never sees it. Stored values are read relative to each other
+    // (what ranking compares), since the two clocks have different anchors.
+    const live = new DecayedSums(new DecayClock(HOUR, 64));
+    const restart = new DecayedSums(new DecayClock(HOUR, 64));
+    for (const s of [live, restart]) {
+      s.add(X, 1, 0);
+      s.add(Y, 2, HOUR);
+    }
+    live.add(X, 5, 100 * HOUR);
+    live.subtract(X, 5, 100 * HOUR);
+    const stored = (s: DecayedSums): Map<number, number> => {
+      const out = new Map<number, number>();
+      s.forEachStored((h, v) => out.set(h, v));
+      return out;
+    };
+    const [l, r] = [stored(live), stored(restart)];
+    // plain floating point gave X = 0 here: old + new − new with old 2^-100 times new
+    expect(l.get(X)! / l.get(Y)!).toBe(r.get(X)! / r.get(Y)!);
+  });
+
+  it('pair weights keep an old pair when a new contribution to it is taken back after a rebase', () => {
+    const live = new PairCounts(new DecayClock(HOUR, 64));
+    const restart = new PairCounts(new DecayClock(HOUR, 64));
+    for (const p of [live, restart]) {
+      p.add(X, Y, 1, 0);
+      p.add(X, OLD, 1, 0);
+    }
+    live.add(X, Y, 1, 100 * HOUR);
+    live.subtract(X, Y, 1, 100 * HOUR);
+    const neighbours = (p: PairCounts): Map<number, number> => {
+      const out = new Map<number, number>();
+      p.forEachNeighbour(X, (n, w) => out.set(n, w));
+      return out;
+    };
+    const [l, r] = [neighbours(live), neighbours(restart)];
+    expect(l.get(Y)! / l.get(OLD)!).toBe(r.get(Y)! / r.get(OLD)!);
   });
 
   it('reads residues below 1e-9 as zero', () => {

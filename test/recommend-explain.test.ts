@@ -21,9 +21,9 @@ describe('reason texts', () => {
     expect(explainReason(raw, catalog).text).toBe(text);
   });
 
-  it('names unnamed or unknown anchors by id and keeps the anchor id', () => {
+  it('names an unnamed anchor by its id, does not name one the catalog no longer holds, and keeps the anchor id', () => {
     expect(explainReason({ type: 'viewed_together', itemId: 'p2' }, catalog)).toEqual({ type: 'viewed_together', itemId: 'p2', text: 'Because you viewed p2' });
-    expect(explainReason({ type: 'similar_content', itemId: 'zz' }, catalog).text).toBe('Similar to zz');
+    expect(explainReason({ type: 'similar_content', itemId: 'zz' }, catalog)).toEqual({ type: 'similar_content', itemId: 'zz', text: 'Similar to items you viewed' });
   });
 
   it('drops repeated reasons and keeps at most the requested number', () => {

@@ -10,6 +10,11 @@
  * Whether a key still exists is decided by a contribution count, not by the value: a sum whose
  * contributions were all removed is gone even if rounding left a residue, and a sum of genuinely
  * old (tiny) contributions is not mistaken for an empty one.
+ *
+ * Sums are compensated (addCompensated): after a rebase an old contribution is tiny next to a new
+ * one, and in plain floating point old + new − new is 0, so removing the new one (an opt-out, an
+ * erasure, a late event moving a session) would erase the old one too, and the sum would differ
+ * from the one a restart builds without the new contribution.
  */
 import { grownLength, widened } from './typed-arrays.ts';
 
@@ -49,6 +54,19 @@ export class DecayClock {
   }
 }
 
+/**
+ * Adds `x` to the sum held at `i` as the unevaluated pair hi[i] + lo[i] (Knuth's TwoSum keeps the
+ * rounding error of each addition in lo): about twice the precision of one double, so adding and
+ * then subtracting a large contribution gives back a small one exactly, whatever their ratio.
+ */
+export function addCompensated(hi: Float64Array, lo: Float64Array, i: number, x: number): void {
+  const a = hi[i]!;
+  const s = a + x;
+  const b = s - a;
+  lo[i]! += a - (s - b) + (x - b);
+  hi[i] = s;
+}
+
 /** Values whose magnitude is below this (in units of one fresh contribution) read as zero. */
 export const DECAY_EPSILON = 1e-9;
 
@@ -58,6 +76,8 @@ export const DECAY_EPSILON = 1e-9;
  */
 export class DecayedSums {
   private values = new Float64Array(1024);
+  /** the compensation of each sum (addCompensated): the value is values[h] + errors[h] */
+  private errors = new Float64Array(1024);
   /** contributions per handle; a handle is present while this is positive */
   private counts = new Int32Array(1024);
   /** one past the largest handle ever added */
@@ -66,7 +86,10 @@ export class DecayedSums {
 
   constructor(readonly clock: DecayClock) {
     clock.onRebase((factor) => {
-      for (let h = 0; h < this.end; h++) this.values[h]! *= factor;
+      for (let h = 0; h < this.end; h++) {
+        this.values[h]! *= factor;
+        this.errors[h]! *= factor;
+      }
     });
   }
 
@@ -75,14 +98,16 @@ export class DecayedSums {
     if (h >= this.values.length) {
       const n = grownLength(this.values.length, h + 1);
       this.values = widened(this.values, n);
+      this.errors = widened(this.errors, n);
       this.counts = widened(this.counts, n);
     }
     if (h >= this.end) this.end = h + 1;
     if (this.counts[h]! === 0) {
       this.values[h] = weight * unit;
+      this.errors[h] = 0;
       this.present++;
     } else {
-      this.values[h]! += weight * unit;
+      addCompensated(this.values, this.errors, h, weight * unit);
     }
     this.counts[h]!++;
   }
@@ -93,17 +118,18 @@ export class DecayedSums {
     if (--this.counts[h]! <= 0) {
       this.counts[h] = 0;
       this.values[h] = 0;
+      this.errors[h] = 0;
       this.present--;
       return true;
     }
-    this.values[h]! -= weight * this.clock.unitAt(t);
+    addCompensated(this.values, this.errors, h, -weight * this.clock.unitAt(t));
     return false;
   }
 
   /** the decayed sum at `now`; 0 for unknown handles and for residues below DECAY_EPSILON */
   valueAt(h: number, now: number): number {
     if (!this.has(h)) return 0;
-    const v = this.values[h]! * this.clock.factorAt(now);
+    const v = (this.values[h]! + this.errors[h]!) * this.clock.factorAt(now);
     return Math.abs(v) < DECAY_EPSILON ? 0 : v;
   }
 
@@ -118,6 +144,6 @@ export class DecayedSums {
 
   /** visits every present handle with its stored (anchor-relative) value; multiply by clock.factorAt(now) to read */
   forEachStored(visit: (h: number, stored: number) => void): void {
-    for (let h = 0; h < this.end; h++) if (this.counts[h]! > 0) visit(h, this.values[h]!);
+    for (let h = 0; h < this.end; h++) if (this.counts[h]! > 0) visit(h, this.values[h]! + this.errors[h]!);
   }
 }

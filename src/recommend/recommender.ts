@@ -188,8 +188,9 @@ export class Recommender implements SessionModel, CatalogListener {
       ...(o.excludeItems ? { excludeItems: o.excludeItems } : {}),
       ...(o.excludePurchased === false ? {} : { purchased: purchasedItems(q) }),
     });
-    // a category filter already asks for one category: capping it would only be relaxed again
-    const capMax = o.filter?.category === undefined && this.settings.categoryCapShare < 1 ? capFor(count, this.settings.categoryCapShare) : undefined;
+    // a category filter already asks for one category: capping it would only be relaxed again (a
+    // filter whose path is empty, "" or " > ", asks for none and matches every item: the cap holds)
+    const capMax = filterTopCategory(o.filter) === undefined && this.settings.categoryCapShare < 1 ? capFor(count, this.settings.categoryCapShare) : undefined;
     // a placement that reminds of the session's items ranks them itself: they are not demoted there
     const weights = o.weights ?? weightsFor(o.placement, this.settings.placements);
     const reminds = (weights[this.inSession.name] ?? 0) > 0;

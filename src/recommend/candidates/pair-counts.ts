@@ -3,15 +3,17 @@
  *
  * A pair's weight and contribution count live once in flat typed arrays ("slots"); both items map
  * the other to that slot. That keeps an update allocation-free and a pair at roughly 60 bytes,
- * which matters with millions of pairs. Counts are exact, so removing every contribution of a pair
+ * which matters with millions of pairs (weights are compensated sums: decay.ts). Counts are exact, so removing every contribution of a pair
  * removes the pair, whatever rounding did to its weight.
  */
-import { DecayClock } from '../decay.ts';
+import { addCompensated, DecayClock } from '../decay.ts';
 import { grownLength, widened } from '../typed-arrays.ts';
 
 export class PairCounts {
   private readonly neighbours = new Map<number, Map<number, number>>();
   private weights = new Float64Array(1024);
+  /** the compensation of each weight (decay.ts addCompensated): a pair's weight is weights + errors */
+  private errors = new Float64Array(1024);
   private counts = new Int32Array(1024);
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
@@ -21,7 +23,10 @@ export class PairCounts {
 
   constructor(readonly clock: DecayClock) {
     clock.onRebase((factor) => {
-      for (let i = 0; i < this.nextSlot; i++) this.weights[i]! *= factor;
+      for (let i = 0; i < this.nextSlot; i++) {
+        this.weights[i]! *= factor;
+        this.errors[i]! *= factor;
+      }
     });
   }
 
@@ -48,6 +53,7 @@ export class PairCounts {
     if (this.nextSlot === this.weights.length) {
       const n = grownLength(this.weights.length, this.nextSlot + 1);
       this.weights = widened(this.weights, n);
+      this.errors = widened(this.errors, n);
       this.counts = widened(this.counts, n);
     }
     return this.nextSlot++;
@@ -67,12 +73,13 @@ export class PairCounts {
     if (slot === undefined) {
       slot = this.allocate();
       this.weights[slot] = 0;
+      this.errors[slot] = 0;
       this.counts[slot] = 0;
       ma.set(b, slot);
       this.mapOf(b).set(a, slot);
       this.pairs++;
     }
-    this.weights[slot]! += part;
+    addCompensated(this.weights, this.errors, slot, part);
     this.counts[slot]!++;
     this.changed(a, b);
   }
@@ -83,9 +90,10 @@ export class PairCounts {
     const slot = ma?.get(b);
     if (ma === undefined || slot === undefined) return;
     if (--this.counts[slot]! > 0) {
-      this.weights[slot]! -= weight * this.clock.unitAt(t);
+      addCompensated(this.weights, this.errors, slot, -weight * this.clock.unitAt(t));
     } else {
       this.weights[slot] = 0;
+      this.errors[slot] = 0;
       this.freeSlots.push(slot);
       this.pairs--;
       ma.delete(b);
@@ -102,6 +110,6 @@ export class PairCounts {
     const m = this.neighbours.get(item);
     if (!m) return;
     // forEach, not for…of: iterating a Map by entries allocates an [key, value] pair per entry
-    m.forEach((slot, n) => visit(n, this.weights[slot]!));
+    m.forEach((slot, n) => visit(n, this.weights[slot]! + this.errors[slot]!));
   }
 }

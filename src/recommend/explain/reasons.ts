@@ -6,7 +6,9 @@ import type { CatalogView, RawReason, Reason } from '../types.ts';
 export type ExplainableReason = RawReason & { category?: string };
 
 export function explainReason(raw: ExplainableReason, catalog: CatalogView): Reason {
-  const anchor = raw.itemId === undefined ? undefined : displayName(catalog.get(raw.itemId), raw.itemId);
+  // an anchor no longer in the catalog (deleted) is not named: its id is no name for people
+  const item = raw.itemId === undefined ? undefined : catalog.get(raw.itemId);
+  const anchor = item === undefined ? undefined : displayName(item, raw.itemId!);
   const text = reasonText(raw, anchor);
   return raw.itemId === undefined ? { type: raw.type, text } : { type: raw.type, itemId: raw.itemId, text };
 }

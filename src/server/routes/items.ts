@@ -6,7 +6,8 @@ import { itemIdDetails, MAX_ITEM_ID_UNITS, type Item } from '../../catalog/item.
 import { principalOf, type AppContext } from '../app.ts';
 
 const ItemId = Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS });
-const Properties = Type.Object({}, { additionalProperties: true });
+// `available` is a boolean (CONTRACT §5): "false" or 0 would otherwise read as available
+const Properties = Type.Object({ available: Type.Optional(Type.Boolean()) }, { additionalProperties: true });
 export const ItemBody = Type.Object({ properties: Properties }, { additionalProperties: false });
 export const BulkItemsBody = Type.Object(
   { items: Type.Array(Type.Object({ itemId: ItemId, properties: Properties }, { additionalProperties: false }), { minItems: 1, maxItems: 10_000 }) },

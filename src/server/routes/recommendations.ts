@@ -56,7 +56,9 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
         checkItemIds([{ field: '/itemId', itemId: req.params.itemId }]);
         const { ws } = principalOf(req);
         if (!ws.catalog.has(req.params.itemId)) throw new KairosError('KAIROS_ERR_NOT_FOUND', `no item "${req.params.itemId}"`);
-        return ext.stateOf(ws).recommender.similar(req.params.itemId, Number(req.query.count ?? 10), req.params.itemId);
+        // exploration seeded by item and day, as recommendations are by person, placement, context and day
+        const now = Date.now();
+        return ext.stateOf(ws).recommender.similar(req.params.itemId, Number(req.query.count ?? 10), `${req.params.itemId}\u0000${Math.floor(now / 86_400_000)}`, now);
       },
     );
   };
