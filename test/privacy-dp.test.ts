@@ -10,13 +10,14 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
 import { Workspace } from '../src/engine/workspace.ts';
 import { boundedCounts, publicPartitions, release, type AggregateQuery } from '../src/privacy/aggregates.ts';
-import { BUDGET_WINDOW_MS, PrivacyBudget, SecureUniform, discreteLaplace, geometricRatio, noiseInterval95 } from '../src/privacy/dp.ts';
+import { BUDGET_WINDOW_MS, PrivacyBudget, SecureUniform, discreteLaplace, logRatio, noiseInterval95, noiseStdDev } from '../src/privacy/dp.ts';
 
 describe('discrete Laplace noise', () => {
   const N = 200_000;
-  const p = geometricRatio(0.5, 1);
+  const logP = logRatio(0.5, 1);
+  const p = Math.exp(logP);
   const random = new SecureUniform();
-  const draws = Array.from({ length: N }, () => discreteLaplace(p, random));
+  const draws = Array.from({ length: N }, () => discreteLaplace(logP, random));
   const share = (select: (x: number) => boolean): number => draws.filter(select).length / N;
   // six standard errors of a share near q
   const tolerance = (q: number): number => 6 * Math.sqrt((q * (1 - q)) / N);
@@ -28,18 +29,31 @@ describe('discrete Laplace noise', () => {
       expect(Math.abs(share((x) => x === k) - want), `P(X = ${k})`).toBeLessThan(tolerance(want));
     }
     const variance = (2 * p) / (1 - p) ** 2;
+    expect(noiseStdDev(logP)).toBeCloseTo(Math.sqrt(variance), 12);
     const mean = draws.reduce((a, b) => a + b, 0) / N;
     expect(Math.abs(mean)).toBeLessThan(6 * Math.sqrt(variance / N));
   });
 
   it('the reported 95% interval is the smallest k with P(|X| > k) ≤ 0.05, and the draws agree', () => {
-    const k = noiseInterval95(p);
+    const k = noiseInterval95(logP);
     const tail = (j: number): number => (2 * p ** (j + 1)) / (1 + p);
     expect(tail(k)).toBeLessThanOrEqual(0.05);
     expect(tail(k - 1)).toBeGreaterThan(0.05);
     expect(Math.abs(share((x) => Math.abs(x) > k) - tail(k))).toBeLessThan(tolerance(tail(k)));
-    // no noise at all when p is 0 (no partition, no sensitivity)
-    expect(noiseInterval95(0)).toBe(0);
+    // no noise at all when p is 0 (no partition, no sensitivity): exactly 0, not −0
+    expect(noiseInterval95(logRatio(1, 0))).toBe(0);
+    expect(Object.is(discreteLaplace(logRatio(1, 0), random), 0)).toBe(true);
+  });
+
+  it('stays finite and well defined when ε/Δ is tiny (even where p rounds to 1 as a double)', () => {
+    // the smallest the API allows is ε 1e-6 over Δ 1,000 · 1,000; below it p = e^(−ε/Δ) is 1
+    expect(Math.exp(logRatio(1e-6, 1_000_000))).toBeLessThan(1);
+    const tiny = -1e-17;
+    expect(Math.exp(tiny)).toBe(1);
+    const xs = Array.from({ length: 1000 }, () => discreteLaplace(tiny, random));
+    expect(xs.every((x) => Number.isFinite(x) && Number.isInteger(x))).toBe(true);
+    expect(Number.isFinite(noiseStdDev(tiny))).toBe(true);
+    expect(noiseInterval95(tiny)).toBeGreaterThan(1e12);
   });
 
   it('uniforms are strictly inside (0, 1) and fill it evenly', () => {
@@ -52,18 +66,25 @@ describe('discrete Laplace noise', () => {
 
 describe('the privacy budget', () => {
   it('spends within 24 hours, refuses what does not fit and says when enough frees up, and forgets spends past the window', () => {
-    const t0 = 1_700_000_000_000;
+    const MINUTE = 60_000;
+    const t0 = 1_700_000_000_000 - (1_700_000_000_000 % MINUTE) + 1000;
     const b = new PrivacyBudget(1);
-    for (let i = 0; i < 10; i++) expect(b.take(0.1, t0 + i * 1000)).toEqual({ ok: true });
-    expect(b.spent(t0 + 10_000)).toBeCloseTo(1, 9);
-    // the first spend leaves the window 24 h after it was made
-    expect(b.take(0.1, t0 + 10_000)).toEqual({ ok: false, retryAfterSeconds: BUDGET_WINDOW_MS / 1000 - 10 });
-    // 0.25 needs three spends gone: the third was made at t0 + 2 s
-    expect(b.take(0.25, t0 + 10_000)).toEqual({ ok: false, retryAfterSeconds: BUDGET_WINDOW_MS / 1000 - 8 });
-    expect(b.take(0.1, t0 + BUDGET_WINDOW_MS)).toEqual({ ok: true });
-    const stored = b.record(t0 + BUDGET_WINDOW_MS);
+    // spends are kept per minute, dated at the minute's end: t0's minute ends at t0 + 59 s
+    for (let i = 0; i < 10; i++) expect(b.take(0.1, t0 + i * MINUTE)).toEqual({ ok: true });
+    const now = t0 + 10 * MINUTE;
+    expect(b.spent(now)).toBeCloseTo(1, 9);
+    // the first spend leaves the window 24 h after its minute ends
+    expect(b.take(0.1, now)).toEqual({ ok: false, retryAfterSeconds: BUDGET_WINDOW_MS / 1000 - 10 * 60 + 59 });
+    // 0.25 needs three spends gone: the third was made in the minute ending at t0 + 2 min 59 s
+    expect(b.take(0.25, now)).toEqual({ ok: false, retryAfterSeconds: BUDGET_WINDOW_MS / 1000 - 8 * 60 + 59 });
+    expect(b.take(0.1, t0 + 59_000 + BUDGET_WINDOW_MS)).toEqual({ ok: true });
+    const stored = b.record(t0 + 59_000 + BUDGET_WINDOW_MS);
     expect(stored.spends).toHaveLength(10);
-    expect(new PrivacyBudget(1, stored.spends).spent(t0 + BUDGET_WINDOW_MS)).toBeCloseTo(1, 9);
+    expect(new PrivacyBudget(1, stored.spends).spent(t0 + 59_000 + BUDGET_WINDOW_MS)).toBeCloseTo(1, 9);
+    // thousands of releases in one minute are one entry
+    const busy = new PrivacyBudget(1);
+    for (let i = 0; i < 5000; i++) busy.take(0.0001, t0 + i);
+    expect(busy.record(t0 + 5000).spends).toEqual([{ at: t0 + 59_000, epsilon: expect.closeTo(0.5, 9) }]);
   });
 });
 
@@ -92,6 +113,27 @@ describe('the sensitivity of bounded counts', () => {
   }
 
   const counts = async (ws: Workspace, q: AggregateQuery): Promise<Map<string, number>> => boundedCounts(ws, q, publicPartitions(ws, q), async () => undefined);
+
+  it('a merge while the counting pauses for requests counts nobody twice', async () => {
+    const people = Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, acts: [{ item: i, kind: 0, minute: 10 + i }, { item: i, kind: 0, minute: 30 + i }] }));
+    const q: AggregateQuery = { metric: 'interactions', groupBy: 'none', from: START, to: START + 3 * DAY, epsilon: 1, maxPartitionsPerPerson: 1, maxPerPartition: 2, limit: 100 };
+    const ws = workspaceWith(people);
+    const before = await counts(ws, q);
+    expect(before.get('all')).toBe(12);
+    // after the first person is counted, the last one's id is linked to the first: one person now,
+    // with four interactions, of which they may add L = 2 (before the merge each added 2)
+    let merged = false;
+    const during = await boundedCounts(ws, q, publicPartitions(ws, q), async () => {
+      if (merged) return;
+      merged = true;
+      ws.apply({ messageId: `m${messages++}`, type: 'alias', userId: 'p0', previousId: 'p5', timestamp: START, receivedAt: START } as never, ws.allocateSegment());
+      ws.flush();
+    }, 1);
+    expect(merged).toBe(true);
+    // counted as of the start (12) — never 14, which counting p0 before and p0+p5 after would give
+    expect(during.get('all')).toBe(12);
+    expect((await counts(ws, q)).get('all')).toBe(10);
+  });
 
   it('one more person, however active, moves the counts by at most C·L in L1', async () => {
     await fc.assert(

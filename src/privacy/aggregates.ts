@@ -17,7 +17,8 @@
  */
 import type { Workspace } from '../engine/workspace.ts';
 import type { InteractionKind } from '../ingest/interactions.ts';
-import { discreteLaplace, geometricRatio, noiseInterval95, type SecureUniform } from './dp.ts';
+import type { EventSummary } from '../identity/timeline.ts';
+import { discreteLaplace, logRatio, noiseInterval95, noiseStdDev, type SecureUniform } from './dp.ts';
 
 export const AGGREGATE_METRICS = ['people', 'interactions'] as const;
 export const AGGREGATE_GROUPS = ['day', 'item', 'category', 'none'] as const;
@@ -46,8 +47,8 @@ export interface AggregateRelease {
   partitions: number;
   /** L1 sensitivity C·L (C at most the number of partitions) */
   sensitivity: number;
-  /** p = e^(−ε/Δ) of the noise distribution */
-  ratio: number;
+  /** ln p = −ε/Δ of the noise distribution (−Infinity: no partitions, no noise) */
+  logRatio: number;
   /** noise standard deviation, √(2p)/(1 − p) */
   noiseStdDev: number;
   /** half-width of the noise's central 95% interval */
@@ -60,6 +61,19 @@ const SLICE = 50_000;
 
 export const dayKey = (t: number): string => new Date(t - (((t % DAY_MS) + DAY_MS) % DAY_MS)).toISOString().slice(0, 10);
 
+/**
+ * The items the shop wrote through the API: an item made from events exists because someone sent
+ * one, and takes its category from whoever sent the latest event naming it.
+ */
+const shopItems = (ws: Workspace) => [...ws.catalog.values()].filter((i) => ws.catalog.record(i.itemId)?.source !== 'events');
+
+/** the top-level category of each shop item that has one */
+function shopCategories(ws: Workspace): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const i of shopItems(ws)) if (i.categoryPath[0] !== undefined) out.set(i.itemId, i.categoryPath[0]);
+  return out;
+}
+
 /** The partitions a release may have, known without reading anyone's events. */
 export function publicPartitions(ws: Workspace, q: Pick<AggregateQuery, 'groupBy' | 'from' | 'to'>): string[] {
   switch (q.groupBy) {
@@ -71,21 +85,50 @@ export function publicPartitions(ws: Workspace, q: Pick<AggregateQuery, 'groupBy
       return out;
     }
     case 'item':
-      return [...ws.catalog.values()].filter((i) => ws.catalog.record(i.itemId)?.source !== 'events').map((i) => i.itemId);
-    case 'category': {
-      const out = new Set<string>();
-      for (const i of ws.catalog.values()) if (ws.catalog.record(i.itemId)?.source !== 'events' && i.categoryPath[0] !== undefined) out.add(i.categoryPath[0]);
-      return [...out];
-    }
+      return shopItems(ws).map((i) => i.itemId);
+    case 'category':
+      return [...new Set(shopCategories(ws).values())];
   }
+}
+
+/** index of the first event at or after `t` (events are in time order) */
+function firstAt(events: readonly EventSummary[], t: number): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Every person's usable events in the range, taken in one synchronous step: counting then pauses
+ * for requests, and a merge, an opt-out or an erasure meanwhile must not count one person twice
+ * (once under each of two ids a merge joins) or in part.
+ */
+function snapshot(ws: Workspace, from: number, to: number): EventSummary[][] {
+  const people: EventSummary[][] = [];
+  for (const root of ws.identity.roots()) {
+    const usable = ws.viewOf(root)?.usable;
+    if (!usable || usable.length === 0) continue;
+    const start = firstAt(usable, from);
+    const end = firstAt(usable, to);
+    if (end > start) people.push(usable.slice(start, end));
+  }
+  return people;
 }
 
 /**
  * The bounded counts per public partition, before noise: each person's contributions clipped to L
- * per partition and to their C strongest partitions. `pause` is awaited every SLICE events.
+ * per partition and to their C strongest partitions. `pause` is awaited every `slice` events.
  */
-export async function boundedCounts(ws: Workspace, q: AggregateQuery, partitions: readonly string[], pause: () => Promise<void>): Promise<Map<string, number>> {
+export async function boundedCounts(ws: Workspace, q: AggregateQuery, partitions: readonly string[], pause: () => Promise<void>, slice = SLICE): Promise<Map<string, number>> {
   const counts = new Map<string, number>(partitions.map((k) => [k, 0]));
+  // an interaction counts under its item's category as the shop wrote it (else one person's event
+  // could move everyone's interactions with an item made from events to another category)
+  const categoryOf = q.groupBy === 'category' ? shopCategories(ws) : new Map<string, string>();
   const keyOf = (t: number, itemId: string | undefined): string | undefined => {
     switch (q.groupBy) {
       case 'none':
@@ -95,17 +138,14 @@ export async function boundedCounts(ws: Workspace, q: AggregateQuery, partitions
       case 'item':
         return itemId;
       case 'category':
-        return itemId === undefined ? undefined : ws.catalog.get(itemId)?.categoryPath[0];
+        return itemId === undefined ? undefined : categoryOf.get(itemId);
     }
   };
   const perPartition = q.metric === 'people' ? 1 : q.maxPerPartition;
   let sincePause = 0;
-  for (const root of [...ws.identity.roots()]) {
-    const usable = ws.viewOf(root)?.usable;
-    if (!usable) continue;
+  for (const usable of snapshot(ws, q.from, q.to)) {
     const mine = new Map<string, number>();
     for (const e of usable) {
-      if (e.t < q.from || e.t >= q.to) continue;
       if (q.metric === 'people' && q.kind === undefined && q.groupBy !== 'item' && q.groupBy !== 'category') {
         // any usable event makes the person active in the partition
         const key = keyOf(e.t, undefined);
@@ -124,7 +164,7 @@ export async function boundedCounts(ws: Workspace, q: AggregateQuery, partitions
       const kept = [...mine].sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0)).slice(0, q.maxPartitionsPerPerson);
       for (const [key, n] of kept) counts.set(key, counts.get(key)! + n);
     }
-    if (sincePause >= SLICE) {
+    if (sincePause >= slice) {
       sincePause = 0;
       await pause();
     }
@@ -136,10 +176,10 @@ export async function boundedCounts(ws: Workspace, q: AggregateQuery, partitions
 export function release(counts: ReadonlyMap<string, number>, q: AggregateQuery, random: SecureUniform): AggregateRelease {
   // nobody counts in more partitions than there are (the partitions are public)
   const sensitivity = Math.min(q.maxPartitionsPerPerson, counts.size) * (q.metric === 'people' ? 1 : q.maxPerPartition);
-  const ratio = geometricRatio(q.epsilon, sensitivity);
+  const logP = logRatio(q.epsilon, sensitivity);
   const noisy: Array<{ key: string; value: number }> = [];
   // clamped at zero after the noise: post-processing, which costs no privacy
-  for (const [key, n] of counts) noisy.push({ key, value: Math.max(0, n + discreteLaplace(ratio, random)) });
+  for (const [key, n] of counts) noisy.push({ key, value: Math.max(0, n + discreteLaplace(logP, random)) });
   let rows = noisy;
   if (q.groupBy === 'item' || q.groupBy === 'category') {
     rows = noisy.sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, q.limit);
@@ -148,8 +188,8 @@ export function release(counts: ReadonlyMap<string, number>, q: AggregateQuery, 
     rows,
     partitions: counts.size,
     sensitivity,
-    ratio,
-    noiseStdDev: Math.sqrt(2 * ratio) / (1 - ratio),
-    interval95: noiseInterval95(ratio),
+    logRatio: logP,
+    noiseStdDev: noiseStdDev(logP),
+    interval95: noiseInterval95(logP),
   };
 }

@@ -31,28 +31,36 @@ export class SecureUniform {
   }
 }
 
-/** p = e^(−ε/Δ) of the discrete Laplace mechanism for privacy loss `epsilon` and L1 sensitivity `sensitivity` */
-export const geometricRatio = (epsilon: number, sensitivity: number): number => Math.exp(-epsilon / sensitivity);
+/**
+ * ln p = −ε/Δ of the discrete Laplace mechanism for privacy loss `epsilon` and L1 sensitivity
+ * `sensitivity` (−Infinity when Δ is 0: no noise). Kept as a logarithm: for a small ε, p = e^(−ε/Δ)
+ * rounds towards 1 and ln p computed back from it loses its digits.
+ */
+export const logRatio = (epsilon: number, sensitivity: number): number => (sensitivity > 0 ? -epsilon / sensitivity : -Infinity);
 
-/** a geometric variable on {0, 1, 2, …} with P(G ≥ k) = p^k */
-function geometric(p: number, u: number): number {
-  return Math.floor(Math.log(u) / Math.log(p));
+/** a geometric variable on {0, 1, 2, …} with P(G ≥ k) = p^k, from ln p < 0 */
+function geometric(logP: number, u: number): number {
+  return Math.floor(Math.log(u) / logP);
 }
 
-/** one draw of discrete Laplace noise with ratio p: P(X = k) = (1 − p)/(1 + p) · p^|k| */
-export function discreteLaplace(p: number, random: SecureUniform): number {
-  return geometric(p, random.next()) - geometric(p, random.next());
+/** one draw of discrete Laplace noise with ratio p = e^logP: P(X = k) = (1 − p)/(1 + p) · p^|k| */
+export function discreteLaplace(logP: number, random: SecureUniform): number {
+  // Math.log(u) / −Infinity is −0: floor(−0) − floor(−0) is −0, and + 0 makes it 0
+  return geometric(logP, random.next()) - geometric(logP, random.next()) + 0;
 }
 
 /**
  * Half-width of the central 95% interval of the noise: the smallest k with P(|X| > k) ≤ 0.05, from
  * P(|X| ≥ j) = 2p^j/(1 + p) for j ≥ 1.
  */
-export function noiseInterval95(p: number): number {
-  if (p <= 0) return 0;
-  const j = Math.ceil(Math.log(0.025 * (1 + p)) / Math.log(p));
+export function noiseInterval95(logP: number): number {
+  if (logP === -Infinity) return 0;
+  const j = Math.ceil(Math.log(0.025 * (1 + Math.exp(logP))) / logP);
   return Math.max(0, j - 1);
 }
+
+/** standard deviation of the noise, √(2p)/(1 − p) */
+export const noiseStdDev = (logP: number): number => Math.sqrt(2 * Math.exp(logP)) / -Math.expm1(logP);
 
 /** one release's spend */
 export interface Spend {
@@ -62,6 +70,11 @@ export interface Spend {
 }
 
 export const BUDGET_WINDOW_MS = 24 * 3_600_000;
+/**
+ * Spends are kept per minute, each dated at the end of its minute (so it leaves the window up to a
+ * minute late, never early): a ledger holds at most 1,440 entries however many releases there are.
+ */
+const BUCKET_MS = 60_000;
 /** spends are summed with this slack, so ten spends of 0.1 fit a budget of 1 */
 const SLACK = 1e-9;
 
@@ -73,7 +86,7 @@ export class PrivacyBudget {
     readonly epsilonPerDay: number,
     spends: readonly Spend[] = [],
   ) {
-    this.spends = [...spends].sort((a, b) => a.at - b.at);
+    this.spends = spends.map((s) => ({ ...s })).sort((a, b) => a.at - b.at);
   }
 
   /** ε spent in the window ending at `now` */
@@ -89,7 +102,10 @@ export class PrivacyBudget {
   take(epsilon: number, now: number): { ok: true } | { ok: false; retryAfterSeconds: number } {
     const spent = this.spent(now);
     if (spent + epsilon <= this.epsilonPerDay + SLACK) {
-      this.spends.push({ at: now, epsilon });
+      const at = Math.ceil(now / BUCKET_MS) * BUCKET_MS;
+      const last = this.spends[this.spends.length - 1];
+      if (last?.at === at) last.epsilon += epsilon;
+      else this.spends.push({ at, epsilon });
       return { ok: true };
     }
     // the earliest time enough of the oldest spends have left the window

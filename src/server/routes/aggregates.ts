@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Workspace } from '../../engine/workspace.ts';
 import { KairosError, type ErrorDetail } from '../../errors.ts';
 import { INTERACTION_KINDS } from '../../ingest/interactions.ts';
-import { parseIsoTime } from '../../iso-time.ts';
+import { MAX_TIME_MS, parseIsoTime } from '../../iso-time.ts';
 import { AGGREGATE_GROUPS, AGGREGATE_METRICS, boundedCounts, publicPartitions, release, type AggregateQuery } from '../../privacy/aggregates.ts';
 import { PrivacyBudget, SecureUniform, type Spend } from '../../privacy/dp.ts';
 import { principalOf, type AppContext } from '../app.ts';
@@ -19,7 +19,8 @@ const Body = Type.Object(
     groupBy: literals(AGGREGATE_GROUPS),
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    epsilon: Type.Number({ exclusiveMinimum: 0, maximum: 10_000 }),
+    // below 1e-6 the noise dwarfs any count a shop has, and tiny spends would pile up in the ledger
+    epsilon: Type.Number({ minimum: 1e-6, maximum: 10_000 }),
     maxPartitionsPerPerson: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     maxPerPartition: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
@@ -52,6 +53,7 @@ export function registerAggregateRoutes(app: FastifyInstance, ctx: AppContext): 
     const { ws } = principalOf(req);
     const now = Date.now();
     const q = queryOf(req.body, now, epsilonPerDay);
+    const partitions = publicPartitions(ws, q);
     const budget = await budgetOf(ws);
     const taken = budget.take(q.epsilon, now);
     if (!taken.ok) {
@@ -61,7 +63,6 @@ export function registerAggregateRoutes(app: FastifyInstance, ctx: AppContext): 
     }
     // the spend is durable before anything is released: a crash cannot give it back
     await engine.store.commit(ws.id, [{ table: 'meta', key: BUDGET_KEY, value: budget.record(now) }]);
-    const partitions = publicPartitions(ws, q);
     const counts = await boundedCounts(ws, q, partitions, () => yieldToRequests());
     const r = release(counts, q, random);
     const spent = budget.spent(now);
@@ -94,11 +95,15 @@ function queryOf(body: Body, now: number, epsilonPerDay: number): AggregateQuery
     const raw = body[field];
     if (raw === undefined) return fallback;
     const t = parseIsoTime(raw);
-    if (Number.isNaN(t)) details.push({ field: `/${field}`, message: 'must be an ISO-8601 time' });
+    // a day either side of the dates a time can hold: the range's days must be dates too
+    if (Number.isNaN(t) || Math.abs(t) > MAX_TIME_MS - DAY_MS) {
+      details.push({ field: `/${field}`, message: 'must be an ISO-8601 time between the years -271820 and 275759' });
+      return Number.NaN;
+    }
     return t;
   };
   const to = time('to', now);
-  const from = time('from', (Number.isNaN(to) ? now : to) - 30 * DAY_MS);
+  const from = time('from', Number.isNaN(to) ? Number.NaN : Math.max(-MAX_TIME_MS + DAY_MS, to - 30 * DAY_MS));
   if (!Number.isNaN(from) && !Number.isNaN(to)) {
     if (!(from < to)) details.push({ field: '/to', message: 'must be later than from' });
     else if (to - from > MAX_RANGE_DAYS * DAY_MS) details.push({ field: '/to', message: `the range may cover at most ${MAX_RANGE_DAYS} days` });
