@@ -16,7 +16,9 @@ import { DecisionsExtension, type DecisionRecord } from '../src/decide/serving/e
 import type { Engine, WorkspaceExtension } from '../src/engine/engine.ts';
 import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
+import { erasePerson } from '../src/privacy/erasure.ts';
 import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
+import type { Mutation } from '../src/store/types.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 
@@ -140,6 +142,29 @@ describe('attribution and arrival order', () => {
     );
     // the property is not vacuous: rewards were credited in many runs
     expect(credited).toBeGreaterThan(10);
+  });
+
+  it('a reward event naming an erased person\'s decision while the erasure commits does not bring the decision back', async () => {
+    const ws = await shownWorkspace();
+    const store = engine.store as { commit: (ws: string, m: readonly Mutation[]) => Promise<void> };
+    const commit = store.commit.bind(store);
+    let injected = false;
+    // right after the erasure's first commit deleted the decision, a stranger quotes its id
+    store.commit = async (id, mutations) => {
+      await commit(id, mutations);
+      if (injected || id !== ws.id || !mutations.some((m) => m.table === 'decisions' && m.key === decisionOf(0) && m.value === undefined)) return;
+      injected = true;
+      const click = { type: 'track', anonymousId: 'stranger', event: 'Promotion Clicked', properties: { decision_id: decisionOf(0) }, messageId: 'race-1', timestamp: new Date(BASE).toISOString() };
+      await engine.ingest(ws, { events: [click], receivedAt: NOW });
+    };
+    try {
+      expect(await erasePerson(engine, ws, PEOPLE[0]!.userId, { suppress: false, actor: 'test' })).toBeDefined();
+    } finally {
+      store.commit = commit;
+    }
+    expect(injected).toBe(true);
+    expect(await engine.store.get(ws.id, 'decisions', decisionOf(0))).toBeUndefined();
+    expect(decisions().stateOf(ws).records.has(decisionOf(0))).toBe(false);
   });
 
   it('a restart, reading the stored candidates back, judges them the same', async () => {

@@ -148,3 +148,75 @@ describe('bandit rewards are judged on the events held, not on when they arrived
     expect(await scanRecords(s.dataDir, [intruder])).toEqual([]);
   });
 });
+
+describe('what reviews of the candidate outcomes found', () => {
+  const put = (s: TestServer, id: string) => api(s.url, 'PUT', `/v1/actions/${id}`, { placements: ['home'], channel: 'web', content: { title: id } });
+  const decide = async (s: TestServer, who: Record<string, string>) => {
+    const d = await api(s.url, 'POST', '/v1/decide', { placement: 'home', ...who });
+    expect(d.status).toBe(200);
+    return { decisionId: d.json.decisionId as string, at: Date.now() };
+  };
+  const rewardsOf = async (s: TestServer, userId: string, decisionId: string) =>
+    ndjson((await api(s.url, 'GET', `/v1/profiles/${userId}/export`)).text).find((r) => r.type === 'decision' && r.decisionId === decisionId)?.rewards ?? {};
+
+  it('a click dated within the clock tolerance before the decision still counts for a person who stated a preference', async () => {
+    const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
+    await put(s, 'only');
+    await ingest(s.url, '/v1/identify', { userId: 'early', context: consent(true), timestamp: iso(Date.now() - 600_000) });
+    const d = await decide(s, { userId: 'early' });
+    await ingest(s.url, '/v1/track', { userId: 'early', event: 'Promotion Clicked', properties: { decision_id: d.decisionId }, timestamp: iso(d.at - 60_000) });
+    expect(await rewardsOf(s, 'early', d.decisionId)).toEqual({ only: 1 });
+    await ingest(s.url, '/v1/identify', { userId: 'early', context: consent(true) });
+    expect(await rewardsOf(s, 'early', d.decisionId)).toEqual({ only: 1 });
+  });
+
+  it('an action named like an Object.prototype member is rewarded like any other', async () => {
+    const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
+    await put(s, 'constructor');
+    const d = await decide(s, { userId: 'proto' });
+    expect((await api(s.url, 'POST', `/v1/decisions/${d.decisionId}/reward`, { value: 1 })).json).toMatchObject({ applied: true, reward: 1 });
+    const d2 = await decide(s, { userId: 'proto' });
+    await ingest(s.url, '/v1/track', { userId: 'proto', event: 'Promotion Clicked', properties: { decision_id: d2.decisionId } });
+    expect(await rewardsOf(s, 'proto', d2.decisionId)).toEqual({ constructor: 1 });
+  });
+
+  it('strangers quoting a decision or recommendation id cannot crowd out the person\'s own click', async () => {
+    const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
+    await seedFeedbackShop(s);
+    await put(s, 'only');
+    const d = await decide(s, { userId: 'crowded' });
+    const rec = await recommendFor(s, 'crowded');
+    const batch: unknown[] = [];
+    for (let k = 0; k < 60; k++) {
+      batch.push({ type: 'track', anonymousId: `stranger-${k}`, event: 'Promotion Clicked', properties: { decision_id: d.decisionId } });
+      batch.push({ type: 'track', anonymousId: `stranger-${k}`, event: 'Product Clicked', properties: { product_id: rec.itemId, recommendation_id: rec.recommendationId } });
+    }
+    expect((await ingest(s.url, '/v1/batch', { batch })).status).toBe(200);
+    expect(await rewardsOf(s, 'crowded', d.decisionId)).toEqual({});
+    const before = (await learnedBlend(s))?.examples ?? 0;
+    await ingest(s.url, '/v1/track', { userId: 'crowded', event: 'Promotion Clicked', properties: { decision_id: d.decisionId } });
+    await click(s, { userId: 'crowded' }, rec, Date.now());
+    expect(await rewardsOf(s, 'crowded', d.decisionId)).toEqual({ only: 1 });
+    expect((await learnedBlend(s))!.examples).toBe(before + 1);
+  });
+
+  it('erasing a person whose click passed a reward on to an earlier draw leaves none of their ids and none of its reward', async () => {
+    const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 300 } }));
+    await put(s, 'offer');
+    const run = token();
+    const [anon, user] = [`anon-${run}`, `user-${run}`];
+    const d1 = await decide(s, { anonymousId: anon });
+    // the same person, now with a userId the graph does not know yet: the slot repeats d1's draw
+    const d2 = await decide(s, { userId: user, anonymousId: anon });
+    await ingest(s.url, '/v1/track', { userId: user, event: 'Promotion Clicked', properties: { decision_id: d2.decisionId } });
+    expect((await api(s.url, 'DELETE', `/v1/profiles/${user}`)).status).toBe(200);
+    await resources.stop(s);
+    const stored = new Map(await recordsOf<{ rewards?: Record<string, number>; outcomes?: unknown[] }>(s.dataDir, 'default', 'decisions'));
+    // d2 named the erased userId: gone; d1 named only the anonymousId: kept, without the click it was passed
+    expect(stored.has(d2.decisionId)).toBe(false);
+    expect(stored.get(d1.decisionId)).toMatchObject({ outcomes: [] });
+    expect(stored.get(d1.decisionId)?.rewards ?? {}).toEqual({});
+    await kairosCli(['compact'], s.dataDir);
+    expect(await scanRecords(s.dataDir, [user])).toEqual([]);
+  });
+});

@@ -35,8 +35,8 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
     const tombstones = engine.tombstones.get(ws.id)!;
     const erased: EventSummary[] = [];
     const erasedIds = new Set<string>();
-    /** `table\0key` of every store record removed so far */
-    const removed = new Set<string>();
+    /** `table\0key` of every extension record removed (or rewritten) so far, with its rev then */
+    const removed = new Map<string, number | undefined>();
     const segments = new Set<string>();
     /** ids held from ingestion once the person's events outran FREE_ROUNDS rounds */
     let held: string[] | undefined;
@@ -50,7 +50,12 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
         const extensionRecords = ws.erasureMutations(ids);
         if (round === 0 && root === undefined && !o.suppress && extensionRecords.length === 0) return undefined;
         const fresh = (root === undefined ? [] : (ws.viewOf(root)?.events ?? [])).filter((e) => !erasedIds.has(e.messageId));
-        const freshRecords = extensionRecords.filter((m) => !removed.has(`${m.table}\u0000${m.key}`));
+        // a record is fresh when it was never removed, or was written again since (its rev moved): a
+        // reward event naming the person's decision may rewrite it while the erasure awaits a commit
+        const freshRecords = extensionRecords.filter((m) => {
+          const k = `${m.table}\u0000${m.key}`;
+          return !removed.has(k) || removed.get(k) !== m.rev;
+        });
         if (round > 0 && fresh.length === 0 && freshRecords.length === 0) {
           if (o.suppress && !suppressing) {
             // the ids' tombstones are durable: from this turn no batch takes their events, and the
@@ -89,7 +94,7 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
           value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
         });
         await engine.store.commit(ws.id, mutations);
-        for (const m of extensionRecords) removed.add(`${m.table}\u0000${m.key}`);
+        for (const m of extensionRecords) removed.set(`${m.table}\u0000${m.key}`, m.rev);
         items.apply();
         if (round + 1 === (o.freeRounds ?? FREE_ROUNDS)) {
           // events keep coming: the person's ids are refused until the erasure ends (events already

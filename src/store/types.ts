@@ -53,11 +53,18 @@ export interface Put {
   table: Table;
   key: string;
   value: unknown;
+  /**
+   * for erasure only, never stored: a number the extension changes whenever it writes the record
+   * again, so an erasure that removed it looks again when it was written back meanwhile
+   */
+  rev?: number;
 }
 export interface Delete {
   table: Table;
   key: string;
   value?: undefined;
+  /** as Put.rev */
+  rev?: number;
 }
 export type Mutation = Put | Delete;
 

@@ -145,6 +145,12 @@ export interface RewardEvent {
   via?: string[];
 }
 
+/** every id a reward event holds: its sender's, and those of the decision it came through */
+const outcomeIds = (o: RewardEvent): string[] => (o.via ? [...namedIds(o), ...o.via] : namedIds(o));
+
+/** a reward per action, read as an own property: an action may be called `constructor` */
+const rewardOf = (rewards: Readonly<Record<string, number>> | undefined, actionId: string): number => (rewards !== undefined && Object.hasOwn(rewards, actionId) ? rewards[actionId]! : 0);
+
 /**
  * How many reward events one decision keeps: a person clicks, adds and buys, perhaps from two devices.
  * Beyond this many (a client replaying one decision_id over and over) further ones are ignored, so
@@ -212,8 +218,10 @@ export class DecisionState {
   readonly records = new Map<string, DecisionRecord>();
   /** id → that id's retained decisions */
   private readonly byId = new Map<string, Set<DecisionRecord>>();
-  /** id → the retained decisions holding reward events sent under it */
+  /** id → the retained decisions holding reward events that name it (outcomeIds) */
   private readonly bySender = new Map<string, Set<DecisionRecord>>();
+  /** per record, a number that changes with every write of it (Mutation.rev: erasure looks again when it moved) */
+  private readonly revs = new WeakMap<DecisionRecord, number>();
   /** records whose rewards or `withheld` changed when judged again: written with the next batch of events (rewardsFrom) */
   private readonly rejudged = new Set<DecisionRecord>();
   /** decisions whose observations are in the bandits (inside the learning window) → the actions learned */
@@ -265,7 +273,7 @@ export class DecisionState {
   add(rec: DecisionRecord, now: number): void {
     this.records.set(rec.decisionId, rec);
     for (const id of rec.ids) addTo(this.byId, id, rec);
-    for (const o of rec.outcomes ?? []) for (const id of namedIds(o)) addTo(this.bySender, id, rec);
+    for (const o of rec.outcomes ?? []) for (const id of outcomeIds(o)) addTo(this.bySender, id, rec);
     if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.ws.anyOptedOut(rec.ids)) this.learn(rec, +1);
   }
 
@@ -309,7 +317,7 @@ export class DecisionState {
   /** the best reward per action that counts now: granted ones and credited reward events */
   private countedRewards(rec: DecisionRecord): Record<string, number> | undefined {
     const out: Record<string, number> = { ...this.granted(rec) };
-    for (const o of rec.outcomes ?? []) if (o.value > (out[o.actionId] ?? 0) && this.outcomeCounts(rec, o)) out[o.actionId] = o.value;
+    for (const o of rec.outcomes ?? []) if (o.value > rewardOf(out, o.actionId) && this.outcomeCounts(rec, o)) out[o.actionId] = o.value;
     return Object.keys(out).length > 0 ? out : undefined;
   }
 
@@ -344,12 +352,12 @@ export class DecisionState {
     if (sign === 1) {
       if (rec.x === undefined || this.learned.has(rec)) return;
       const ids = rec.actions.filter((a) => a.repeatOf === undefined && this.actions.has(a.actionId)).map((a) => a.actionId);
-      for (const id of ids) bandit.update(id, rec.x, rec.rewards?.[id] ?? 0);
+      for (const id of ids) bandit.update(id, rec.x, rewardOf(rec.rewards, id));
       this.learned.set(rec, ids);
     } else {
       const ids = this.learned.get(rec);
       if (ids === undefined) return;
-      for (const id of ids) bandit.forget(id, rec.x!, rec.rewards?.[id] ?? 0);
+      for (const id of ids) bandit.forget(id, rec.x!, rewardOf(rec.rewards, id));
       this.learned.delete(rec);
     }
   }
@@ -359,7 +367,21 @@ export class DecisionState {
     this.rejudged.delete(rec);
     this.records.delete(rec.decisionId);
     for (const id of rec.ids) removeFrom(this.byId, id, rec);
-    for (const o of rec.outcomes ?? []) for (const id of namedIds(o)) removeFrom(this.bySender, id, rec);
+    for (const o of rec.outcomes ?? []) for (const id of outcomeIds(o)) removeFrom(this.bySender, id, rec);
+  }
+
+  /** the write of a record, with a new rev */
+  private put(rec: DecisionRecord): Mutation {
+    const rev = (this.revs.get(rec) ?? 0) + 1;
+    this.revs.set(rec, rev);
+    return { table: 'decisions', key: rec.decisionId, value: rec, rev };
+  }
+
+  /** replaces a record's reward events, keeping the index of the ids they hold in step */
+  private setOutcomes(rec: DecisionRecord, outcomes: RewardEvent[]): void {
+    for (const o of rec.outcomes ?? []) for (const id of outcomeIds(o)) removeFrom(this.bySender, id, rec);
+    rec.outcomes = outcomes;
+    for (const o of outcomes) for (const id of outcomeIds(o)) addTo(this.bySender, id, rec);
   }
 
   /**
@@ -509,25 +531,25 @@ export class DecisionState {
     if (!served) throw new DecideError('bad_action', `decision "${decisionId}" did not serve action "${actionId}"`);
     const writes: Mutation[] = [];
     if (this.ws.anyOptedOut(rec.ids)) {
-      return { outcome: { decisionId, actionId: served.actionId, reward: rec.rewards?.[served.actionId] ?? 0, applied: false, reason: 'opted_out' }, writes };
+      return { outcome: { decisionId, actionId: served.actionId, reward: rewardOf(rec.rewards, served.actionId), applied: false, reason: 'opted_out' }, writes };
     }
     const applied = this.raise(rec, served.actionId, value, writes);
     if (served.repeatOf !== undefined) {
       const source = this.records.get(served.repeatOf);
       if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.ws.anyOptedOut(source.ids)) this.raise(source, served.actionId, value, writes);
     }
-    return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rec.rewards?.[served.actionId] ?? 0), applied }, writes };
+    return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rewardOf(rec.rewards, served.actionId)), applied }, writes };
   }
 
   /** raises a granted reward; returns whether the reward that counts rose */
   private raise(rec: DecisionRecord, actionId: string, value: number, writes: Mutation[]): boolean {
     const granted = this.granted(rec);
-    if (!(value > (granted[actionId] ?? 0))) return false;
-    const before = rec.rewards?.[actionId] ?? 0;
+    if (!(value > rewardOf(granted, actionId))) return false;
+    const before = rewardOf(rec.rewards, actionId);
     rec.granted = { ...granted, [actionId]: value };
     this.setRewards(rec, this.countedRewards(rec));
-    writes.push({ table: 'decisions', key: rec.decisionId, value: rec });
-    return (rec.rewards?.[actionId] ?? 0) > before;
+    writes.push(this.put(rec));
+    return rewardOf(rec.rewards, actionId) > before;
   }
 
   /**
@@ -539,7 +561,7 @@ export class DecisionState {
    * and again whenever a merge or a preference may change that (attributionChanged).
    */
   rewardsFrom(events: readonly StoredEvent[]): Mutation[] {
-    const writes: Mutation[] = [...this.rejudged].map((rec) => ({ table: 'decisions' as const, key: rec.decisionId, value: rec }));
+    const writes: Mutation[] = [...this.rejudged].map((rec) => this.put(rec));
     this.rejudged.clear();
     for (const e of events) {
       if (e.type !== 'track' || e.event === undefined) continue;
@@ -555,7 +577,8 @@ export class DecisionState {
       if (!served) continue; // an action the decision did not serve: not attributable
       const o: RewardEvent = {
         messageId: e.messageId,
-        t: Math.max(e.timestamp, rec.at),
+        // the event's own time: consent and identity are judged at it
+        t: e.timestamp,
         ...(e.userId !== undefined ? { userId: e.userId } : {}),
         ...(e.anonymousId !== undefined ? { anonymousId: e.anonymousId } : {}),
         actionId: served.actionId,
@@ -568,15 +591,25 @@ export class DecisionState {
     return writes;
   }
 
-  /** keeps a reward event on a decision (unless held already, or the decision holds its maximum) and judges it */
+  /**
+   * Keeps a reward event on a decision (unless held already) and judges it. A decision holding
+   * MAX_OUTCOMES_PER_DECISION makes room only for an event that counts now, in place of one that
+   * does not: strangers quoting a decision id cannot crowd out the person's own click.
+   */
   private keep(rec: DecisionRecord, o: RewardEvent, writes: Mutation[]): void {
     const held = rec.outcomes ?? [];
-    if (held.length >= MAX_OUTCOMES_PER_DECISION || held.some((h) => h.messageId === o.messageId && h.actionId === o.actionId)) return;
+    if (held.some((h) => h.messageId === o.messageId && h.actionId === o.actionId)) return;
+    let kept = held;
+    if (held.length >= MAX_OUTCOMES_PER_DECISION) {
+      if (!this.outcomeCounts(rec, o)) return;
+      const out = held.findIndex((h) => !this.outcomeCounts(rec, h));
+      if (out < 0) return;
+      kept = held.filter((_, i) => i !== out);
+    }
     rec.granted = this.granted(rec);
-    rec.outcomes = [...held, o];
-    for (const id of namedIds(o)) addTo(this.bySender, id, rec);
+    this.setOutcomes(rec, [...kept, o]);
     this.setRewards(rec, this.countedRewards(rec));
-    writes.push({ table: 'decisions', key: rec.decisionId, value: rec });
+    writes.push(this.put(rec));
   }
 
   private recordsOf(ids: readonly string[]): DecisionRecord[] {
@@ -594,8 +627,12 @@ export class DecisionState {
     const gone = new Set(ids);
     const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
     return [
-      ...own.map((r) => ({ table: 'decisions' as const, key: r.decisionId })),
-      ...others.map((r) => ({ table: 'decisions' as const, key: r.decisionId, value: { ...r, ...this.withoutOutcomesOf(r, gone) } })),
+      ...own.map((r): Mutation => ({ table: 'decisions', key: r.decisionId, rev: this.revs.get(r) })),
+      ...others.map((r): Mutation => {
+        const { rewards: _, outcomes: __, ...rest } = r;
+        const without = this.withoutOutcomesOf(r, gone);
+        return { table: 'decisions', key: r.decisionId, value: { ...rest, ...without }, rev: this.revs.get(r) };
+      }),
     ];
   }
 
@@ -605,17 +642,15 @@ export class DecisionState {
     const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
     for (const rec of own) this.drop(rec);
     for (const rec of others) {
-      for (const o of rec.outcomes ?? []) for (const id of namedIds(o)) removeFrom(this.bySender, id, rec);
       const { outcomes, rewards } = this.withoutOutcomesOf(rec, gone);
-      rec.outcomes = outcomes;
-      for (const o of outcomes) for (const id of namedIds(o)) addTo(this.bySender, id, rec);
+      this.setOutcomes(rec, outcomes);
       this.setRewards(rec, rewards);
     }
   }
 
   /** a record's outcomes without those sent under these ids, and the rewards that then count */
   private withoutOutcomesOf(rec: DecisionRecord, gone: ReadonlySet<string>): { outcomes: RewardEvent[]; rewards?: Record<string, number> } {
-    const outcomes = (rec.outcomes ?? []).filter((o) => !namedIds(o).some((id) => gone.has(id)));
+    const outcomes = (rec.outcomes ?? []).filter((o) => !outcomeIds(o).some((id) => gone.has(id)));
     const rewards = this.countedRewards({ ...rec, outcomes });
     return { outcomes, ...(rewards !== undefined ? { rewards } : {}) };
   }

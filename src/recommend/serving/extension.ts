@@ -56,11 +56,16 @@ export class RecommendationsExtension implements WorkspaceExtension {
     this.attached.add(recommender);
     const impressions = new ImpressionLog();
     // a candidate outcome counts while its sender is the recommendation's person (by the merges known
-    // now), it was not sent while they had opted out, and nobody the request named is opted out
+    // now), it was not sent while they had opted out, and nobody the request named is opted out; the
+    // earliest records name no sender: they were kept only when credited, and stay so
     const learning = new FeedbackLearning(
       (placement) => recommender.weightsOf(placement),
       undefined,
-      (rec) => !ws.anyOptedOut(rec.ids) && ws.attributable(rec.ids, { messageId: rec.messageId, timestamp: rec.t, ...senderOf(rec) }),
+      (rec) => {
+        if (ws.anyOptedOut(rec.ids)) return false;
+        const sender = senderOf(rec);
+        return (sender.userId === undefined && sender.anonymousId === undefined) || ws.attributable(rec.ids, { messageId: rec.messageId, timestamp: rec.t, ...sender });
+      },
     );
     const now = Date.now();
     const oldest = now - this.serving.impressionTtlDays * 86_400_000;
@@ -137,8 +142,10 @@ export class RecommendationsExtension implements WorkspaceExtension {
           messageId: e.messageId,
           example: { chosen: imp.signals[at] ?? {}, others: imp.signals.filter((_, i) => i !== at), weight },
         };
-        const key = learning.offer(rec);
-        if (key !== undefined) writes.push({ table: 'impressions', key, value: rec });
+        const taken = learning.offer(rec);
+        if (taken === undefined) continue;
+        writes.push({ table: 'impressions', key: taken.key, value: rec });
+        if (taken.evicted !== undefined) writes.push({ table: 'impressions', key: taken.evicted });
       }
     }
     return writes;

@@ -138,8 +138,9 @@ export function senderOf(r: FeedbackRecord): { userId?: string; anonymousId?: st
 
 /**
  * How many candidate outcomes one shown item keeps: a person views, adds and buys it, perhaps from
- * two devices. Beyond this many (a client replaying one recommendation_id over and over) further
- * ones are ignored, so what counts can then depend on arrival order.
+ * two devices. A full item makes room only for an outcome credited now, in place of one that is not
+ * (strangers quoting a recommendation id cannot crowd out the person's own click); what counts can
+ * then depend on arrival order only when more than this many candidates are credited later.
  */
 export const MAX_CANDIDATES_PER_ITEM = 16;
 
@@ -183,29 +184,40 @@ export class FeedbackLearning {
   }
 
   /**
-   * Takes a candidate outcome; returns its store key, or undefined when it is already held (the same
-   * event derived again) or its item holds MAX_CANDIDATES_PER_ITEM. Only the earliest credited
+   * Takes a candidate outcome; returns its store key (and the key of a candidate it evicted, to
+   * delete), or undefined when it is already held (the same event derived again) or its item is full
+   * (MAX_CANDIDATES_PER_ITEM) of candidates no less credited than it. Only the earliest credited
    * candidate of a shown item teaches: a new earliest one replaces the one taught before.
    */
-  offer(rec: FeedbackRecord): string | undefined {
+  offer(rec: FeedbackRecord): { key: string; evicted?: string } | undefined {
     this.settle();
     const key = candidateKey(rec);
-    if (this.records.has(key) || (this.items.get(feedbackKey(rec.recommendationId, rec.itemId))?.size ?? 0) >= MAX_CANDIDATES_PER_ITEM) return undefined;
-    const shown = this.exampleOf(feedbackKey(rec.recommendationId, rec.itemId));
+    if (this.records.has(key)) return undefined;
+    const item = feedbackKey(rec.recommendationId, rec.itemId);
+    const members = this.items.get(item);
+    let evicted: string | undefined;
+    if (members && members.size >= MAX_CANDIDATES_PER_ITEM) {
+      if (!this.credited(rec)) return undefined;
+      evicted = [...members].find((k) => this.judged.get(k) !== true);
+      if (evicted === undefined) return undefined;
+      this.remove(evicted);
+    }
+    const taken = { key, ...(evicted !== undefined ? { evicted } : {}) };
+    const shown = this.exampleOf(item);
     this.insert(key, rec);
-    if (!this.judge(key, rec)) return key;
-    if (shown && !before(rec, shown)) return key;
+    if (!this.judge(key, rec)) return taken;
+    if (shown && !before(rec, shown)) return taken;
     const held = this.learners.get(rec.placement);
     // a displaced example, or one earlier than the last learned: the placement's examples are replayed
     if (shown || (held?.last && before(rec, held.last))) {
       this.replay(rec.placement);
-      return key;
+      return taken;
     }
     const state = held ?? { learner: new BlendLearner(this.baseOf(rec.placement), this.options) };
     state.learner.learn(rec.example);
     state.last = rec;
     this.learners.set(rec.placement, state);
-    return key;
+    return taken;
   }
 
   /** the learned weights of a placement once it has enough feedback, else undefined (serve the configured ones) */
