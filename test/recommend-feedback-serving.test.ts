@@ -9,6 +9,8 @@ import { api, testResources } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 import { clickPopular, FEEDBACK_PLACEMENT, learnedBlend, seedFeedbackShop } from './helpers/feedback.ts';
 import { DEFAULT_PLACEMENT_WEIGHTS } from '../src/recommend/rank/blend.ts';
+import { join } from 'node:path';
+import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
 
 const resources = testResources();
 
@@ -57,5 +59,18 @@ describe('blend learning from attributed feedback (real server)', () => {
     expect(await learned(s)).toBeUndefined();
     await ingest(s.url, '/v1/track', { anonymousId: 'viewer', event: 'Product Clicked', properties: { product_id: shown[0], recommendation_id: r.json.recommendationId } });
     expect((await learned(s))!.examples).toBe(1);
+  });
+
+  it('outcome records of the earliest versions, which name no sender, still teach after an upgrade', async () => {
+    const s = await resources.server(resources.dataDir());
+    await resources.stop(s);
+    // as the earliest versions stored an outcome: kept only once credited, keyed without a messageId
+    // hash, and naming no sender
+    const store = new LmdbStore(join(s.dataDir, 'store'));
+    const legacy = { recommendationId: 'rec_legacy', placement: PLACEMENT, ids: ['legacy-person'], itemId: 'i1', t: Date.now() - 3_600_000, messageId: 'legacy-m1', example: { chosen: { popular: 1 }, others: [{ covisit: 1 }], weight: 1 } };
+    await store.commit('default', [{ table: 'impressions', key: 'fb\u0000rec_legacy\u0000i1', value: legacy }]);
+    await store.close();
+    const restarted = await resources.server(s.dataDir);
+    expect(await learned(restarted)).toMatchObject({ placement: PLACEMENT, examples: 1 });
   });
 });
