@@ -208,6 +208,12 @@ export class Workspace {
   private readonly attributionListeners: Array<(ids: readonly string[] | undefined) => void> = [];
   /** set while the engine loads the stored events: attribution listeners are told once, at the end */
   private loading = false;
+  /**
+   * per person, the ids attribution listeners are told at the next flush: after a merge without any
+   * consent statement on either side only the absorbed side's (an outcome can change only where it
+   * links a sender on one side to a recommendation or decision on the other), else all of them
+   */
+  private readonly attributionPending = new Map<string, Set<string> | 'all'>();
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -277,13 +283,25 @@ export class Workspace {
     this.messageIds.add(e.messageId, key);
     // an event stating a consent preference can change what is usable anywhere in the timeline
     this.touch(root, summary.personalization === undefined ? summary.t : -Infinity);
+    if (summary.personalization !== undefined) this.attributionPending.set(root, 'all');
     return true;
   }
 
   private link(root: string, other: string): string {
-    const { root: merged, absorbed } = this.identity.union(root, other);
+    const { root: merged, absorbed, absorbedIds } = this.identity.union(root, other);
     if (absorbed === undefined) return merged;
     const gone = this.timelines.get(absorbed);
+    const pending = this.attributionPending.get(merged);
+    const pendingGone = this.attributionPending.get(absorbed);
+    this.attributionPending.delete(absorbed);
+    if (pending === 'all' || pendingGone === 'all' || gone?.statesPreference === true || this.timelines.get(merged)?.statesPreference === true) {
+      this.attributionPending.set(merged, 'all');
+    } else {
+      const ids = pending ?? new Set<string>();
+      for (const id of absorbedIds!) ids.add(id);
+      if (pendingGone) for (const id of pendingGone) ids.add(id);
+      this.attributionPending.set(merged, ids);
+    }
     if (gone) {
       this.timelineOf(merged).absorb(gone);
       this.timelines.delete(absorbed);
@@ -324,8 +342,11 @@ export class Workspace {
       if (this.contributions.size === 0) this.contributeAll();
       else for (const [root, from] of this.dirty) this.contribute(root, from);
     }
-    if (this.attributionListeners.length > 0 && !this.loading) {
-      for (const [root, from] of this.dirty) if (from === -Infinity) this.tellAttribution([...this.identity.membersOf(root)]);
+    if (this.attributionPending.size > 0) {
+      if (this.attributionListeners.length > 0 && !this.loading) {
+        for (const [root, ids] of this.attributionPending) this.tellAttribution([...(ids === 'all' ? this.identity.membersOf(root) : ids)]);
+      }
+      this.attributionPending.clear();
     }
     this.dirty.clear();
     this.modelUpdatedAt = Date.now();
@@ -476,6 +497,7 @@ export class Workspace {
     this.timelines.delete(root);
     this.views.delete(root);
     this.dirty.delete(root);
+    this.attributionPending.delete(root);
     for (const e of events) this.messageIds.delete(e.messageId);
     const ids = this.identity.removeComponent(root);
     this.forgetIds(ids);
@@ -507,7 +529,10 @@ export class Workspace {
     for (const [root, t] of [...this.timelines]) {
       if (t.removeWhere((e) => gone.has(e.messageId)).length === 0) continue;
       if (t.length === 0) this.forget(root);
-      else this.touch(root, -Infinity);
+      else {
+        this.touch(root, -Infinity);
+        this.attributionPending.set(root, 'all');
+      }
     }
     for (const id of gone) this.messageIds.delete(id);
     this.flush();
@@ -540,9 +565,12 @@ export class Workspace {
   /**
    * Extensions that credit outcomes to people (bandit rewards, blend feedback) hear when whether an
    * applied event may be credited (see attributable) can have changed for a person: a merge linked
-   * their ids, an event stated a preference, or retention removed events. `ids` are all the person's
-   * ids then, once the events saying so are applied; undefined means everyone (once, after the engine
-   * loaded the stored events: nothing is told while it loads). Listeners must be idempotent: what they
+   * their ids, an event stated a preference, or retention removed events, once the events saying so
+   * are applied. `ids` are the person's ids whose outcomes may be judged differently: after a merge
+   * where neither side ever stated a preference, the absorbed side's only (an outcome changes only
+   * where the link joins its sender on one side to its recommendation or decision on the other, and
+   * both are then found by the absorbed side's ids), else all of them. Undefined means everyone
+   * (once, after the engine loaded the stored events: nothing is told while it loads). Listeners must be idempotent: what they
    * credit must depend only on the events held, never on the order they arrived in.
    */
   onAttributionChange(listener: (ids: readonly string[] | undefined) => void): void {

@@ -36,10 +36,10 @@ export class IdentityGraph {
   }
 
   /**
-   * Links two ids (adding them if needed). Returns the surviving root and the absorbed one
-   * (undefined when they were already linked). Union by size keeps trees shallow.
+   * Links two ids (adding them if needed). Returns the surviving root and the absorbed one with its
+   * ids (undefined when they were already linked). Union by size keeps trees shallow.
    */
-  union(a: string, b: string): { root: string; absorbed?: string } {
+  union(a: string, b: string): { root: string; absorbed?: string; absorbedIds?: ReadonlySet<string> } {
     const ra = this.add(a);
     const rb = this.add(b);
     if (ra === rb) return { root: ra };
@@ -49,7 +49,7 @@ export class IdentityGraph {
     this.parent.set(small, big);
     for (const id of smallSet) bigSet.add(id);
     this.members.delete(small);
-    return { root: big, absorbed: small };
+    return { root: big, absorbed: small, absorbedIds: smallSet };
   }
 
   membersOf(root: string): ReadonlySet<string> {
