@@ -170,6 +170,31 @@ describe('what reviews of the candidate outcomes found', () => {
     expect(await rewardsOf(s, 'early', d.decisionId)).toEqual({ only: 1 });
   });
 
+  it('an API reward given while an opt-out (arriving later) was in force never counts; nor is a decision made then learned from', async () => {
+    let s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
+    await put(s, 'only');
+    const d = await decide(s, { userId: 'late-opt-out' });
+    await sleep(40);
+    const given = Date.now();
+    expect((await api(s.url, 'POST', `/v1/decisions/${d.decisionId}/reward`, { value: 2 })).json).toMatchObject({ applied: true });
+    expect(await rewardsOf(s, 'late-opt-out', d.decisionId)).toEqual({ only: 2 });
+    // the opt-out happened between the decision and the reward, and reaches the server after both
+    await ingest(s.url, '/v1/identify', { userId: 'late-opt-out', context: consent(false), timestamp: iso(given - 20) });
+    await ingest(s.url, '/v1/identify', { userId: 'late-opt-out', context: consent(true) });
+    // in time order the reward was refused (opted_out): it must not count after the opt-in either
+    expect(await rewardsOf(s, 'late-opt-out', d.decisionId)).toEqual({});
+
+    // a decision made while an opt-out (arriving later) was in force is withheld from learning for good
+    const d2 = await decide(s, { userId: 'late-opt-out-2' });
+    await ingest(s.url, '/v1/identify', { userId: 'late-opt-out-2', context: consent(false), timestamp: iso(d2.at - 1000) });
+    await ingest(s.url, '/v1/identify', { userId: 'late-opt-out-2', context: consent(true) });
+    s = await resources.restart(s);
+    await resources.stop(s);
+    const stored = new Map(await recordsOf<{ withheld?: boolean }>(s.dataDir, 'default', 'decisions'));
+    expect(stored.get(d2.decisionId)?.withheld).toBe(true);
+    expect(stored.get(d.decisionId)?.withheld).toBeUndefined();
+  });
+
   it('an action named like an Object.prototype member is rewarded like any other', async () => {
     const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
     await put(s, 'constructor');

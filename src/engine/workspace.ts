@@ -631,6 +631,26 @@ export class Workspace {
     return ids.some((id) => this.rootOf(id) === root);
   }
 
+  /**
+   * Whether a person holding one of these ids had opted out of Personalization at time `t`: the
+   * latest preference they stated at or before it (by event time, like every consent rule) is false.
+   */
+  optedOutAt(ids: Iterable<string>, t: number): boolean {
+    for (const id of ids) {
+      const root = this.rootOf(id);
+      const timeline = root === undefined ? undefined : this.timelines.get(root);
+      if (!timeline?.statesPreference) continue;
+      const events = timeline.events;
+      for (let i = firstAfter(events, t) - 1; i >= 0; i--) {
+        const stated = events[i]!.personalization;
+        if (stated === undefined) continue;
+        if (stated === false) return true;
+        break;
+      }
+    }
+    return false;
+  }
+
   /** whether a person holding one of these ids has opted out of Personalization (their current preference) */
   anyOptedOut(ids: Iterable<string>): boolean {
     for (const id of ids) {

@@ -109,16 +109,19 @@ export interface DecisionRecord {
    * engine judges the outcomes again at start.
    */
   rewards?: Record<string, number>;
+  /** rewards given through the API, each judged on consent at its time (like reward events) */
+  grants?: RewardGrant[];
   /**
-   * best reward per served action given through the API (records of earlier versions lack it and
-   * `outcomes`: then `rewards` stands for it)
+   * best reward per action given through the API, unjudged (records of a few versions; records of
+   * earlier versions lack it, `grants` and `outcomes`: then `rewards` stands for it)
    */
   granted?: Record<string, number>;
   /** reward events naming the decision (or passing a reward on to it): whether each counts is judged on the events held */
   outcomes?: RewardEvent[];
   /**
-   * set while a person the decision names is opted out of Personalization (as last judged, like
-   * `rewards`): the bandit does not learn from the record, and `kairos ope` skips it
+   * set while a person the decision names is opted out of Personalization, or was when it was made
+   * (as last judged, like `rewards`): the bandit does not learn from the record, and `kairos ope`
+   * skips it
    */
   withheld?: true;
   experiment?: { id: string; variant: string };
@@ -142,6 +145,16 @@ export interface RewardEvent {
   actionId: string;
   value: number;
   /** the ids of the decision the event named, when it passed the reward on to this one (a repeated slot) */
+  via?: string[];
+}
+
+/** A reward given through the API (`POST /v1/decisions/{id}/reward`), kept with its time. */
+export interface RewardGrant {
+  /** ms since epoch, when the server took it */
+  at: number;
+  actionId: string;
+  value: number;
+  /** the ids of the decision the call named, when it passed the reward on to this one (a repeated slot) */
   via?: string[];
 }
 
@@ -273,8 +286,8 @@ export class DecisionState {
   add(rec: DecisionRecord, now: number): void {
     this.records.set(rec.decisionId, rec);
     for (const id of rec.ids) addTo(this.byId, id, rec);
-    for (const o of rec.outcomes ?? []) for (const id of outcomeIds(o)) addTo(this.bySender, id, rec);
-    if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.ws.anyOptedOut(rec.ids)) this.learn(rec, +1);
+    this.index(rec);
+    if (now - rec.at < this.settings.learningWindowDays * 86_400_000 && !this.withheld(rec)) this.learn(rec, +1);
   }
 
   /**
@@ -288,8 +301,8 @@ export class DecisionState {
     const learning = this.settings.learningWindowDays * 86_400_000;
     const records = ids === undefined ? [...this.records.values()] : [...new Set([...this.recordsOf(ids), ...this.rewardedBy(ids)])].sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1));
     for (const rec of records) {
-      if (rec.outcomes !== undefined && this.setRewards(rec, this.countedRewards(rec))) this.rejudged.add(rec);
-      const optedOut = this.ws.anyOptedOut(rec.ids);
+      if ((rec.outcomes !== undefined || rec.grants !== undefined) && this.setRewards(rec, this.countedRewards(rec))) this.rejudged.add(rec);
+      const optedOut = this.withheld(rec);
       if (optedOut !== (rec.withheld === true)) {
         if (optedOut) rec.withheld = true;
         else delete rec.withheld;
@@ -300,9 +313,22 @@ export class DecisionState {
     }
   }
 
-  /** the rewards given through the API (see DecisionRecord.granted) */
+  /**
+   * Whether the bandit may not learn from a record: someone it names is opted out now, or was when
+   * it was made (by event time: an opt-out dated before the decision that arrives after it counts)
+   */
+  private withheld(rec: DecisionRecord): boolean {
+    return this.ws.anyOptedOut(rec.ids) || this.ws.optedOutAt(rec.ids, rec.at);
+  }
+
+  /** rewards of records of earlier versions, which were not judged again (see DecisionRecord.granted) */
   private granted(rec: DecisionRecord): Record<string, number> {
-    return rec.granted ?? (rec.outcomes === undefined ? (rec.rewards ?? {}) : {});
+    return rec.granted ?? (rec.outcomes === undefined && rec.grants === undefined ? (rec.rewards ?? {}) : {});
+  }
+
+  /** whether an API reward counts: nobody the decision (or the one it came through) names had opted out when it was given */
+  private grantCounts(rec: DecisionRecord, g: RewardGrant): boolean {
+    return !this.ws.optedOutAt(g.via ? [...rec.ids, ...g.via] : rec.ids, g.at);
   }
 
   /**
@@ -314,9 +340,10 @@ export class DecisionState {
     return this.ws.attributable(o.via ?? rec.ids, { messageId: o.messageId, timestamp: o.t, ...(o.userId !== undefined ? { userId: o.userId } : {}), ...(o.anonymousId !== undefined ? { anonymousId: o.anonymousId } : {}) });
   }
 
-  /** the best reward per action that counts now: granted ones and credited reward events */
+  /** the best reward per action that counts now: API rewards and credited reward events */
   private countedRewards(rec: DecisionRecord): Record<string, number> | undefined {
     const out: Record<string, number> = { ...this.granted(rec) };
+    for (const g of rec.grants ?? []) if (g.value > rewardOf(out, g.actionId) && this.grantCounts(rec, g)) out[g.actionId] = g.value;
     for (const o of rec.outcomes ?? []) if (o.value > rewardOf(out, o.actionId) && this.outcomeCounts(rec, o)) out[o.actionId] = o.value;
     return Object.keys(out).length > 0 ? out : undefined;
   }
@@ -367,7 +394,7 @@ export class DecisionState {
     this.rejudged.delete(rec);
     this.records.delete(rec.decisionId);
     for (const id of rec.ids) removeFrom(this.byId, id, rec);
-    for (const o of rec.outcomes ?? []) for (const id of outcomeIds(o)) removeFrom(this.bySender, id, rec);
+    this.unindex(rec);
   }
 
   /** the write of a record, with a new rev */
@@ -379,9 +406,32 @@ export class DecisionState {
 
   /** replaces a record's reward events, keeping the index of the ids they hold in step */
   private setOutcomes(rec: DecisionRecord, outcomes: RewardEvent[]): void {
-    for (const o of rec.outcomes ?? []) for (const id of outcomeIds(o)) removeFrom(this.bySender, id, rec);
+    this.unindex(rec);
     rec.outcomes = outcomes;
-    for (const o of outcomes) for (const id of outcomeIds(o)) addTo(this.bySender, id, rec);
+    this.index(rec);
+  }
+
+  /** replaces a record's API rewards, keeping the index of the ids they hold in step */
+  private setGrants(rec: DecisionRecord, grants: RewardGrant[]): void {
+    this.unindex(rec);
+    rec.grants = grants;
+    this.index(rec);
+  }
+
+  /** the ids a record's rewards hold besides its own: senders of reward events, and decisions passed through */
+  private static rewardIds(rec: DecisionRecord): string[] {
+    const out: string[] = [];
+    for (const o of rec.outcomes ?? []) out.push(...outcomeIds(o));
+    for (const g of rec.grants ?? []) if (g.via) out.push(...g.via);
+    return out;
+  }
+
+  private index(rec: DecisionRecord): void {
+    for (const id of DecisionState.rewardIds(rec)) addTo(this.bySender, id, rec);
+  }
+
+  private unindex(rec: DecisionRecord): void {
+    for (const id of DecisionState.rewardIds(rec)) removeFrom(this.bySender, id, rec);
   }
 
   /**
@@ -533,23 +583,34 @@ export class DecisionState {
     if (this.ws.anyOptedOut(rec.ids)) {
       return { outcome: { decisionId, actionId: served.actionId, reward: rewardOf(rec.rewards, served.actionId), applied: false, reason: 'opted_out' }, writes };
     }
-    const applied = this.raise(rec, served.actionId, value, writes);
+    const applied = this.grant(rec, { at: now, actionId: served.actionId, value }, writes);
     if (served.repeatOf !== undefined) {
       const source = this.records.get(served.repeatOf);
-      if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.ws.anyOptedOut(source.ids)) this.raise(source, served.actionId, value, writes);
+      if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.ws.anyOptedOut(source.ids)) this.grant(source, { at: now, actionId: served.actionId, value, via: rec.ids }, writes);
     }
     return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rewardOf(rec.rewards, served.actionId)), applied }, writes };
   }
 
-  /** raises a granted reward; returns whether the reward that counts rose */
-  private raise(rec: DecisionRecord, actionId: string, value: number, writes: Mutation[]): boolean {
-    const granted = this.granted(rec);
-    if (!(value > rewardOf(granted, actionId))) return false;
-    const before = rewardOf(rec.rewards, actionId);
-    rec.granted = { ...granted, [actionId]: value };
+  /**
+   * Keeps an API reward (unless one at least as large for the action that counts is held already,
+   * or the record holds MAX_OUTCOMES_PER_DECISION grants that all count); returns whether the reward
+   * that counts rose.
+   */
+  private grant(rec: DecisionRecord, g: RewardGrant, writes: Mutation[]): boolean {
+    const held = rec.grants ?? [];
+    if (held.some((h) => h.actionId === g.actionId && h.value >= g.value && this.grantCounts(rec, h))) return false;
+    let kept = held;
+    if (held.length >= MAX_OUTCOMES_PER_DECISION) {
+      const out = held.findIndex((h) => !this.grantCounts(rec, h));
+      if (out < 0) return false;
+      kept = held.filter((_, i) => i !== out);
+    }
+    const before = rewardOf(rec.rewards, g.actionId);
+    rec.granted = this.granted(rec);
+    this.setGrants(rec, [...kept, g]);
     this.setRewards(rec, this.countedRewards(rec));
     writes.push(this.put(rec));
-    return rewardOf(rec.rewards, actionId) > before;
+    return rewardOf(rec.rewards, g.actionId) > before;
   }
 
   /**
@@ -629,8 +690,8 @@ export class DecisionState {
     return [
       ...own.map((r): Mutation => ({ table: 'decisions', key: r.decisionId, rev: this.revs.get(r) })),
       ...others.map((r): Mutation => {
-        const { rewards: _, outcomes: __, ...rest } = r;
-        const without = this.withoutOutcomesOf(r, gone);
+        const { rewards: _, outcomes: __, grants: ___, ...rest } = r;
+        const without = this.withoutIdsOf(r, gone);
         return { table: 'decisions', key: r.decisionId, value: { ...rest, ...without }, rev: this.revs.get(r) };
       }),
     ];
@@ -642,17 +703,19 @@ export class DecisionState {
     const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
     for (const rec of own) this.drop(rec);
     for (const rec of others) {
-      const { outcomes, rewards } = this.withoutOutcomesOf(rec, gone);
+      const { outcomes, grants, rewards } = this.withoutIdsOf(rec, gone);
       this.setOutcomes(rec, outcomes);
+      this.setGrants(rec, grants);
       this.setRewards(rec, rewards);
     }
   }
 
-  /** a record's outcomes without those sent under these ids, and the rewards that then count */
-  private withoutOutcomesOf(rec: DecisionRecord, gone: ReadonlySet<string>): { outcomes: RewardEvent[]; rewards?: Record<string, number> } {
+  /** a record's reward events and API rewards without those holding these ids, and the rewards that then count */
+  private withoutIdsOf(rec: DecisionRecord, gone: ReadonlySet<string>): { outcomes: RewardEvent[]; grants: RewardGrant[]; rewards?: Record<string, number> } {
     const outcomes = (rec.outcomes ?? []).filter((o) => !outcomeIds(o).some((id) => gone.has(id)));
-    const rewards = this.countedRewards({ ...rec, outcomes });
-    return { outcomes, ...(rewards !== undefined ? { rewards } : {}) };
+    const grants = (rec.grants ?? []).filter((g) => !g.via?.some((id) => gone.has(id)));
+    const rewards = this.countedRewards({ ...rec, outcomes, grants });
+    return { outcomes, grants, ...(rewards !== undefined ? { rewards } : {}) };
   }
 
   /**
@@ -670,7 +733,8 @@ export class DecisionState {
         if (own.has(servedTo(rec))) {
           // reward events sent by someone else are theirs: only the rewards they led to are shown
           const outcomes = rec.outcomes?.filter((o) => namedIds(o).some((id) => own.has(id))).map(({ via: _, ...o }) => o);
-          return { ...rec, ids: mine, ...(outcomes !== undefined ? { outcomes } : {}) };
+          const grants = rec.grants?.map(({ via: _, ...g }) => g);
+          return { ...rec, ids: mine, ...(outcomes !== undefined ? { outcomes } : {}), ...(grants !== undefined ? { grants } : {}) };
         }
         return { decisionId: rec.decisionId, placement: rec.placement, ...(rec.channel !== undefined ? { channel: rec.channel } : {}), ids: mine, at: rec.at, forAnotherPerson: true as const };
       });
