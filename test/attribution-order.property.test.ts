@@ -15,7 +15,8 @@ import { loadConfig } from '../src/config.ts';
 import { DecisionsExtension, type DecisionRecord } from '../src/decide/serving/extension.ts';
 import type { Engine, WorkspaceExtension } from '../src/engine/engine.ts';
 import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
-import type { Workspace } from '../src/engine/workspace.ts';
+import { Workspace } from '../src/engine/workspace.ts';
+import { DEFAULT_TUNING } from '../src/config.ts';
 import { erasePerson } from '../src/privacy/erasure.ts';
 import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
 import type { Mutation } from '../src/store/types.ts';
@@ -165,6 +166,38 @@ describe('attribution and arrival order', () => {
     expect(injected).toBe(true);
     expect(await engine.store.get(ws.id, 'decisions', decisionOf(0))).toBeUndefined();
     expect(decisions().stateOf(ws).records.has(decisionOf(0))).toBe(false);
+  });
+
+  it('retention removing a click leaves its reward, whether or not its sender stated a preference', async () => {
+    const ws = await shownWorkspace();
+    // memory alone changes below: the restart check must not compare this workspace with its store
+    created.splice(created.indexOf(ws.id), 1);
+    const t = BASE + 3_600_000;
+    const click = (k: number, messageId: string) => ({ type: 'track', userId: PEOPLE[k]!.userId, event: 'Promotion Clicked', properties: { decision_id: decisionOf(k) }, messageId, timestamp: new Date(t + k).toISOString() });
+    const statement = { type: 'identify', userId: PEOPLE[0]!.userId, context: { consent: { categoryPreferences: { Personalization: true } } }, messageId: 'ret-s0', timestamp: new Date(BASE).toISOString() };
+    // a view each that stays: a person left with no event at all is forgotten like an erased one
+    const view = (k: number) => ({ type: 'track', userId: PEOPLE[k]!.userId, event: 'Product Viewed', properties: { product_id: 'p0' }, messageId: `ret-v${k}`, timestamp: new Date(BASE).toISOString() });
+    await engine.ingest(ws, { events: [statement, view(0), view(1), click(0, 'ret-c0'), click(1, 'ret-c1')], receivedAt: NOW });
+    const rewards = () => [0, 1].map((k) => decisions().stateOf(ws).records.get(decisionOf(k))?.rewards);
+    expect(rewards()).toEqual([{ offer: 1 }, { offer: 1 }]);
+    ws.removeEvents(ws.findEvents((e) => e.messageId === 'ret-c0' || e.messageId === 'ret-c1'));
+    expect(rewards()).toEqual([{ offer: 1 }, { offer: 1 }]);
+  });
+
+  it('a consent statement that repeats the preference in force tells attribution nothing', () => {
+    const ws = new Workspace('consent-told', DEFAULT_TUNING);
+    const told: string[][] = [];
+    ws.onAttributionChange((ids) => told.push([...(ids ?? [])]));
+    let n = 0;
+    const state = (personalization: boolean, t: number) => {
+      ws.apply({ messageId: `c${n++}`, type: 'track', userId: 'u', event: 'Product Viewed', properties: { product_id: 'p0' }, context: { consent: { categoryPreferences: { Personalization: personalization } } }, timestamp: BASE + t, receivedAt: BASE + t } as never, ws.allocateSegment());
+      ws.flush();
+      return told.length;
+    };
+    // a first true changes nothing (no preference reads as true); repeats change nothing either
+    expect([state(true, 1), state(true, 2), state(false, 3), state(false, 4), state(true, 5), state(true, 6)]).toEqual([0, 0, 1, 1, 2, 2]);
+    // a late statement repeating what was in force at its time changes nothing; one that differs does
+    expect([state(false, 3.5), state(true, 3.6)]).toEqual([2, 3]);
   });
 
   it('a restart, reading the stored candidates back, judges them the same', async () => {

@@ -195,6 +195,15 @@ describe('what reviews of the candidate outcomes found', () => {
     expect(stored.get(d.decisionId)?.withheld).toBeUndefined();
   });
 
+  it('a sender\'s export shows the reward events they sent for someone else\'s decision, and nothing else of it', async () => {
+    const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
+    await put(s, 'only');
+    const d = await decide(s, { userId: 'owner-x' });
+    await ingest(s.url, '/v1/track', { userId: 'sender-x', messageId: 'msg-sender-x', event: 'Promotion Clicked', properties: { decision_id: d.decisionId } });
+    const exported = ndjson((await api(s.url, 'GET', '/v1/profiles/sender-x/export')).text).filter((r) => r.type === 'decision');
+    expect(exported).toEqual([{ type: 'decision', decisionId: d.decisionId, placement: 'home', ids: [], at: expect.any(Number), forAnotherPerson: true, outcomes: [expect.objectContaining({ messageId: 'msg-sender-x', userId: 'sender-x', actionId: 'only' })] }]);
+  });
+
   it('an action named like an Object.prototype member is rewarded like any other', async () => {
     const s = await resources.server(resources.dataDir({ decide: { consistencySeconds: 0 } }));
     await put(s, 'constructor');

@@ -279,11 +279,14 @@ export class Workspace {
     for (let i = 1; i < ids.length; i++) root = this.link(root, ids[i]!);
     const timeline = this.timelineOf(root);
     const summary = summarize(e, seg);
+    // a statement repeating the preference in force at its time (consent managers send one on every
+    // event) changes no judgement of any outcome: attribution hears only of those that do
+    const changes = summary.personalization !== undefined && this.changesPreference(timeline, summary.t, summary.personalization);
     if (timeline.insert(summary) < 0) return false;
     this.messageIds.add(e.messageId, key);
     // an event stating a consent preference can change what is usable anywhere in the timeline
     this.touch(root, summary.personalization === undefined ? summary.t : -Infinity);
-    if (summary.personalization !== undefined) this.attributionPending.set(root, 'all');
+    if (changes) this.attributionPending.set(root, 'all');
     return true;
   }
 
@@ -565,8 +568,8 @@ export class Workspace {
   /**
    * Extensions that credit outcomes to people (bandit rewards, blend feedback) hear when whether an
    * applied event may be credited (see attributable) can have changed for a person: a merge linked
-   * their ids, an event stated a preference, or retention removed events, once the events saying so
-   * are applied. `ids` are the person's ids whose outcomes may be judged differently: after a merge
+   * their ids, an event stated a preference other than the one in force at its time, or retention
+   * removed events, once the events saying so are applied. `ids` are the person's ids whose outcomes may be judged differently: after a merge
    * where neither side ever stated a preference, the absorbed side's only (an outcome changes only
    * where the link joins its sender on one side to its recommendation or decision on the other, and
    * both are then found by the absorbed side's ids), else all of them. Undefined means everyone
@@ -625,7 +628,10 @@ export class Workspace {
     // held outcome after a load must not build one for everyone)
     if (timeline.statesPreference) {
       const view = this.viewOf(root!)!;
-      if (view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return false;
+      if (view.personalization === false) return false;
+      // an event retention has removed is judged by the preference in force at its time
+      const usable = this.messageIds.has(e.messageId) ? isUsable(view, e.messageId, e.timestamp) : !this.optedOutAt([root!], e.timestamp);
+      if (!usable) return false;
     }
     if (namedIds(e).some((id) => ids.includes(id))) return true;
     return ids.some((id) => this.rootOf(id) === root);
@@ -639,16 +645,36 @@ export class Workspace {
     for (const id of ids) {
       const root = this.rootOf(id);
       const timeline = root === undefined ? undefined : this.timelines.get(root);
-      if (!timeline?.statesPreference) continue;
-      const events = timeline.events;
-      for (let i = firstAfter(events, t) - 1; i >= 0; i--) {
-        const stated = events[i]!.personalization;
-        if (stated === undefined) continue;
-        if (stated === false) return true;
-        break;
-      }
+      if (timeline !== undefined && this.preferenceAt(timeline, t) === false) return true;
     }
     return false;
+  }
+
+  /**
+   * Whether a statement of `stated` at time `t` changes what is usable: it differs from the latest
+   * statement before it (none reads as true: all usable), or shares its time with another (whose
+   * order then depends on messageIds).
+   */
+  private changesPreference(timeline: Timeline, t: number, stated: boolean): boolean {
+    if (!timeline.statesPreference) return stated === false;
+    const events = timeline.events;
+    for (let i = firstAfter(events, t) - 1; i >= 0; i--) {
+      const e = events[i]!;
+      if (e.personalization === undefined) continue;
+      return e.t === t || e.personalization !== stated;
+    }
+    return stated === false;
+  }
+
+  /** the latest preference a timeline states at or before `t` (undefined: none) */
+  private preferenceAt(timeline: Timeline, t: number): boolean | undefined {
+    if (!timeline.statesPreference) return undefined;
+    const events = timeline.events;
+    for (let i = firstAfter(events, t) - 1; i >= 0; i--) {
+      const stated = events[i]!.personalization;
+      if (stated !== undefined) return stated;
+    }
+    return undefined;
   }
 
   /** whether a person holding one of these ids has opted out of Personalization (their current preference) */

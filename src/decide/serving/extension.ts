@@ -193,6 +193,8 @@ export interface DecisionStub {
   ids: string[];
   at: number;
   forAnotherPerson: true;
+  /** the reward events this person sent for it */
+  outcomes?: RewardEvent[];
 }
 
 /** how much earlier than its decision a reward event may be timestamped: client and server clocks differ */
@@ -726,17 +728,26 @@ export class DecisionState {
    */
   of(ids: readonly string[]): Array<DecisionRecord | DecisionStub> {
     const own = new Set(ids);
-    return this.recordsOf(ids)
-      .sort((a, b) => a.at - b.at)
+    return [...new Set([...this.recordsOf(ids), ...this.rewardedBy(ids)])]
+      .sort((a, b) => a.at - b.at || (a.decisionId < b.decisionId ? -1 : 1))
       .map((rec) => {
         const mine = rec.ids.filter((id) => own.has(id));
+        // reward events sent by someone else are theirs: only the rewards they led to are shown
+        const outcomes = rec.outcomes?.filter((o) => namedIds(o).some((id) => own.has(id))).map(({ via: _, ...o }) => o);
         if (own.has(servedTo(rec))) {
-          // reward events sent by someone else are theirs: only the rewards they led to are shown
-          const outcomes = rec.outcomes?.filter((o) => namedIds(o).some((id) => own.has(id))).map(({ via: _, ...o }) => o);
           const grants = rec.grants?.map(({ via: _, ...g }) => g);
           return { ...rec, ids: mine, ...(outcomes !== undefined ? { outcomes } : {}), ...(grants !== undefined ? { grants } : {}) };
         }
-        return { decisionId: rec.decisionId, placement: rec.placement, ...(rec.channel !== undefined ? { channel: rec.channel } : {}), ids: mine, at: rec.at, forAnotherPerson: true as const };
+        // another person's decision: that it happened, and the reward events this person sent for it
+        return {
+          decisionId: rec.decisionId,
+          placement: rec.placement,
+          ...(rec.channel !== undefined ? { channel: rec.channel } : {}),
+          ids: mine,
+          at: rec.at,
+          forAnotherPerson: true as const,
+          ...(outcomes?.length ? { outcomes } : {}),
+        };
       });
   }
 }
