@@ -22,7 +22,6 @@ const PRIMARY_WRITE = 'primary-write';
 const PRIMARY_ADMIN = 'primary-admin';
 const COMPACTION_DUE = 'compaction-due';
 
-/** Rewrites the store (see Store.compact) and clears the record that a compaction is due. */
 /** compacts the store; the mark that a compaction is due goes with it, not before (a crash keeps it) */
 export async function compactStore(store: Store): Promise<CompactionReport> {
   return store.compact([{ ws: INSTANCE, table: 'meta', key: COMPACTION_DUE }]);

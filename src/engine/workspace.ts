@@ -13,7 +13,7 @@ import { consentView } from '../features/consent.ts';
 import { personFeatures, segmentsOf, type PersonFeatures } from '../features/person-features.ts';
 import { changeOf, itemInteractions, itemsAppended, itemsOf, recordOf, sessionEndOf } from '../features/sessions.ts';
 import { IdentityGraph } from '../identity/identity-graph.ts';
-import { Timeline, type EventSummary } from '../identity/timeline.ts';
+import { firstAfter, Timeline, type EventSummary } from '../identity/timeline.ts';
 import { idsOf, personalizationPreference, type StoredEvent } from '../ingest/event.ts';
 import { interactionsOf } from '../ingest/interactions.ts';
 import { MessageLedger, messageIdKey } from '../ingest/message-ledger.ts';
@@ -83,14 +83,15 @@ export const servedForOf = (view: PersonView | undefined, named: readonly string
 /** Whom a stored impression or decision was served for (records of earlier versions: their first id). */
 export const servedTo = (rec: { servedFor?: string; ids: readonly string[] }): string => rec.servedFor ?? rec.ids[0]!;
 
+/** The root of the person a request or event names: the first of its ids the identity graph knows. */
+export function rootOfNamed(ws: Workspace, req: { userId?: string; anonymousId?: string }): string | undefined {
+  return (req.userId !== undefined ? ws.rootOf(req.userId) : undefined) ?? (req.anonymousId !== undefined ? ws.rootOf(req.anonymousId) : undefined);
+}
+
 /** The person a request names: the first of its ids the identity graph knows. */
 export function personOf(ws: Workspace, req: { userId?: string; anonymousId?: string }): PersonView | undefined {
-  for (const id of [req.userId, req.anonymousId]) {
-    if (id === undefined) continue;
-    const root = ws.rootOf(id);
-    if (root !== undefined) return ws.viewOf(root);
-  }
-  return undefined;
+  const root = rootOfNamed(ws, req);
+  return root === undefined ? undefined : ws.viewOf(root);
 }
 
 interface Contribution {
@@ -171,20 +172,8 @@ export function isUsable(view: PersonView, messageId: string, t: number): boolea
   // nobody stated a preference: every event is usable (consentView hands back the same array)
   if (view.usable === view.events) return true;
   const usable = view.usable;
-  for (let i = firstAfter(usable, t - 1); i < usable.length && usable[i]!.t <= t; i++) if (usable[i]!.t === t && usable[i]!.messageId === messageId) return true;
+  for (let i = firstAfter(usable, t, true); i < usable.length && usable[i]!.t <= t; i++) if (usable[i]!.t === t && usable[i]!.messageId === messageId) return true;
   return false;
-}
-
-/** index of the first event later than `t` (events are in time order) */
-function firstAfter(events: readonly EventSummary[], t: number): number {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (events[mid]!.t <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 export class Workspace {
@@ -621,7 +610,7 @@ export class Workspace {
    * has opted out since.
    */
   attributable(ids: readonly string[], e: { messageId: string; timestamp: number; userId?: string; anonymousId?: string }): boolean {
-    const root = (e.userId !== undefined ? this.rootOf(e.userId) : undefined) ?? (e.anonymousId !== undefined ? this.rootOf(e.anonymousId) : undefined);
+    const root = rootOfNamed(this, e);
     const timeline = root === undefined ? undefined : this.timelines.get(root);
     if (timeline === undefined) return false;
     // nobody stated a preference: every event is usable, and no view need be built (judging every
@@ -656,24 +645,20 @@ export class Workspace {
    * order then depends on messageIds).
    */
   private changesPreference(timeline: Timeline, t: number, stated: boolean): boolean {
-    if (!timeline.statesPreference) return stated === false;
-    const events = timeline.events;
-    for (let i = firstAfter(events, t) - 1; i >= 0; i--) {
-      const e = events[i]!;
-      if (e.personalization === undefined) continue;
-      return e.t === t || e.personalization !== stated;
-    }
-    return stated === false;
+    const latest = this.statementAt(timeline, t);
+    return latest === undefined ? stated === false : latest.t === t || latest.personalization !== stated;
   }
 
   /** the latest preference a timeline states at or before `t` (undefined: none) */
   private preferenceAt(timeline: Timeline, t: number): boolean | undefined {
+    return this.statementAt(timeline, t)?.personalization;
+  }
+
+  /** the latest event of a timeline at or before `t` that states a preference */
+  private statementAt(timeline: Timeline, t: number): EventSummary | undefined {
     if (!timeline.statesPreference) return undefined;
     const events = timeline.events;
-    for (let i = firstAfter(events, t) - 1; i >= 0; i--) {
-      const stated = events[i]!.personalization;
-      if (stated !== undefined) return stated;
-    }
+    for (let i = firstAfter(events, t) - 1; i >= 0; i--) if (events[i]!.personalization !== undefined) return events[i];
     return undefined;
   }
 

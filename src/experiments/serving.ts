@@ -27,6 +27,7 @@ import { expectedShares, stickyAssignment, type Assignment } from './assign.ts';
 import { HOLDOUT_VARIANT, metricEvent, type Experiment, type Metric } from './experiment.ts';
 import { experimentResults, floorKey, type ExperimentResults, type MetricTotals, type PValues, type VariantTotals } from './results.ts';
 import { comparableCounts, lookEvidence, sampleMean } from './stats.ts';
+import { entryOf } from '../multimap.ts';
 
 export interface ExperimentRecord extends Experiment {
   id: string;
@@ -107,12 +108,8 @@ export class ExperimentState {
   }
 
   private remember(id: string, a: FirstExposure): void {
-    let m = this.assignments.get(id);
-    if (!m) this.assignments.set(id, (m = new Map()));
-    m.set(a.experimentId, a);
-    let e = this.byExperiment.get(a.experimentId);
-    if (!e) this.byExperiment.set(a.experimentId, (e = new Map()));
-    e.set(id, a);
+    entryOf(this.assignments, id, () => new Map()).set(a.experimentId, a);
+    entryOf(this.byExperiment, a.experimentId, () => new Map()).set(id, a);
   }
 
   private drop(id: string): void {

@@ -27,6 +27,18 @@ export const before = (a: { t: number; messageId: string }, b: { t: number; mess
 
 const hasPreference = (e: EventSummary): boolean => e.personalization !== undefined;
 
+/** index of the first event later than `t` (`orAt`: at `t` or later) in a list in time order */
+export function firstAfter(events: ReadonlyArray<{ t: number }>, t: number, orAt = false): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (events[mid]!.t < t || (!orAt && events[mid]!.t === t)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class Timeline {
   events: EventSummary[] = [];
   /** how many events state a Personalization preference: for most people none, so no scan is needed */

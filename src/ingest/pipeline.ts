@@ -11,6 +11,7 @@ import { productIdsOf } from './interactions.ts';
 import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
 import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
 import { EncodedBatch, EventList, MAX_SEGMENT_EVENTS, type EncodedBatchData, type EventBatch } from './batch.ts';
+import { entryOf } from '../multimap.ts';
 
 export interface IngestRequest {
   events: unknown[];
@@ -322,11 +323,4 @@ export class Ingestor {
     for (const [ws, segs] of this.derived) if (segs.length) out.push([ws, segs.splice(0).map((seg) => ({ table: 'meta' as const, key: DERIVING_PREFIX + seg }))]);
     return out;
   }
-}
-
-/** the value `map` holds for `key`, made (by `make`) and held on first use */
-function entryOf<K, V>(map: Map<K, V>, key: K, make: () => V): V {
-  let v = map.get(key);
-  if (v === undefined) map.set(key, (v = make()));
-  return v;
 }

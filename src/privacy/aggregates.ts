@@ -17,7 +17,7 @@
  */
 import type { Workspace } from '../engine/workspace.ts';
 import type { InteractionKind } from '../ingest/interactions.ts';
-import type { EventSummary } from '../identity/timeline.ts';
+import { firstAfter, type EventSummary } from '../identity/timeline.ts';
 import { discreteLaplace, logRatio, noiseInterval95, noiseStdDev, type SecureUniform } from './dp.ts';
 
 export const AGGREGATE_METRICS = ['people', 'interactions'] as const;
@@ -55,11 +55,14 @@ export interface AggregateRelease {
   interval95: number;
 }
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /** events looked at between two pauses (a release must not hold up requests) */
 const SLICE = 50_000;
 
-export const dayKey = (t: number): string => new Date(t - (((t % DAY_MS) + DAY_MS) % DAY_MS)).toISOString().slice(0, 10);
+/** the start of `t`'s UTC day */
+const dayStart = (t: number): number => t - (((t % DAY_MS) + DAY_MS) % DAY_MS);
+
+export const dayKey = (t: number): string => new Date(dayStart(t)).toISOString().slice(0, 10);
 
 /**
  * The items the shop wrote through the API: an item made from events exists because someone sent
@@ -81,7 +84,7 @@ export function publicPartitions(ws: Workspace, q: Pick<AggregateQuery, 'groupBy
       return ['all'];
     case 'day': {
       const out: string[] = [];
-      for (let d = q.from - (((q.from % DAY_MS) + DAY_MS) % DAY_MS); d < q.to; d += DAY_MS) out.push(dayKey(d));
+      for (let d = dayStart(q.from); d < q.to; d += DAY_MS) out.push(dayKey(d));
       return out;
     }
     case 'item':
@@ -89,18 +92,6 @@ export function publicPartitions(ws: Workspace, q: Pick<AggregateQuery, 'groupBy
     case 'category':
       return [...new Set(shopCategories(ws).values())];
   }
-}
-
-/** index of the first event at or after `t` (events are in time order) */
-function firstAt(events: readonly EventSummary[], t: number): number {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (events[mid]!.t < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**
@@ -113,8 +104,8 @@ function snapshot(ws: Workspace, from: number, to: number): EventSummary[][] {
   for (const root of ws.identity.roots()) {
     const usable = ws.viewOf(root)?.usable;
     if (!usable || usable.length === 0) continue;
-    const start = firstAt(usable, from);
-    const end = firstAt(usable, to);
+    const start = firstAfter(usable, from, true);
+    const end = firstAfter(usable, to, true);
     if (end > start) people.push(usable.slice(start, end));
   }
   return people;

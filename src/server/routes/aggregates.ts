@@ -3,20 +3,19 @@ import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Workspace } from '../../engine/workspace.ts';
+import { stringEnum } from '../../decide/schema-details.ts';
 import { KairosError, type ErrorDetail } from '../../errors.ts';
 import { INTERACTION_KINDS } from '../../ingest/interactions.ts';
 import { MAX_TIME_MS, parseIsoTime } from '../../iso-time.ts';
-import { AGGREGATE_GROUPS, AGGREGATE_METRICS, boundedCounts, publicPartitions, release, type AggregateQuery } from '../../privacy/aggregates.ts';
+import { AGGREGATE_GROUPS, AGGREGATE_METRICS, DAY_MS, boundedCounts, publicPartitions, release, type AggregateQuery } from '../../privacy/aggregates.ts';
 import { PrivacyBudget, SecureUniform, type Spend } from '../../privacy/dp.ts';
 import { principalOf, type AppContext } from '../app.ts';
 
-const literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
-
 const Body = Type.Object(
   {
-    metric: literals(AGGREGATE_METRICS),
-    kind: Type.Optional(literals(INTERACTION_KINDS)),
-    groupBy: literals(AGGREGATE_GROUPS),
+    metric: stringEnum(AGGREGATE_METRICS),
+    kind: Type.Optional(stringEnum(INTERACTION_KINDS)),
+    groupBy: stringEnum(AGGREGATE_GROUPS),
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     // below 1e-6 the noise dwarfs any count a shop has, and tiny spends would pile up in the ledger
@@ -29,7 +28,6 @@ const Body = Type.Object(
 );
 type Body = Static<typeof Body>;
 
-const DAY_MS = 86_400_000;
 /** the longest range one release covers */
 const MAX_RANGE_DAYS = 366;
 const BUDGET_KEY = 'dp-budget';
