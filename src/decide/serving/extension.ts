@@ -137,7 +137,7 @@ export interface DecisionRecord {
 /** An event carrying `properties.decision_id`, kept on the decision it rewards (see DecisionState.outcomeCounts). */
 export interface RewardEvent {
   messageId: string;
-  /** event time (ms), at least the decision's time */
+  /** event time (ms): consent and identity are judged at it */
   t: number;
   /** the ids the event named its sender by */
   userId?: string;
@@ -165,11 +165,22 @@ const outcomeIds = (o: RewardEvent): string[] => (o.via ? [...namedIds(o), ...o.
 const rewardOf = (rewards: Readonly<Record<string, number>> | undefined, actionId: string): number => (rewards !== undefined && Object.hasOwn(rewards, actionId) ? rewards[actionId]! : 0);
 
 /**
- * How many reward events one decision keeps: a person clicks, adds and buys, perhaps from two devices.
- * Beyond this many (a client replaying one decision_id over and over) further ones are ignored, so
- * what counts can then depend on arrival order.
+ * How many reward events (and, apart, API rewards) one decision keeps: a person clicks, adds and
+ * buys, perhaps from two devices. A full decision makes room only for one that counts now, in place
+ * of one that does not (roomFor); what counts can then depend on arrival order only when more than
+ * this many are credited later.
  */
 export const MAX_OUTCOMES_PER_DECISION = 32;
+
+/**
+ * The list to keep with one more entry: as it is while below MAX_OUTCOMES_PER_DECISION, else without
+ * its first entry that does not count now; undefined when every entry counts.
+ */
+function roomFor<T>(held: readonly T[], counts: (entry: T) => boolean): readonly T[] | undefined {
+  if (held.length < MAX_OUTCOMES_PER_DECISION) return held;
+  const out = held.findIndex((h) => !counts(h));
+  return out < 0 ? undefined : held.filter((_, i) => i !== out);
+}
 
 export interface RewardOutcome {
   decisionId: string;
@@ -281,9 +292,9 @@ export class DecisionState {
   }
 
   /**
-   * Adds a record (new or read back at start) to memory, and its observations to the bandit unless a
-   * person it names has opted out (at start nobody is known yet: the workspace tells the consent
-   * listener about opted-out people once the events are loaded, which subtracts theirs).
+   * Adds a record (new or read back at start) to memory, and its observations to the bandit unless it
+   * is withheld (at start nobody is known yet: once the events are loaded the workspace has every
+   * record judged again, which subtracts those of opted-out people).
    */
   add(rec: DecisionRecord, now: number): void {
     this.records.set(rec.decisionId, rec);
@@ -364,7 +375,7 @@ export class DecisionState {
     return true;
   }
 
-  /** the records holding reward events sent under one of these ids */
+  /** the records whose reward events or API rewards hold one of these ids (rewardIds) */
   private rewardedBy(ids: readonly string[]): DecisionRecord[] {
     const out = new Set<DecisionRecord>();
     for (const id of ids) for (const rec of this.bySender.get(id) ?? []) out.add(rec);
@@ -408,6 +419,7 @@ export class DecisionState {
 
   /** replaces a record's reward events, keeping the index of the ids they hold in step */
   private setOutcomes(rec: DecisionRecord, outcomes: RewardEvent[]): void {
+    this.keepEarlierRewards(rec);
     this.unindex(rec);
     rec.outcomes = outcomes;
     this.index(rec);
@@ -415,9 +427,18 @@ export class DecisionState {
 
   /** replaces a record's API rewards, keeping the index of the ids they hold in step */
   private setGrants(rec: DecisionRecord, grants: RewardGrant[]): void {
+    this.keepEarlierRewards(rec);
     this.unindex(rec);
     rec.grants = grants;
     this.index(rec);
+  }
+
+  /**
+   * A record of an earlier version, whose `rewards` were never judged again, keeps them as `granted`
+   * once it holds reward events or API rewards (which `granted()` then reads instead)
+   */
+  private keepEarlierRewards(rec: DecisionRecord): void {
+    if (rec.granted === undefined && rec.outcomes === undefined && rec.grants === undefined && rec.rewards !== undefined) rec.granted = { ...rec.rewards };
   }
 
   /** the ids a record's rewards hold besides its own: senders of reward events, and decisions passed through */
@@ -601,14 +622,9 @@ export class DecisionState {
   private grant(rec: DecisionRecord, g: RewardGrant, writes: Mutation[]): boolean {
     const held = rec.grants ?? [];
     if (held.some((h) => h.actionId === g.actionId && h.value >= g.value && this.grantCounts(rec, h))) return false;
-    let kept = held;
-    if (held.length >= MAX_OUTCOMES_PER_DECISION) {
-      const out = held.findIndex((h) => !this.grantCounts(rec, h));
-      if (out < 0) return false;
-      kept = held.filter((_, i) => i !== out);
-    }
+    const kept = roomFor(held, (h) => this.grantCounts(rec, h));
+    if (kept === undefined) return false;
     const before = rewardOf(rec.rewards, g.actionId);
-    rec.granted = this.granted(rec);
     this.setGrants(rec, [...kept, g]);
     this.setRewards(rec, this.countedRewards(rec));
     writes.push(this.put(rec));
@@ -662,14 +678,9 @@ export class DecisionState {
   private keep(rec: DecisionRecord, o: RewardEvent, writes: Mutation[]): void {
     const held = rec.outcomes ?? [];
     if (held.some((h) => h.messageId === o.messageId && h.actionId === o.actionId)) return;
-    let kept = held;
-    if (held.length >= MAX_OUTCOMES_PER_DECISION) {
-      if (!this.outcomeCounts(rec, o)) return;
-      const out = held.findIndex((h) => !this.outcomeCounts(rec, h));
-      if (out < 0) return;
-      kept = held.filter((_, i) => i !== out);
-    }
-    rec.granted = this.granted(rec);
+    if (held.length >= MAX_OUTCOMES_PER_DECISION && !this.outcomeCounts(rec, o)) return;
+    const kept = roomFor(held, (h) => this.outcomeCounts(rec, h));
+    if (kept === undefined) return;
     this.setOutcomes(rec, [...kept, o]);
     this.setRewards(rec, this.countedRewards(rec));
     writes.push(this.put(rec));
@@ -686,9 +697,7 @@ export class DecisionState {
    * people's decisions (which are rewritten without them).
    */
   deletions(ids: readonly string[]): Mutation[] {
-    const own = this.recordsOf(ids);
-    const gone = new Set(ids);
-    const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
+    const { own, others, gone } = this.erasing(ids);
     return [
       ...own.map((r): Mutation => ({ table: 'decisions', key: r.decisionId, rev: this.revs.get(r) })),
       ...others.map((r): Mutation => {
@@ -700,9 +709,7 @@ export class DecisionState {
   }
 
   forget(ids: readonly string[]): void {
-    const own = this.recordsOf(ids);
-    const gone = new Set(ids);
-    const others = this.rewardedBy(ids).filter((rec) => !own.includes(rec));
+    const { own, others, gone } = this.erasing(ids);
     for (const rec of own) this.drop(rec);
     for (const rec of others) {
       const { outcomes, grants, rewards } = this.withoutIdsOf(rec, gone);
@@ -710,6 +717,13 @@ export class DecisionState {
       this.setGrants(rec, grants);
       this.setRewards(rec, rewards);
     }
+  }
+
+  /** what erasing a person touches: their decisions, and other people's that hold one of their ids in a reward */
+  private erasing(ids: readonly string[]): { own: DecisionRecord[]; others: DecisionRecord[]; gone: ReadonlySet<string> } {
+    const own = this.recordsOf(ids);
+    const mine = new Set(own);
+    return { own, others: this.rewardedBy(ids).filter((rec) => !mine.has(rec)), gone: new Set(ids) };
   }
 
   /** a record's reward events and API rewards without those holding these ids, and the rewards that then count */

@@ -195,9 +195,10 @@ export class FeedbackLearning {
     if (this.records.has(key)) return undefined;
     const item = feedbackKey(rec.recommendationId, rec.itemId);
     const members = this.items.get(item);
+    const credited = this.credited(rec);
     let evicted: string | undefined;
     if (members && members.size >= MAX_CANDIDATES_PER_ITEM) {
-      if (!this.credited(rec)) return undefined;
+      if (!credited) return undefined;
       evicted = [...members].find((k) => this.judged.get(k) !== true);
       if (evicted === undefined) return undefined;
       this.remove(evicted);
@@ -205,7 +206,8 @@ export class FeedbackLearning {
     const taken = { key, ...(evicted !== undefined ? { evicted } : {}) };
     const shown = this.exampleOf(item);
     this.insert(key, rec);
-    if (!this.judge(key, rec)) return taken;
+    this.judged.set(key, credited);
+    if (!credited) return taken;
     if (shown && !before(rec, shown)) return taken;
     const held = this.learners.get(rec.placement);
     // a displaced example, or one earlier than the last learned: the placement's examples are replayed
@@ -257,8 +259,10 @@ export class FeedbackLearning {
     this.pending = new Set();
     const placements = new Set<string>();
     if (pending === 'all') {
-      for (const [key, rec] of this.records) this.judge(key, rec);
-      for (const rec of this.records.values()) placements.add(rec.placement);
+      for (const [key, rec] of this.records) {
+        this.judge(key, rec);
+        placements.add(rec.placement);
+      }
       for (const p of this.learners.keys()) placements.add(p);
     } else {
       for (const key of this.keysOf(pending)) {
