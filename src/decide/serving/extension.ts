@@ -221,7 +221,22 @@ export class DecideError extends Error {
 }
 
 /** Time-ordered, unguessable ids: 9 base-36 digits of ms (good until the year 5188), then 12 random bytes. */
-const newDecisionId = (now: number): string => `dec_${now.toString(36).padStart(9, '0')}${randomToken(12)}`;
+let lastIdMs = -1;
+let idsThisMs = 0;
+/**
+ * `dec_` + 9 base-36 digits of ms + 4 of a per-millisecond sequence + random: ids minted by this
+ * process sort in the order they were minted even within one millisecond. Consistency looks for the
+ * latest decision by (at, decisionId): with a random tail alone, two decisions in the same
+ * millisecond were ordered by chance, and the one before a capped repeat could be taken for the
+ * latest.
+ */
+export function newDecisionId(now: number): string {
+  if (now !== lastIdMs) {
+    lastIdMs = now;
+    idsThisMs = 0;
+  } else idsThisMs++;
+  return `dec_${now.toString(36).padStart(9, '0')}${idsThisMs.toString(36).padStart(4, '0')}${randomToken(9)}`;
+}
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
