@@ -20,7 +20,8 @@ export interface ItemRecord {
   deleted?: true;
 }
 
-const newer = (a: [number, string], b: [number, string] | undefined): boolean => !b || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+/** whether stamp `a` ([time, messageId]) is later than `b` (none: every stamp is) */
+export const newer = (a: [number, string], b: [number, string] | undefined): boolean => !b || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 
 /** The record after one more mention, or undefined when the mention changes nothing. */
 export function mergeMention(prev: Readonly<ItemRecord> | undefined, properties: Readonly<Record<string, unknown>>, t: number, messageId: string): ItemRecord | undefined {

@@ -12,6 +12,8 @@ import { DERIVING_PREFIX, Ingestor, type IngestRequest, type IngestResult, type 
 import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
 import { itemIdDetails, itemStoreKey } from '../catalog/item.ts';
 import { Workspace } from './workspace.ts';
+import { itemsNamedBy, rebuildAndApply } from '../catalog/rebuild.ts';
+import { idsOf } from '../ingest/event.ts';
 import { Tombstones } from '../privacy/tombstones.ts';
 import { PolicyApplier } from '../privacy/policy.ts';
 import { expiredOnArrival } from '../privacy/retention.ts';
@@ -134,11 +136,46 @@ export class Engine {
         if (deriving.has(seg)) rederive.push(...events);
       }
       ws.flush();
+      if (this.serving === true) await this.checkCatalog(ws, rederive);
       if (deriving.size > 0 && this.serving === true) await this.rederive(ws, deriving, rederive);
       ws.endLoad();
+      // from now on, every batch's changes of what counts reach the catalog before it is acknowledged
+      if (this.serving === true) ws.onApplied(() => this.reconcileCatalog(ws));
     }
     this.workspaces.set(rec.id, ws);
     return ws;
+  }
+
+  /**
+   * Brings the stored event-made items in line with what counts (Workspace.catalogUncounted) after a
+   * load. An item still carrying a mention of an event that does not count (bulk import merges them
+   * all) is rebuilt. After a stop between a batch's commit and its items' rebuild, the items named by
+   * the people of the interrupted batches are rebuilt from all their counted mentions.
+   */
+  private async checkCatalog(ws: Workspace, interrupted: readonly StoredEvent[]): Promise<void> {
+    const carrying = new Set<string>();
+    for (const e of ws.initCatalogCounting()) {
+      for (const x of e.interactions) {
+        const rec = x.itemId === undefined ? undefined : ws.catalog.record(x.itemId);
+        if (rec?.source !== 'events') continue;
+        if (rec.firstSeen === e.t || Object.values(rec.setBy ?? {}).some(([, messageId]) => messageId === e.messageId)) carrying.add(x.itemId!);
+      }
+    }
+    if (carrying.size > 0) await rebuildAndApply(this.store, this.ingestor, ws, carrying);
+    if (interrupted.length > 0) {
+      const roots = new Set<string>();
+      for (const e of interrupted) for (const id of idsOf(e)) roots.add(ws.rootOf(id) ?? id);
+      const named = itemsNamedBy([...roots].flatMap((root) => ws.viewOf(root)?.events ?? []));
+      if (named.size > 0) await rebuildAndApply(this.store, this.ingestor, ws, named, { exhaustive: true });
+    }
+    if (carrying.size > 0 || interrupted.length > 0) this.logger.info({ workspace: ws.id, rebuilt: carrying.size }, 'catalog items checked against consent');
+  }
+
+  /** Rebuilds the event-made items whose counted mentions changed (see Workspace.takeCatalogFlips). */
+  reconcileCatalog(ws: Workspace): Promise<void> | undefined {
+    const flips = ws.takeCatalogFlips();
+    if (flips === undefined) return undefined;
+    return rebuildAndApply(this.store, this.ingestor, ws, itemsNamedBy([...flips.counted, ...flips.uncounted]), { counted: flips.counted });
   }
 
   /**
@@ -252,12 +289,12 @@ export class Engine {
   }
 
   /**
-   * Commits item records an API request writes, then `apply` puts them in the catalog. Event batches
-   * merging mentions of these items meanwhile see them (Ingestor.holdItems), so none builds on an
-   * older record and commits after them.
+   * Commits item records an API request writes, then `apply` puts them in the catalog. The items are
+   * held meanwhile (Ingestor.lockItems): event batches merge mentions of them only afterwards, so
+   * none builds on an older record and commits after them.
    */
   private async writeItems(ws: Workspace, records: ReadonlyArray<{ itemId: string; rec: ItemRecord }>, apply: () => void): Promise<void> {
-    const release = this.ingestor.holdItems(ws, records);
+    const release = await this.ingestor.lockItems(ws, records.map((r) => r.itemId));
     try {
       await this.store.commit(ws.id, records.map(({ itemId, rec }) => ({ table: 'items', key: itemStoreKey(itemId), value: rec })));
       apply();

@@ -19,6 +19,7 @@ import { interactionsOf } from '../ingest/interactions.ts';
 import { MessageLedger, messageIdKey } from '../ingest/message-ledger.ts';
 import type { SessionChange, SessionItem, SessionModel, SessionRecord } from '../recommend/types.ts';
 import type { Mutation } from '../store/types.ts';
+import { entryOf } from '../multimap.ts';
 
 export interface Profile {
   userId: string | null;
@@ -168,6 +169,9 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
  * src/features/consent.ts): an event sent while they had opted out never is, and none is while they
  * are opted out.
  */
+/** whether an event names catalog items (a product mention) */
+export const namesItems = (e: EventSummary): boolean => e.interactions.some((x) => x.itemId !== undefined);
+
 export function isUsable(view: PersonView, messageId: string, t: number): boolean {
   // nobody stated a preference: every event is usable (consentView hands back the same array)
   if (view.usable === view.events) return true;
@@ -203,6 +207,16 @@ export class Workspace {
    * links a sender on one side to a recommendation or decision on the other), else all of them
    */
   private readonly attributionPending = new Map<string, Set<string> | 'all'>();
+  /**
+   * Catalog items made from events are built from the mentions of counted events only: those usable
+   * now (src/features/consent.ts), like everything else that shapes what others are shown. These are
+   * the messageIds of applied events that name items and are not counted.
+   */
+  readonly catalogUncounted = new Set<string>();
+  /** per person, the events whose counting may have changed since takeCatalogFlips ('all': any of theirs) */
+  private readonly catalogChecks = new Map<string, Set<EventSummary> | 'all'>();
+  /** whether any event applied so far stated a consent preference (until then every event counts) */
+  anyPreferenceStated = false;
   modelUpdatedAt = Date.now();
 
   constructor(
@@ -276,6 +290,15 @@ export class Workspace {
     // an event stating a consent preference can change what is usable anywhere in the timeline
     this.touch(root, summary.personalization === undefined ? summary.t : -Infinity);
     if (changes) this.attributionPending.set(root, 'all');
+    if (summary.personalization !== undefined) this.anyPreferenceStated = true;
+    if (!this.loading) {
+      if (changes) this.catalogChecks.set(root, 'all');
+      else if ((timeline.statesPreference || this.catalogUncounted.has(summary.messageId)) && namesItems(summary)) {
+        const checks = this.catalogChecks.get(root);
+        if (checks === undefined) this.catalogChecks.set(root, new Set([summary]));
+        else if (checks !== 'all') checks.add(summary);
+      }
+    }
     return true;
   }
 
@@ -293,6 +316,17 @@ export class Workspace {
       for (const id of absorbedIds!) ids.add(id);
       if (pendingGone) for (const id of pendingGone) ids.add(id);
       this.attributionPending.set(merged, ids);
+    }
+    // a person's consent now covers the other's events too: the ones that may count differently
+    const checks = this.catalogChecks.get(merged);
+    const checksGone = this.catalogChecks.get(absorbed);
+    this.catalogChecks.delete(absorbed);
+    if (!this.loading) {
+      if (checks === 'all' || checksGone === 'all' || gone?.statesPreference === true || this.timelines.get(merged)?.statesPreference === true) this.catalogChecks.set(merged, 'all');
+      else if (checksGone !== undefined) {
+        if (checks === undefined) this.catalogChecks.set(merged, checksGone);
+        else for (const e of checksGone) checks.add(e);
+      }
     }
     if (gone) {
       this.timelineOf(merged).absorb(gone);
@@ -490,11 +524,103 @@ export class Workspace {
     this.views.delete(root);
     this.dirty.delete(root);
     this.attributionPending.delete(root);
-    for (const e of events) this.messageIds.delete(e.messageId);
+    this.catalogChecks.delete(root);
+    for (const e of events) {
+      this.messageIds.delete(e.messageId);
+      this.catalogUncounted.delete(e.messageId);
+    }
     const ids = this.identity.removeComponent(root);
     this.forgetIds(ids);
     this.modelUpdatedAt = Date.now();
     return { ids, events };
+  }
+
+  /**
+   * Judges again the events whose counting may have changed (see catalogUncounted) and returns those
+   * whose judgement did: `counted` count now, `uncounted` no longer do. The items they name must be
+   * rebuilt from the counted mentions (src/catalog/rebuild.ts).
+   */
+  takeCatalogFlips(): { counted: EventSummary[]; uncounted: EventSummary[] } | undefined {
+    if (this.catalogChecks.size === 0) return undefined;
+    const counted: EventSummary[] = [];
+    const uncounted: EventSummary[] = [];
+    for (const [root, which] of this.catalogChecks) {
+      const view = this.viewOf(root);
+      if (view === undefined) continue;
+      for (const e of which === 'all' ? view.events : which) {
+        // an event retention removed since is no one's
+        if (!namesItems(e) || !this.messageIds.has(e.messageId)) continue;
+        const usable = isUsable(view, e.messageId, e.t);
+        if (usable !== this.catalogUncounted.has(e.messageId)) continue;
+        if (usable) {
+          this.catalogUncounted.delete(e.messageId);
+          counted.push(e);
+        } else {
+          this.catalogUncounted.add(e.messageId);
+          uncounted.push(e);
+        }
+      }
+    }
+    this.catalogChecks.clear();
+    return counted.length > 0 || uncounted.length > 0 ? { counted, uncounted } : undefined;
+  }
+
+  /**
+   * After a load, when nothing was judged yet: every event naming items that is not usable now is
+   * not counted. Returns those events (the stored items may still carry their mentions: bulk import
+   * merges every mention, and a stop may come between an event's commit and its item's rebuild).
+   */
+  initCatalogCounting(): EventSummary[] {
+    this.catalogChecks.clear();
+    const out: EventSummary[] = [];
+    for (const t of this.timelines.values()) {
+      if (!t.statesPreference) continue;
+      // usable is a subsequence of the events
+      const { usable } = consentView(t.events, true);
+      let j = 0;
+      for (const e of t.events) {
+        if (usable[j] === e) j++;
+        else if (namesItems(e)) {
+          this.catalogUncounted.add(e.messageId);
+          out.push(e);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Whether an event about to be stored would count (be usable), judged on the events applied so
+   * far: the ingestion pipeline merges the mentions of those that would into the catalog, and
+   * takeCatalogFlips corrects the judgement once the event and its batch are applied.
+   */
+  wouldCount(ids: readonly string[], t: number, stated: boolean | undefined): boolean {
+    if (stated === false) return false;
+    for (const id of ids) {
+      const root = this.rootOf(id);
+      const timeline = root === undefined ? undefined : this.timelines.get(root);
+      if (timeline === undefined || !timeline.statesPreference) continue;
+      // opted out now, or (unless the event states its own preference) at its time
+      if (this.preferenceAt(timeline, Infinity) === false || (stated === undefined && this.preferenceAt(timeline, t) === false)) return false;
+    }
+    return true;
+  }
+
+  /** the counted events naming each of these items (leaving out `exclude`'s messageIds), across every person */
+  countedMentions(items: ReadonlySet<string>, exclude?: ReadonlySet<string>): Map<string, EventSummary[]> {
+    const out = new Map<string, EventSummary[]>();
+    for (const t of this.timelines.values()) {
+      for (const e of t.events) {
+        for (const x of e.interactions) {
+          if (x.itemId === undefined || !items.has(x.itemId)) continue;
+          if (this.catalogUncounted.has(e.messageId) || exclude?.has(e.messageId)) break;
+          const list = entryOf(out, x.itemId, () => []);
+          // an event may name an item more than once (a product list)
+          if (list.at(-1) !== e) list.push(e);
+        }
+      }
+    }
+    return out;
   }
 
   /** events the predicate selects, across every person (read-only: see removeEvents) */
@@ -524,9 +650,14 @@ export class Workspace {
       else {
         this.touch(root, -Infinity);
         this.attributionPending.set(root, 'all');
+        // a consent statement may have gone with them
+        this.catalogChecks.set(root, 'all');
       }
     }
-    for (const id of gone) this.messageIds.delete(id);
+    for (const id of gone) {
+      this.messageIds.delete(id);
+      this.catalogUncounted.delete(id);
+    }
     this.flush();
   }
 
@@ -656,10 +787,7 @@ export class Workspace {
 
   /** the latest event of a timeline at or before `t` that states a preference */
   private statementAt(timeline: Timeline, t: number): EventSummary | undefined {
-    if (!timeline.statesPreference) return undefined;
-    const events = timeline.events;
-    for (let i = firstAfter(events, t) - 1; i >= 0; i--) if (events[i]!.personalization !== undefined) return events[i];
-    return undefined;
+    return timeline.statementAt(t);
   }
 
   /** whether a person holding one of these ids has opted out of Personalization (their current preference) */

@@ -39,32 +39,47 @@ export function firstAfter(events: ReadonlyArray<{ t: number }>, t: number, orAt
   return lo;
 }
 
+/** where `e` goes in a list in event order (the index of its equal, if present) */
+function orderedIndex(list: readonly EventSummary[], e: EventSummary): number {
+  let lo = 0;
+  let hi = list.length;
+  // events usually arrive in order: check the tail first
+  if (hi > 0 && before(list[hi - 1]!, e)) lo = hi;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(list[mid]!, e)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class Timeline {
   events: EventSummary[] = [];
-  /** how many events state a Personalization preference: for most people none, so no scan is needed */
-  private statements = 0;
+  /**
+   * the events that state a Personalization preference, in the same order: for most people none, so
+   * no scan is needed, and for the rest the preference at any time is a binary search away
+   */
+  private statements: EventSummary[] = [];
 
   /** whether any event states a Personalization preference */
   get statesPreference(): boolean {
-    return this.statements > 0;
+    return this.statements.length > 0;
+  }
+
+  /** the latest event at or before `t` that states a preference (undefined: none) */
+  statementAt(t: number): EventSummary | undefined {
+    const list = this.statements;
+    return list.length === 0 ? undefined : list[firstAfter(list, t) - 1];
   }
 
   /** inserts in order; returns the index, or -1 when the messageId is already present */
   insert(e: EventSummary): number {
     const list = this.events;
-    let lo = 0;
-    let hi = list.length;
-    // events usually arrive in order: check the tail first
-    if (hi > 0 && before(list[hi - 1]!, e)) lo = hi;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(list[mid]!, e)) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = orderedIndex(list, e);
     if (lo < list.length && list[lo]!.messageId === e.messageId) return -1;
     if (lo === list.length) list.push(e);
     else list.splice(lo, 0, e);
-    if (hasPreference(e)) this.statements++;
+    if (hasPreference(e)) this.statements.splice(orderedIndex(this.statements, e), 0, e);
     return lo;
   }
 
@@ -80,7 +95,7 @@ export class Timeline {
     const b = other.events;
     const [long, few, longStatements] = b.length > a.length ? [b, a, other.statements] : [a, b, this.statements];
     other.events = [];
-    other.statements = 0;
+    other.statements = [];
     if (few.length <= 16 || few.length * 32 <= long.length) {
       this.events = long;
       this.statements = longStatements;
@@ -95,7 +110,7 @@ export class Timeline {
       if (out.length === 0 || out[out.length - 1]!.messageId !== next.messageId) out.push(next);
     }
     this.events = out;
-    this.statements = out.filter(hasPreference).length;
+    this.statements = out.filter(hasPreference);
   }
 
   /** removes the events matching `expired`; returns them */
@@ -103,7 +118,7 @@ export class Timeline {
     const gone = this.events.filter(expired);
     if (gone.length) {
       this.events = this.events.filter((e) => !expired(e));
-      this.statements -= gone.filter(hasPreference).length;
+      if (gone.some(hasPreference)) this.statements = this.statements.filter((e) => !expired(e));
     }
     return gone;
   }

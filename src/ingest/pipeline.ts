@@ -6,7 +6,7 @@
 import { KairosError, type ErrorDetail } from '../errors.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Mutation, Store } from '../store/types.ts';
-import { MAX_DEPTH, MAX_EVENT_BYTES, normaliseEvent, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
+import { MAX_DEPTH, MAX_EVENT_BYTES, normaliseEvent, personalizationPreference, type EventType, type NormaliseInput, type StoredEvent } from './event.ts';
 import { productIdsOf } from './interactions.ts';
 import { mergeMention, type ItemRecord } from '../catalog/item-record.ts';
 import { itemIdProblem, itemStoreKey } from '../catalog/item.ts';
@@ -113,6 +113,11 @@ export class Ingestor {
   private readonly running = new Map<string, Set<Promise<IngestResult>>>();
   /** item records being written by commits under way, per workspace: later mentions merge on top */
   private readonly pendingItems = new Map<string, Map<string, ItemRecord>>();
+  /**
+   * items whose records someone rebuilds or writes whole (lockItems), per workspace, with the promise
+   * that settles when they are done: batches merge mentions of them only afterwards
+   */
+  private readonly itemLocks = new Map<string, Map<string, Promise<void>>>();
 
   constructor(
     private readonly store: Store,
@@ -120,17 +125,43 @@ export class Ingestor {
   ) {}
 
   /**
-   * Makes item records an API write is committing visible to the event batches that merge mentions
-   * meanwhile (as the batches' own are): an event must not build on the catalog's older record and
-   * commit after the API write, overwriting it in the store. Call the returned function once the
-   * write is durable and in the catalog.
+   * Takes these items for one writer of whole records (a rebuild from events, an API write): resolves
+   * once no other writer holds any of them (all are taken at once, so two writers never wait for
+   * each other) and no commit under way carries a record merged from them; until the returned
+   * release is called, batches wait before merging mentions of them. A whole record is computed from
+   * what is applied, so nothing may be merged meanwhile that it would overwrite.
    */
-  holdItems(ws: Workspace, records: ReadonlyArray<{ itemId: string; rec: ItemRecord }>): () => void {
-    const held = entryOf(this.pendingItems, ws.id, () => new Map());
-    for (const { itemId, rec } of records) held.set(itemId, rec);
-    return () => {
-      for (const { itemId, rec } of records) if (held.get(itemId) === rec) held.delete(itemId);
+  async lockItems(ws: Workspace, items: Iterable<string>): Promise<() => void> {
+    const ids = [...new Set(items)];
+    const locks = entryOf(this.itemLocks, ws.id, () => new Map());
+    for (let held = ids.find((id) => locks.has(id)); held !== undefined; held = ids.find((id) => locks.has(id))) await locks.get(held);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    for (const id of ids) locks.set(id, mine);
+    const release = (): void => {
+      for (const id of ids) if (locks.get(id) === mine) locks.delete(id);
+      done();
     };
+    try {
+      // batches that merged before the lock was taken commit and apply first (they clear their
+      // entries and apply in one turn, and never wait for a lock once past it)
+      const pending = this.pendingItems.get(ws.id);
+      while (pending !== undefined && ids.some((id) => pending.has(id))) await new Promise((resolve) => setImmediate(resolve));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
+  }
+
+  /** resolves once no writer of whole records holds any of these items */
+  private async unlocked(locks: Map<string, Promise<void>>, items: readonly string[]): Promise<void> {
+    for (;;) {
+      let held: Promise<void> | undefined;
+      for (const id of items) if ((held = locks.get(id)) !== undefined) break;
+      if (held === undefined) return;
+      await held;
+    }
   }
 
   /** Validates a request's events; throws the request's 400/413 without touching anything. */
@@ -227,7 +258,18 @@ export class Ingestor {
     // bulk import derives nothing (models and records are built by the next start)
     const deriving = ws.derivesFromEvents && !ledgerFirst;
     const pending = entryOf(this.pendingItems, ws.id, () => new Map());
+    // mentions not counted: events that would not be usable (consent), judged on what is applied now
+    let uncounted: Set<number> | undefined;
     try {
+      const locks = this.itemLocks.get(ws.id);
+      if (locks !== undefined && locks.size > 0) await this.unlocked(locks, batch.mentionedItems);
+      if (!ledgerFirst && ws.anyPreferenceStated) {
+        for (let k = 0; k < toStore.length; k++) {
+          const i = toStore[k]!;
+          const e = batch.mentionStart(i) < batch.mentionStart(i + 1) ? batch.event(i) : undefined;
+          if (e !== undefined && !ws.wouldCount(batch.ids(i), batch.timestamp(i), personalizationPreference(e))) (uncounted ??= new Set()).add(k);
+        }
+      }
       const mutations: Mutation[] = [];
       // one segment per block of MAX_SEGMENT_EVENTS events of the batch, holding those stored: an
       // encoded batch was encoded block by block, so a block without repeats is stored as it came
@@ -248,6 +290,7 @@ export class Ingestor {
       const records = new Array<Readonly<ItemRecord> | undefined>(items.length);
       const looked = new Uint8Array(items.length);
       for (let k = 0; k < toStore.length; k++) {
+        if (uncounted?.has(k)) continue;
         const i = toStore[k]!;
         const t = batch.timestamp(i);
         for (let m = batch.mentionStart(i), end = batch.mentionStart(i + 1); m < end; m++) {
@@ -290,6 +333,7 @@ export class Ingestor {
       if (current && current.source !== 'events') continue;
       ws.catalog.upsert(itemId, rec.properties, rec.firstSeen, rec);
     }
+    if (uncounted) for (const k of uncounted) ws.catalogUncounted.add(storedIds[k]!);
     const stored: StoredEvent[] = [];
     let k = 0;
     for (const [seg, indices] of segments) {

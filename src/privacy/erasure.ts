@@ -9,7 +9,8 @@ import type { Engine } from '../engine/engine.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { EventSummary } from '../identity/timeline.ts';
 import type { Mutation } from '../store/types.ts';
-import { exclusive, itemRewrites, segmentRewrites } from './segments.ts';
+import { itemsNamedBy, rebuildItems } from '../catalog/rebuild.ts';
+import { exclusive, segmentRewrites } from './segments.ts';
 
 export interface ErasureReceipt {
   erased: boolean;
@@ -82,20 +83,24 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
         // the rebuild must not keep what an earlier round removed (memory holds those events until the end)
         const mutations: Mutation[] = await segmentRewrites(engine.store, ws.id, fresh);
         for (const m of mutations) segments.add(m.key);
-        const items = await itemRewrites(engine.store, ws, erased);
-        mutations.push(...items.mutations, ...extensionRecords);
-        if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
-        // a client's retry of an erased event must not bring it back (the ledger forgets it with them)
-        mutations.push(...tombstones.messageMutations(fresh.map((e) => e.messageId), at));
-        mutations.push({
-          table: 'audit',
-          key: auditKey,
-          // who and when, never what: the audit trail must not keep the erased data
-          value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
-        });
-        await engine.store.commit(ws.id, mutations);
-        for (const m of extensionRecords) removed.set(`${m.table}\u0000${m.key}`, m.rev);
-        items.apply();
+        const items = await rebuildItems(engine.store, engine.ingestor, ws, itemsNamedBy(erased), { exclude: erasedIds });
+        try {
+          mutations.push(...items.mutations, ...extensionRecords);
+          if (o.suppress) mutations.push(...tombstones.mutations(ids, at));
+          // a client's retry of an erased event must not bring it back (the ledger forgets it with them)
+          mutations.push(...tombstones.messageMutations(fresh.map((e) => e.messageId), at));
+          mutations.push({
+            table: 'audit',
+            key: auditKey,
+            // who and when, never what: the audit trail must not keep the erased data
+            value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
+          });
+          await engine.store.commit(ws.id, mutations);
+          for (const m of extensionRecords) removed.set(`${m.table}\u0000${m.key}`, m.rev);
+          items.apply();
+        } finally {
+          items.release();
+        }
         if (round + 1 === (o.freeRounds ?? FREE_ROUNDS)) {
           // events keep coming: the person's ids are refused until the erasure ends (events already
           // past validation still land, and the next rounds take them)

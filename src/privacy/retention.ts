@@ -4,7 +4,8 @@
  */
 import type { Engine } from '../engine/engine.ts';
 import type { EventType } from '../ingest/event.ts';
-import { exclusive, itemRewrites, segmentRewrites } from './segments.ts';
+import { itemsNamedBy, rebuildItems } from '../catalog/rebuild.ts';
+import { exclusive, segmentRewrites } from './segments.ts';
 import type { PrivacyPolicy } from './policy.ts';
 
 const DAY = 86_400_000;
@@ -26,10 +27,16 @@ export async function sweepRetention(engine: Engine, now = Date.now()): Promise<
       if (expired.length === 0) return 0;
       // people left with no event are forgotten: what extensions keep about them goes too
       const emptied = ws.idsEmptiedBy(expired);
-      const items = await itemRewrites(engine.store, ws, expired);
-      await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...items.mutations, ...ws.erasureMutations(emptied)]);
-      ws.removeEvents(expired);
-      items.apply();
+      const items = await rebuildItems(engine.store, engine.ingestor, ws, itemsNamedBy(expired), { exclude: new Set(expired.map((e) => e.messageId)) });
+      try {
+        await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...items.mutations, ...ws.erasureMutations(emptied)]);
+        ws.removeEvents(expired);
+        items.apply();
+      } finally {
+        items.release();
+      }
+      // a consent statement may have expired with them: what counts in the catalog is judged again
+      await engine.reconcileCatalog(ws);
       return expired.length;
     });
   }
