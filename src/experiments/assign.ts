@@ -67,11 +67,12 @@ export function stickyAssignment(
   personId: string,
   persisted?: Assignment,
 ): { assignment: Assignment; fresh: boolean } {
-  const stillValid =
-    persisted !== undefined &&
-    persisted.experimentId === experiment.id &&
-    (persisted.holdout ? persisted.variant === HOLDOUT_VARIANT : experiment.variants.some((v) => v.id === persisted.variant));
-  return stillValid ? { assignment: persisted, fresh: false } : { assignment: assign(experiment, personId), fresh: true };
+  return persisted !== undefined && stillNamed(experiment, persisted) ? { assignment: persisted, fresh: false } : { assignment: assign(experiment, personId), fresh: true };
+}
+
+/** whether an assignment still names one of the experiment's variants (or its holdout) */
+export function stillNamed(experiment: AssignableExperiment, a: Assignment): boolean {
+  return a.experimentId === experiment.id && (a.holdout ? a.variant === HOLDOUT_VARIANT : experiment.variants.some((v) => v.id === a.variant));
 }
 
 /**

@@ -23,7 +23,7 @@ import { KairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import type { Mutation, Store } from '../store/types.ts';
 import type { WorkspaceExtension } from '../engine/engine.ts';
-import { expectedShares, stickyAssignment, type Assignment } from './assign.ts';
+import { expectedShares, stickyAssignment, stillNamed, type Assignment } from './assign.ts';
 import { HOLDOUT_VARIANT, metricEvent, type Experiment, type Metric } from './experiment.ts';
 import { experimentResults, floorKey, type ExperimentResults, type MetricTotals, type PValues, type VariantTotals } from './results.ts';
 import { comparableCounts, lookEvidence, sampleMean } from './stats.ts';
@@ -33,6 +33,23 @@ export interface ExperimentRecord extends Experiment {
   id: string;
   createdAt: string;
   updatedAt: string;
+  /**
+   * when it ran (ms since epoch; `to` absent while it runs): a metric event counts when its event
+   * time falls in one, whenever it arrives (absent in records of earlier versions)
+   */
+  runningPeriods?: Array<{ from: number; to?: number }>;
+  /**
+   * the expected share of each variant (and the holdout) from the time it took effect: sticky
+   * assignments keep people where the shares of their first exposure put them, so the sample-ratio
+   * check compares with the shares in force at each person's exposure
+   */
+  allocations?: Array<{ from: number; shares: Record<string, number> }>;
+}
+
+/** whether a metric event at `t` was sent while the experiment ran */
+function ranAt(exp: ExperimentRecord, t: number): boolean {
+  if (exp.runningPeriods === undefined) return exp.status === 'running';
+  return exp.runningPeriods.some((p) => t >= p.from && (p.to === undefined || t < p.to));
 }
 
 interface FirstExposure extends Assignment {
@@ -135,7 +152,8 @@ export class ExperimentState {
       const byExp = this.assignments.get(id);
       if (!byExp) continue;
       const a = byExp.get(exp.id);
-      if (a && (persisted === undefined || a.at < persisted.at)) persisted = a;
+      // an exposure to a variant removed since does not hold: the person is assigned afresh, once
+      if (a && stillNamed(exp, a) && (persisted === undefined || a.at < persisted.at)) persisted = a;
       for (const other of byExp.values()) if ((other.unit ?? other.group) !== undefined && (earliest === undefined || other.at < earliest.at)) earliest = other;
     }
     const canonical = [...ids].sort()[0]!;
@@ -160,9 +178,11 @@ export class ExperimentState {
   observe(events: readonly StoredEvent[]): Mutation[] {
     const writes: Mutation[] = [];
     for (const exp of this.experiments.values()) {
-      if (exp.status !== 'running') continue;
+      if (exp.status !== 'running' && exp.runningPeriods === undefined) continue;
       for (const e of events) {
         if (e.type !== 'track' || e.event === undefined) continue;
+        // sent while it ran, whenever it arrives (a late event of a stopped experiment counts)
+        if (!ranAt(exp, e.timestamp)) continue;
         const metric = exp.metrics.find((m) => metricEvent(m) === e.event);
         if (!metric) continue;
         const id = e.userId ?? e.anonymousId;
@@ -187,7 +207,8 @@ export class ExperimentState {
    * conversions whose event is not usable under the consent rule do not count (see the file comment).
    * People are numbered (their component's representative): the union-find runs on integers.
    */
-  private exposedPeople(expId: string): { people: Map<number, FirstExposure>; conversions: Array<{ person: number; c: Conversion }> } {
+  private exposedPeople(exp: ExperimentRecord): { people: Map<number, FirstExposure>; conversions: Array<{ person: number; c: Conversion }> } {
+    const expId = exp.id;
     // one node per id: an identity root and a group are ids of the person they stand for
     const nodes = new Map<string, number>();
     const parent: number[] = [];
@@ -233,6 +254,9 @@ export class ExperimentState {
     for (const [n, a] of assigned) {
       const person = find(n);
       if (excluded.has(person)) continue;
+      // the earliest exposure to a variant the experiment still has: one to a removed variant was
+      // followed by a fresh assignment at the person's next request
+      if (!stillNamed(exp, a)) continue;
       const held = people.get(person);
       if (held === undefined || a.at < held.at) people.set(person, a);
     }
@@ -243,7 +267,7 @@ export class ExperimentState {
       if (via === undefined) continue;
       const person = find(via);
       const first = people.get(person);
-      if (!first || c.t < first.at) continue;
+      if (!first || c.t < first.at || !ranAt(exp, c.t)) continue;
       const view = root === undefined ? undefined : this.ws.viewOf(root);
       if (view !== undefined && !isUsable(view, c.messageId, c.t)) continue;
       conversions.push({ person, c });
@@ -260,7 +284,7 @@ export class ExperimentState {
    */
   results(expId: string): ExperimentResults & { experimentId: string; status: string } {
     const exp = this.experiments.get(expId)!;
-    const { people, conversions } = this.exposedPeople(expId);
+    const { people, conversions } = this.exposedPeople(exp);
     const replay = new Replay(exp);
     // ties in time: exposures first, then by the person's first exposure (its group, else its time)
     // or the conversion's messageId, so that the order, and the p-values, depend on the data alone
@@ -280,7 +304,7 @@ export class ExperimentState {
       if (step.metric < 0) replay.expose(step.variant);
       else replay.convert(step.variant, step.person, step.metric, step.revenue);
     }
-    const results = experimentResults({ totals: replay.totals(), expectedShares: expectedShares(exp), floors: replay.floors(), floorsFinal: true });
+    const results = experimentResults({ totals: replay.totals(), expectedShares: sharesOver(exp, people.values()), floors: replay.floors(), floorsFinal: true });
     return { experimentId: expId, status: exp.status, ...results };
   }
 
@@ -293,18 +317,51 @@ export class ExperimentState {
     return [...out];
   }
 
-  /** store deletions of what the experiments hold about these ids */
+  /**
+   * The exposures of other ids written together with these (a shared device named beside two
+   * userIds): they stay, so those people keep their variant, but must not keep an erased id as their
+   * group or unit; each group takes the smallest id left in it instead.
+   */
+  private inherited(gone: ReadonlySet<string>): Array<{ id: string; a: FirstExposure }> {
+    const others = this.exposedWith([...gone]).filter((id) => !gone.has(id));
+    const heirs = new Map<string, string>();
+    for (const id of others) {
+      for (const a of this.assignments.get(id)?.values() ?? []) {
+        if (a.group === undefined || !gone.has(a.group)) continue;
+        const heir = heirs.get(a.group);
+        if (heir === undefined || id < heir) heirs.set(a.group, id);
+      }
+    }
+    const out: Array<{ id: string; a: FirstExposure }> = [];
+    for (const id of others) {
+      for (const a of this.assignments.get(id)?.values() ?? []) {
+        const group = a.group !== undefined && gone.has(a.group) ? heirs.get(a.group)! : a.group;
+        const unit = a.unit !== undefined && gone.has(a.unit) ? (group ?? id) : a.unit;
+        if (group === a.group && unit === a.unit) continue;
+        const rewritten: FirstExposure = { experimentId: a.experimentId, variant: a.variant, holdout: a.holdout, at: a.at };
+        if (group !== undefined) rewritten.group = group;
+        if (unit !== undefined) rewritten.unit = unit;
+        out.push({ id, a: rewritten });
+      }
+    }
+    return out;
+  }
+
+  /** store deletions of what the experiments hold about these ids (and rewrites of records naming them) */
   deletions(ids: readonly string[]): Mutation[] {
     const gone = new Set(ids);
     const out: Mutation[] = [];
-    for (const id of this.exposedWith(ids)) for (const expId of this.assignments.get(id)?.keys() ?? []) out.push({ table: 'assignments', key: assignmentKey(expId, id) });
+    for (const id of ids) for (const expId of this.assignments.get(id)?.keys() ?? []) out.push({ table: 'assignments', key: assignmentKey(expId, id) });
+    for (const { id, a } of this.inherited(gone)) out.push({ table: 'assignments', key: assignmentKey(a.experimentId, id), value: a });
     for (const [expId, m] of this.conversions) for (const c of m.values()) if (gone.has(c.id)) out.push({ table: 'experiments', key: convKey(expId, c.messageId) });
     return out;
   }
 
   forget(ids: readonly string[]): void {
     const gone = new Set(ids);
-    for (const id of this.exposedWith(ids)) this.drop(id);
+    const inherited = this.inherited(gone);
+    for (const id of ids) this.drop(id);
+    for (const { id, a } of inherited) this.remember(id, a);
     for (const m of this.conversions.values()) for (const [k, c] of m) if (gone.has(c.id)) m.delete(k);
   }
 
@@ -314,6 +371,46 @@ export class ExperimentState {
     for (const id of ids) for (const a of this.assignments.get(id)?.values() ?? []) out.push({ id, ...a });
     return out;
   }
+}
+
+/** the running periods of a stored experiment (one from its creation for a record of an earlier version that runs) */
+function keptPeriods(held: ExperimentRecord | undefined): Array<{ from: number; to?: number }> {
+  if (held === undefined) return [];
+  if (held.runningPeriods !== undefined) return held.runningPeriods.map((p) => ({ ...p }));
+  return held.status === 'running' ? [{ from: Date.parse(held.createdAt) }] : [];
+}
+
+function sameShares(a: Record<string, number>, b: Record<string, number>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
+/**
+ * The share of exposures each variant should have, given when the people counted were first
+ * exposed: the mean, over them, of the shares in force at their exposure (the current shares when
+ * the allocation never changed, or for records of earlier versions).
+ */
+function sharesOver(exp: ExperimentRecord, exposures: Iterable<FirstExposure>): Record<string, number> {
+  const current = expectedShares(exp);
+  const allocations = exp.allocations ?? [];
+  if (allocations.length < 2) return current;
+  const sum = Object.create(null) as Record<string, number>;
+  for (const k of Object.keys(current)) sum[k] = 0;
+  let n = 0;
+  for (const a of exposures) {
+    let at = allocations.length - 1;
+    while (at > 0 && allocations[at]!.from > a.at) at--;
+    const shares = allocations[at]!.shares;
+    // shares of variants the experiment still has, made to sum to one again
+    let total = 0;
+    for (const k of Object.keys(current)) total += Object.hasOwn(shares, k) ? shares[k]! : 0;
+    if (total <= 0) continue;
+    for (const k of Object.keys(current)) sum[k]! += (Object.hasOwn(shares, k) ? shares[k]! : 0) / total;
+    n++;
+  }
+  if (n === 0) return current;
+  for (const k of Object.keys(sum)) sum[k]! /= n;
+  return sum;
 }
 
 /**
@@ -483,6 +580,15 @@ export class ExperimentsExtension implements WorkspaceExtension {
       }
       const held = state.experiments.get(id);
       const rec: ExperimentRecord = { ...experiment, id, createdAt: held?.createdAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() };
+      const periods = keptPeriods(held);
+      const open = periods.at(-1)?.to === undefined && periods.length > 0;
+      if (experiment.status === 'running' && !open) periods.push({ from: now });
+      else if (experiment.status !== 'running' && open) periods[periods.length - 1] = { ...periods.at(-1)!, to: now };
+      if (periods.length > 0) rec.runningPeriods = periods;
+      const allocations = [...(held?.allocations ?? [])];
+      const shares = expectedShares(rec);
+      if (allocations.length === 0 || !sameShares(allocations.at(-1)!.shares, shares)) allocations.push({ from: now, shares });
+      rec.allocations = allocations;
       return this.store!.commit(ws.id, [{ table: 'experiments', key: defKey(id), value: rec }]).then(() => {
         state.define(rec);
         return rec;

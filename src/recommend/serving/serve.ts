@@ -95,9 +95,15 @@ function currentSession(ws: Workspace, view: PersonView | undefined, now: number
   return itemsOf(start === 0 ? usable : usable.slice(start), ws.settings.interactionWeights);
 }
 
+/**
+ * Whether one of a request's inline events withholds Personalization consent: it applies to that
+ * answer at once, as a stored one would (no personalization, no experiment exposure).
+ */
+export const inlineWithholds = (req: Pick<RecommendRequest, 'events'>): boolean =>
+  req.events?.some((e) => personalizationPreference(e as Pick<StoredEvent, 'context'>) === false) === true;
+
 export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number, allowPersonal = true): RecommendQuery {
-  // an inline event that withholds consent applies to this answer at once, as a stored one would
-  const consented = view?.personalization !== false && !req.events?.some((e) => personalizationPreference(e as Pick<StoredEvent, 'context'>) === false);
+  const consented = view?.personalization !== false && !inlineWithholds(req);
   const personalized = allowPersonal && consented;
   if (!personalized) {
     // a holdout or a non-personalized variant: the Recommender keeps every generator off the session,

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { KairosError } from '../../errors.ts';
 import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
 import type { RecommendationsExtension } from '../../recommend/serving/extension.ts';
-import { DEFAULT_PLACEMENT, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
+import { DEFAULT_PLACEMENT, inlineWithholds, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
 import { namedIds, personOf } from '../../engine/workspace.ts';
 import type { ExperimentsExtension } from '../../experiments/serving.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
@@ -26,7 +26,8 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       const started = process.hrtime.bigint();
       const now = Date.now();
       const placement = req.body.context?.placement ?? DEFAULT_PLACEMENT;
-      const { exposed, writes: exposure } = experiments?.stateOf(ws).expose(personOf(ws, req.body), namedIds(req.body), placement, now) ?? { writes: [] };
+      // a person withholding consent in this very request is not exposed, as one who did so before is not
+      const { exposed, writes: exposure } = (inlineWithholds(req.body) ? undefined : experiments?.stateOf(ws).expose(personOf(ws, req.body), namedIds(req.body), placement, now)) ?? { writes: [] };
       const { response, writes } = serveRecommendation(ws, ext.stateOf(ws), ext.serving, req.body, now, exposed);
       metrics.recommendDuration.observe({ placement: metrics.placementLabel(placement, ws.id) }, Number(process.hrtime.bigint() - started) / 1e9);
       // a first experiment exposure must be durable before the variant is shown (stickiness);
