@@ -19,6 +19,7 @@ import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
+import { waitFor } from './helpers/privacy.ts';
 
 const HOUR = 3_600_000;
 const BASE = Math.floor(Date.now() / HOUR) * HOUR - 2 * 24 * HOUR;
@@ -178,6 +179,60 @@ describe('event-made catalog items under consent', () => {
     expect(ws.catalog.record('i0')?.properties).toEqual({ name: 'Newer', price: 4 });
     expect(ws.catalog.record('i1')?.properties).toEqual({ name: 'From the API' });
     expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i0'))?.properties).toEqual({ name: 'Newer', price: 4 });
+  });
+
+  it('a batch woken by the same release as a second rebuild is not lost (the review’s repro)', async () => {
+    const ws = await workspace();
+    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
+    const v = (userId: string, props: Record<string, unknown>, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', ...props }, messageId: `x-${userId}-${minute}`, timestamp: at(minute) });
+    const out = (userId: string, minute: number) => ({ type: 'identify', userId, context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: `x-out-${userId}`, timestamp: at(minute) });
+    const receivedAt = BASE + 3 * 24 * HOUR;
+    await engine.ingest(ws, { events: [v('A', { name: 'A' }, 1), v('Q', { brand: 'Q' }, 3), v('P', { name: 'P' }, 5)], receivedAt });
+    const store = engine.store as { get: (ws: string, table: string, key: string) => Promise<unknown> };
+    const get = store.get.bind(store);
+    store.get = async (id, table, key) => {
+      if (id === ws.id && table === 'events') await new Promise((r) => setTimeout(r, 50));
+      return get(id, table, key);
+    };
+    try {
+      const first = engine.ingest(ws, { events: [out('P', 6)], receivedAt });
+      await new Promise((r) => setTimeout(r, 10));
+      const newest = engine.ingest(ws, { events: [v('N', { name: 'N', price: 7 }, 9)], receivedAt });
+      await new Promise((r) => setTimeout(r, 5));
+      const second = engine.ingest(ws, { events: [out('Q', 7)], receivedAt });
+      await Promise.all([first, newest, second]);
+    } finally {
+      store.get = get;
+    }
+    expect(ws.catalog.record('i0')?.properties).toEqual({ name: 'N', price: 7 });
+    expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i0'))?.properties).toEqual({ name: 'N', price: 7 });
+  });
+
+  it('a failed rebuild is tried again, also when the only batch that follows is a repeat', async () => {
+    const ws = await workspace();
+    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
+    const receivedAt = BASE + 3 * 24 * HOUR;
+    const v = (userId: string, name: string, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i1', name }, messageId: `f-${userId}`, timestamp: at(minute) });
+    await engine.ingest(ws, { events: [v('A', 'A', 0), v('P', 'P', 5)], receivedAt });
+    const optOut = { type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'f-out', timestamp: at(1) };
+    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
+    const commit = store.commit.bind(store);
+    let failures = 0;
+    store.commit = async (id, mutations) => {
+      if (id === ws.id && failures === 0 && mutations.some((m) => (m as { table: string }).table === 'items')) {
+        failures++;
+        throw new Error('disk full');
+      }
+      return commit(id, mutations as never);
+    };
+    try {
+      await expect(engine.ingest(ws, { events: [optOut], receivedAt })).rejects.toThrow('disk full');
+      expect((await engine.ingest(ws, { events: [optOut], receivedAt })).duplicates).toBe(1);
+      await waitFor('the rebuild tried again', () => ws.catalog.record('i1')?.properties.name === 'A');
+    } finally {
+      store.commit = commit;
+    }
+    expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i1'))?.properties).toEqual({ name: 'A' });
   });
 
   it('a stop between an opt-in and the rebuild of its items is made good at the next start', async () => {

@@ -100,6 +100,18 @@ describe('event-made catalog items and consent', () => {
     expect(await item(s, 'vase')).toMatchObject({ name: 'Vase C' });
   });
 
+  it('an opt-in that `kairos import` stores brings back, at the next start, what was sent before the opt-out', async () => {
+    const s = await resources.server();
+    await send(s, view({ userId: 'back' }, { product_id: 'imp-j', name: 'PJ' }, 0), statement({ userId: 'back' }, false, 10));
+    expect(await item(s, 'imp-j')).toBeUndefined();
+    await resources.stop(s);
+    const file = join(resources.dataDir(), 'opt-in.ndjson');
+    writeFileSync(file, JSON.stringify(statement({ userId: 'back' }, true, 20)));
+    await kairosCli(['import', file], s.dataDir);
+    const again = await resources.server(s.dataDir);
+    expect(await item(again, 'imp-j')).toMatchObject({ name: 'PJ' });
+  });
+
   it('`kairos import` merges every mention; the next start takes back those that do not count', async () => {
     const dir = resources.dataDir();
     const secret = `Imported ${token()}`;

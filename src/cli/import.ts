@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { parse as parseCsv } from 'csv-parse';
 import { loadConfig } from '../config.ts';
-import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
+import { CATALOG_RECHECK, DEFAULT_WORKSPACE } from '../engine/engine.ts';
 import { createLogger, openEngine, type OpenedEngine } from '../engine/open.ts';
 import type { IngestResult } from '../ingest/pipeline.ts';
 import { contentId, validateChunk, type Row } from './import-rows.ts';
@@ -166,6 +166,8 @@ export async function importCommand(argv: string[]): Promise<number> {
     console.error(`no workspace "${wsId}"`);
     return 2;
   }
+  // import judges no consent: the next start checks the catalog of everyone who states a preference
+  if ((await engine.store.get(ws.id, 'meta', CATALOG_RECHECK)) === undefined) await engine.store.commit(ws.id, [{ table: 'meta', key: CATALOG_RECHECK, value: 'stating' }]);
   const progress = new Progress(`importing ${file}`, undefined, ' events');
   const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsWritten: 0 };
   let failed = false;

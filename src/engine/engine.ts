@@ -11,7 +11,8 @@ import type { StoredEvent } from '../ingest/event.ts';
 import { DERIVING_PREFIX, Ingestor, type IngestRequest, type IngestResult, type ItemRecord } from '../ingest/pipeline.ts';
 import { INSTANCE, type CompactionReport, type Store } from '../store/types.ts';
 import { itemIdDetails, itemStoreKey } from '../catalog/item.ts';
-import { Workspace } from './workspace.ts';
+import { namesItems, Workspace } from './workspace.ts';
+import type { EventSummary } from '../identity/timeline.ts';
 import { itemsNamedBy, rebuildAndApply } from '../catalog/rebuild.ts';
 import { idsOf } from '../ingest/event.ts';
 import { Tombstones } from '../privacy/tombstones.ts';
@@ -23,6 +24,14 @@ export const DEFAULT_WORKSPACE = 'default';
 const PRIMARY_WRITE = 'primary-write';
 const PRIMARY_ADMIN = 'primary-admin';
 const COMPACTION_DUE = 'compaction-due';
+/**
+ * a mark (per workspace, in `meta`) that what counts may have changed without the event-made catalog
+ * catching up: `stating`, left by bulk import, which judges nothing (a statement it stored may make
+ * earlier mentions count again); `all`, left by retention until its rebuild is durable
+ */
+export const CATALOG_RECHECK = 'catalog-recheck';
+/** how soon a failed rebuild of catalog items is tried again when no batch comes */
+const CATALOG_RETRY_MS = 1000;
 
 /** compacts the store; the mark that a compaction is due goes with it, not before (a crash keeps it) */
 export async function compactStore(store: Store): Promise<CompactionReport> {
@@ -136,7 +145,7 @@ export class Engine {
         if (deriving.has(seg)) rederive.push(...events);
       }
       ws.flush();
-      if (this.serving === true) await this.checkCatalog(ws, rederive);
+      if (this.serving === true) await this.checkCatalog(ws, rederive, await this.store.get<'all' | 'stating'>(rec.id, 'meta', CATALOG_RECHECK));
       if (deriving.size > 0 && this.serving === true) await this.rederive(ws, deriving, rederive);
       ws.endLoad();
       // from now on, every batch's changes of what counts reach the catalog before it is acknowledged
@@ -152,7 +161,7 @@ export class Engine {
    * all) is rebuilt. After a stop between a batch's commit and its items' rebuild, the items named by
    * the people of the interrupted batches are rebuilt from all their counted mentions.
    */
-  private async checkCatalog(ws: Workspace, interrupted: readonly StoredEvent[]): Promise<void> {
+  private async checkCatalog(ws: Workspace, interrupted: readonly StoredEvent[], recheck: 'all' | 'stating' | undefined): Promise<void> {
     const carrying = new Set<string>();
     for (const e of ws.initCatalogCounting()) {
       for (const x of e.interactions) {
@@ -168,15 +177,49 @@ export class Engine {
       const named = itemsNamedBy([...roots].flatMap((root) => ws.viewOf(root)?.events ?? []));
       if (named.size > 0) await rebuildAndApply(this.store, this.ingestor, ws, named, { exhaustive: true });
     }
-    if (carrying.size > 0 || interrupted.length > 0) this.logger.info({ workspace: ws.id, rebuilt: carrying.size }, 'catalog items checked against consent');
+    if (recheck !== undefined) {
+      // every item a person who may have uncounted mentions named, from all of its counted mentions
+      const named = itemsNamedBy(recheck === 'all' ? ws.findEvents(namesItems) : ws.eventsOfStatingPeople());
+      if (named.size > 0) await rebuildAndApply(this.store, this.ingestor, ws, named, { exhaustive: true });
+      await this.store.commit(ws.id, [{ table: 'meta', key: CATALOG_RECHECK }]);
+    }
+    if (carrying.size > 0 || interrupted.length > 0 || recheck !== undefined) this.logger.info({ workspace: ws.id, rebuilt: carrying.size, recheck }, 'catalog items checked against consent');
   }
 
-  /** Rebuilds the event-made items whose counted mentions changed (see Workspace.takeCatalogFlips). */
+  /** per workspace, items whose rebuild failed: the next batch's reconcileCatalog rebuilds them again */
+  private readonly catalogRetry = new WeakMap<Workspace, { items: Set<string>; counted: EventSummary[] }>();
+
+  /**
+   * Rebuilds the event-made items whose counted mentions changed (see Workspace.takeCatalogFlips).
+   * The judgement is already taken when the rebuild runs; should it fail, its items are rebuilt with
+   * the next batch (a client's retry of the failed batch is a repeat, which changes nothing itself).
+   */
   reconcileCatalog(ws: Workspace): Promise<void> | undefined {
     const flips = ws.takeCatalogFlips();
-    if (flips === undefined) return undefined;
-    return rebuildAndApply(this.store, this.ingestor, ws, itemsNamedBy([...flips.counted, ...flips.uncounted]), { counted: flips.counted });
+    const retry = this.catalogRetry.get(ws);
+    if (flips === undefined && retry === undefined) return undefined;
+    this.catalogRetry.delete(ws);
+    const items = itemsNamedBy([...(flips?.counted ?? []), ...(flips?.uncounted ?? [])]);
+    for (const id of retry?.items ?? []) items.add(id);
+    const counted = [...(retry?.counted ?? []), ...(flips?.counted ?? [])];
+    return rebuildAndApply(this.store, this.ingestor, ws, items, { counted }).catch((err: unknown) => {
+      const held = this.catalogRetry.get(ws) ?? { items: new Set<string>(), counted: [] };
+      for (const id of items) held.items.add(id);
+      held.counted.push(...counted);
+      this.catalogRetry.set(ws, held);
+      // and in a moment, should no batch come (a retry of the failed one is a repeat, applying nothing)
+      if (this.retryTimer === undefined) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.reconcileCatalog(ws)?.catch((e: unknown) => this.logger.error({ err: e, workspace: ws.id }, 'catalog rebuild failed; retrying'));
+        }, CATALOG_RETRY_MS);
+        this.retryTimer.unref();
+      }
+      throw err;
+    });
   }
+
+  private retryTimer?: NodeJS.Timeout;
 
   /**
    * A crash between an event commit and the commit of what extensions derive from those events
@@ -368,6 +411,7 @@ export class Engine {
 
   async close(): Promise<void> {
     clearTimeout(this.compactTimer);
+    clearTimeout(this.retryTimer);
     for (const ext of this.extensions) await ext.close?.();
     // the marks of segments whose derived records are durable would otherwise wait for a next batch
     for (const [ws, marks] of this.ingestor.derivedMarks()) await this.store.commit(ws, marks);

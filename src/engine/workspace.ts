@@ -606,6 +606,13 @@ export class Workspace {
     return true;
   }
 
+  /** the events of every person who states a consent preference (only theirs can be uncounted) */
+  eventsOfStatingPeople(): EventSummary[] {
+    const out: EventSummary[] = [];
+    for (const t of this.timelines.values()) if (t.statesPreference) for (const e of t.events) if (namesItems(e)) out.push(e);
+    return out;
+  }
+
   /** the counted events naming each of these items (leaving out `exclude`'s messageIds), across every person */
   countedMentions(items: ReadonlySet<string>, exclude?: ReadonlySet<string>): Map<string, EventSummary[]> {
     const out = new Map<string, EventSummary[]>();

@@ -154,14 +154,15 @@ export class Ingestor {
     return release;
   }
 
-  /** resolves once no writer of whole records holds any of these items */
-  private async unlocked(locks: Map<string, Promise<void>>, items: readonly string[]): Promise<void> {
-    for (;;) {
-      let held: Promise<void> | undefined;
-      for (const id of items) if ((held = locks.get(id)) !== undefined) break;
-      if (held === undefined) return;
-      await held;
+  /** the lock held on one of these items, if any */
+  private heldLock(ws: Workspace, items: readonly string[]): Promise<void> | undefined {
+    const locks = this.itemLocks.get(ws.id);
+    if (locks === undefined || locks.size === 0) return undefined;
+    for (const id of items) {
+      const held = locks.get(id);
+      if (held !== undefined) return held;
     }
+    return undefined;
   }
 
   /** Validates a request's events; throws the request's 400/413 without touching anything. */
@@ -261,8 +262,10 @@ export class Ingestor {
     // mentions not counted: events that would not be usable (consent), judged on what is applied now
     let uncounted: Set<number> | undefined;
     try {
-      const locks = this.itemLocks.get(ws.id);
-      if (locks !== undefined && locks.size > 0) await this.unlocked(locks, batch.mentionedItems);
+      // checked again right after each wait, in the turn that then merges and registers the records
+      // as pending: a writer woken by the same release takes its lock either before (seen here) or
+      // after (it then sees the pending records and waits for this commit)
+      for (let held = this.heldLock(ws, batch.mentionedItems); held !== undefined; held = this.heldLock(ws, batch.mentionedItems)) await held;
       if (!ledgerFirst && ws.anyPreferenceStated) {
         for (let k = 0; k < toStore.length; k++) {
           const i = toStore[k]!;

@@ -2,7 +2,7 @@
  * Retention: events older than their type's configured TTL leave the store, the timelines and every
  * model, exactly as erased events do. Runs at start and then periodically.
  */
-import type { Engine } from '../engine/engine.ts';
+import { CATALOG_RECHECK, type Engine } from '../engine/engine.ts';
 import type { EventType } from '../ingest/event.ts';
 import { itemsNamedBy, rebuildItems } from '../catalog/rebuild.ts';
 import { exclusive, segmentRewrites } from './segments.ts';
@@ -29,7 +29,9 @@ export async function sweepRetention(engine: Engine, now = Date.now()): Promise<
       const emptied = ws.idsEmptiedBy(expired);
       const items = await rebuildItems(engine.store, engine.ingestor, ws, itemsNamedBy(expired), { exclude: new Set(expired.map((e) => e.messageId)) });
       try {
-        await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...items.mutations, ...ws.erasureMutations(emptied)]);
+        // with a mark until the catalog has caught up with what counts now (a stop in between: the next start does)
+        const mark = { table: 'meta' as const, key: CATALOG_RECHECK, value: 'all' };
+        await engine.store.commit(ws.id, [...(await segmentRewrites(engine.store, ws.id, expired)), ...items.mutations, ...ws.erasureMutations(emptied), mark]);
         ws.removeEvents(expired);
         items.apply();
       } finally {
@@ -37,6 +39,7 @@ export async function sweepRetention(engine: Engine, now = Date.now()): Promise<
       }
       // a consent statement may have expired with them: what counts in the catalog is judged again
       await engine.reconcileCatalog(ws);
+      await engine.store.commit(ws.id, [{ table: 'meta', key: CATALOG_RECHECK }]);
       return expired.length;
     });
   }
