@@ -318,50 +318,21 @@ export class ExperimentState {
   }
 
   /**
-   * The exposures of other ids written together with these (a shared device named beside two
-   * userIds): they stay, so those people keep their variant, but must not keep an erased id as their
-   * group or unit; each group takes the smallest id left in it instead.
+   * store deletions of what the experiments hold about these ids. Ids whose exposures were written
+   * together with theirs are one person by the requests' word, and go too: erasure errs on the side
+   * of erasing (so a second person on a shared device named in those requests is assigned afresh).
    */
-  private inherited(gone: ReadonlySet<string>): Array<{ id: string; a: FirstExposure }> {
-    const others = this.exposedWith([...gone]).filter((id) => !gone.has(id));
-    const heirs = new Map<string, string>();
-    for (const id of others) {
-      for (const a of this.assignments.get(id)?.values() ?? []) {
-        if (a.group === undefined || !gone.has(a.group)) continue;
-        const heir = heirs.get(a.group);
-        if (heir === undefined || id < heir) heirs.set(a.group, id);
-      }
-    }
-    const out: Array<{ id: string; a: FirstExposure }> = [];
-    for (const id of others) {
-      for (const a of this.assignments.get(id)?.values() ?? []) {
-        const group = a.group !== undefined && gone.has(a.group) ? heirs.get(a.group)! : a.group;
-        const unit = a.unit !== undefined && gone.has(a.unit) ? (group ?? id) : a.unit;
-        if (group === a.group && unit === a.unit) continue;
-        const rewritten: FirstExposure = { experimentId: a.experimentId, variant: a.variant, holdout: a.holdout, at: a.at };
-        if (group !== undefined) rewritten.group = group;
-        if (unit !== undefined) rewritten.unit = unit;
-        out.push({ id, a: rewritten });
-      }
-    }
-    return out;
-  }
-
-  /** store deletions of what the experiments hold about these ids (and rewrites of records naming them) */
   deletions(ids: readonly string[]): Mutation[] {
     const gone = new Set(ids);
     const out: Mutation[] = [];
-    for (const id of ids) for (const expId of this.assignments.get(id)?.keys() ?? []) out.push({ table: 'assignments', key: assignmentKey(expId, id) });
-    for (const { id, a } of this.inherited(gone)) out.push({ table: 'assignments', key: assignmentKey(a.experimentId, id), value: a });
+    for (const id of this.exposedWith(ids)) for (const expId of this.assignments.get(id)?.keys() ?? []) out.push({ table: 'assignments', key: assignmentKey(expId, id) });
     for (const [expId, m] of this.conversions) for (const c of m.values()) if (gone.has(c.id)) out.push({ table: 'experiments', key: convKey(expId, c.messageId) });
     return out;
   }
 
   forget(ids: readonly string[]): void {
     const gone = new Set(ids);
-    const inherited = this.inherited(gone);
-    for (const id of ids) this.drop(id);
-    for (const { id, a } of inherited) this.remember(id, a);
+    for (const id of this.exposedWith(ids)) this.drop(id);
     for (const m of this.conversions.values()) for (const [k, c] of m) if (gone.has(c.id)) m.delete(k);
   }
 
