@@ -173,6 +173,9 @@ describe('always-valid p-values: A/A under continuous monitoring, in process', (
   function simulate(o: { runs: number; people: number; weights: [number, number]; holdoutPercent: number; rate: number; treatmentRate?: number; seed: string }) {
     const random = seededRandom(o.seed);
     const hits = { t: 0, holdout: 0 };
+    /** runs whose always-valid lift interval of t left out the true lift, and left out 0 */
+    const interval = { missed: 0, excludesZero: 0, given: 0 };
+    const truth = (o.treatmentRate ?? o.rate) / o.rate - 1;
     const share = o.weights[1] / (o.weights[0] + o.weights[1]);
     for (let run = 0; run < o.runs; run++) {
       const st = new ExperimentState(plainWorkspace());
@@ -184,8 +187,14 @@ describe('always-valid p-values: A/A under continuous monitoring, in process', (
       const r = st.results('e');
       if (metricOf(r, 't').pValue!.conversionRate < 0.05) hits.t++;
       if (metricOf(r, 'holdout').pValue!.conversionRate < 0.05) hits.holdout++;
+      const ci = metricOf(r, 't').lift?.conversionRate?.ci95AlwaysValid;
+      if (ci) {
+        interval.given++;
+        if (!(ci[0] <= truth && truth <= ci[1])) interval.missed++;
+        if (ci[0] > 0 || ci[1] < 0) interval.excludesZero++;
+      }
     }
-    return { t: hits.t / o.runs, holdout: hits.holdout / o.runs };
+    return { t: hits.t / o.runs, holdout: hits.holdout / o.runs, interval: { missed: interval.missed / o.runs, excludesZero: interval.excludesZero / o.runs, given: interval.given / o.runs } };
   }
   const runs = 300;
   // α plus two standard errors of a 5% rate over `runs` experiments
@@ -201,11 +210,19 @@ describe('always-valid p-values: A/A under continuous monitoring, in process', (
     const fp = simulate({ runs, people: 1000, weights: [50, 50], holdoutPercent: 5, rate: 0.2, seed: 'aa-50-50' });
     expect(fp.t).toBeLessThanOrEqual(tolerance);
     expect(fp.holdout).toBeLessThanOrEqual(tolerance);
+    // the always-valid lift interval: given in every run, and it left out 0 (the truth) at some look
+    // in at most 5% of them (its intersection over every look leaves 0 out iff one look did)
+    expect(fp.interval.given).toBe(1);
+    expect(fp.interval.excludesZero).toBeLessThanOrEqual(tolerance);
   });
 
   it('a real effect is still detected: 10% against 20% with 1500 people, in most runs', () => {
     const power = simulate({ runs: 100, people: 1500, weights: [50, 50], holdoutPercent: 0, rate: 0.1, treatmentRate: 0.2, seed: 'effect' });
     expect(power.t).toBeGreaterThan(0.9);
+    // the always-valid interval holds the true lift (+100%) in at least 95% of runs, and leaves 0 out in most
+    expect(power.interval.given).toBe(1);
+    expect(power.interval.missed).toBeLessThanOrEqual(0.05 + 2 * Math.sqrt((0.05 * 0.95) / 100));
+    expect(power.interval.excludesZero).toBeGreaterThan(0.8);
   });
 });
 

@@ -83,6 +83,8 @@ export interface ResultsInput {
   floorsFinal?: boolean;
   /** mixing effect size φ of the sequential test (stats.ts) */
   effectSize?: number;
+  /** the always-valid lift intervals of the replayed looks, by floorKey (stats.ts alwaysValidLiftAt) */
+  liftIntervals?: ReadonlyMap<string, { conversionRate?: [number, number]; revenuePerPerson?: [number, number] }>;
 }
 
 /** the p-values of one look at a variant against the control, for one metric */
@@ -139,6 +141,9 @@ export function experimentResults(input: ResultsInput): ExperimentResults {
         const ready = readiness(v, controlTotals, metric);
         const rateLift = ready.rate ? relativeLift(own.rate, base.rate) : undefined;
         const revenueLift = ready.mean && own.revenue && base.revenue ? relativeLift(own.revenue, base.revenue) : undefined;
+        const always = input.liftIntervals?.get(floorKey(v.variant, metric));
+        if (rateLift && always?.conversionRate) rateLift.ci95AlwaysValid = always.conversionRate;
+        if (revenueLift && always?.revenuePerPerson) revenueLift.ci95AlwaysValid = always.revenuePerPerson;
         if (rateLift || revenueLift) result.lift = { ...(rateLift ? { conversionRate: rateLift } : {}), ...(revenueLift ? { revenuePerPerson: revenueLift } : {}) };
         const floor = input.floors?.get(floorKey(v.variant, metric));
         result.pValue = input.floorsFinal ? finalPValues(floor, own.revenue !== undefined && base.revenue !== undefined) : pValuesAt(v, controlTotals, metric, input.effectSize, floor);

@@ -26,7 +26,7 @@ import type { WorkspaceExtension } from '../engine/engine.ts';
 import { expectedShares, stickyAssignment, stillNamed, type Assignment } from './assign.ts';
 import { HOLDOUT_VARIANT, metricEvent, type Experiment, type Metric } from './experiment.ts';
 import { experimentResults, floorKey, type ExperimentResults, type MetricTotals, type PValues, type VariantTotals } from './results.ts';
-import { comparableCounts, lookEvidence, sampleMean } from './stats.ts';
+import { alwaysValidLiftAt, comparableCounts, lookEvidence, sampleMean } from './stats.ts';
 import { entryOf } from '../multimap.ts';
 
 export interface ExperimentRecord extends Experiment {
@@ -304,7 +304,7 @@ export class ExperimentState {
       if (step.metric < 0) replay.expose(step.variant);
       else replay.convert(step.variant, step.person, step.metric, step.revenue);
     }
-    const results = experimentResults({ totals: replay.totals(), expectedShares: sharesOver(exp, people.values()), floors: replay.floors(), floorsFinal: true });
+    const results = experimentResults({ totals: replay.totals(), expectedShares: sharesOver(exp, people.values()), floors: replay.floors(), floorsFinal: true, liftIntervals: replay.liftIntervals() });
     return { experimentId: expId, status: exp.status, ...results };
   }
 
@@ -405,6 +405,9 @@ class Replay {
   /** the largest evidence ln Λ of any look so far (p = e^−evidence), for the rate and for revenue */
   private readonly evidenceRate: Float64Array;
   private readonly evidenceRevenue: Float64Array;
+  /** the running intersection of the always-valid lift intervals of every look (NaN: no look yet) */
+  private readonly liftRate: Float64Array;
+  private readonly liftRevenue: Float64Array;
   /** per person · metrics + metric, their revenue so far (present once they converted) */
   private readonly personRevenue = new Map<number, number>();
 
@@ -421,6 +424,25 @@ class Replay {
     this.sumSquares = new Float64Array(cells);
     this.evidenceRate = new Float64Array(cells);
     this.evidenceRevenue = new Float64Array(cells);
+    // [lo, hi] per cell
+    this.liftRate = new Float64Array(2 * cells).fill(NaN);
+    this.liftRevenue = new Float64Array(2 * cells).fill(NaN);
+  }
+
+  /** narrows a cell's running interval by one look's */
+  private static narrow(intervals: Float64Array, cell: number, look: [number, number] | undefined): void {
+    if (look === undefined) return;
+    const lo = intervals[2 * cell]!;
+    intervals[2 * cell] = Number.isNaN(lo) ? look[0] : Math.max(lo, look[0]);
+    const hi = intervals[2 * cell + 1]!;
+    intervals[2 * cell + 1] = Number.isNaN(hi) ? look[1] : Math.min(hi, look[1]);
+  }
+
+  private static intervalOf(intervals: Float64Array, cell: number): [number, number] | undefined {
+    const lo = intervals[2 * cell]!;
+    const hi = intervals[2 * cell + 1]!;
+    // none yet, or an empty intersection (the normal approximation failed somewhere): say nothing
+    return Number.isNaN(lo) || !(lo <= hi) ? undefined : [lo, hi];
   }
 
   expose(variant: number): void {
@@ -458,11 +480,13 @@ class Replay {
       const pt = xt / nt;
       const pc = xc / nc;
       this.evidenceRate[t] = lookEvidence(nt, pt, pt * (1 - pt), nc, pc, pc * (1 - pc), undefined, this.evidenceRate[t]);
+      Replay.narrow(this.liftRate, t, alwaysValidLiftAt(nt, pt, pt * (1 - pt), nc, pc, pc * (1 - pc)));
     }
     if (this.revenue[metric] && comparableCounts(nt, xt, nc, xc, 'mean')) {
       const mt = sampleMean(nt, this.sum[t]!, this.sumSquares[t]!);
       const mc = sampleMean(nc, this.sum[c]!, this.sumSquares[c]!);
       this.evidenceRevenue[t] = lookEvidence(nt, mt.mean, mt.observationVariance, nc, mc.mean, mc.observationVariance, undefined, this.evidenceRevenue[t]);
+      Replay.narrow(this.liftRevenue, t, alwaysValidLiftAt(nt, mt.mean, mt.observationVariance, nc, mc.mean, mc.observationVariance));
     }
   }
 
@@ -476,6 +500,22 @@ class Replay {
       });
       return { variant, exposures: this.exposures[v]!, metrics: byMetric };
     });
+  }
+
+  /** the always-valid lift intervals, by floorKey(variant, metric) */
+  liftIntervals(): Map<string, { conversionRate?: [number, number]; revenuePerPerson?: [number, number] }> {
+    const metrics = this.metricNames.length;
+    const out = new Map<string, { conversionRate?: [number, number]; revenuePerPerson?: [number, number] }>();
+    this.variants.forEach((variant, v) => {
+      if (v === this.control) return;
+      this.metricNames.forEach((name, m) => {
+        const cell = v * metrics + m;
+        const rate = Replay.intervalOf(this.liftRate, cell);
+        const revenue = Replay.intervalOf(this.liftRevenue, cell);
+        if (rate || revenue) out.set(floorKey(variant, name), { ...(rate ? { conversionRate: rate } : {}), ...(revenue ? { revenuePerPerson: revenue } : {}) });
+      });
+    });
+    return out;
   }
 
   floors(): Map<string, PValues> {

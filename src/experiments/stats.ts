@@ -63,7 +63,10 @@ export interface MeanEstimate {
 
 export interface Interval {
   estimate: number;
+  /** fixed-horizon: valid for one look at a planned size */
   ci95: [number, number];
+  /** always-valid: holds at every look at once (the running intersection of alwaysValidLiftAt) */
+  ci95AlwaysValid?: [number, number];
 }
 
 /** Conversion rate of `conversions` people among `exposures` people. */
@@ -164,6 +167,44 @@ export function lookEvidence(nt: number, mt: number, st2: number, nc: number, mc
   // the logarithm is not needed (most looks of most experiments)
   if ((tau2 * d * d) / (2 * variance * (variance + tau2)) <= atLeast) return atLeast;
   return Math.max(atLeast, msprtLogLambda(d, variance, tau2));
+}
+
+/**
+ * The half-width of the normal-mixture confidence sequence for a mean-like estimate with variance
+ * `variance` and mixing variance `mixing` (Johari et al.'s mSPRT, inverted; Howard, Ramdas,
+ * McAuliffe & Sekhon, "Time-uniform, nonparametric, nonasymptotic confidence sequences", 2021):
+ *   √( V(V + τ²)/τ² · (2 ln(1/α) + ln((V + τ²)/V)) ).
+ */
+function mixtureHalfWidth(variance: number, mixing: number, alpha: number): number {
+  return Math.sqrt(((variance * (variance + mixing)) / mixing) * (2 * Math.log(1 / alpha) + Math.log((variance + mixing) / variance)));
+}
+
+/**
+ * One look's always-valid 95% interval for the relative lift m_t / m_c − 1. Two confidence sequences
+ * at α/2 each, with the test's mixing variance τ² = φ²·σ₀²: one for the difference m_t − m_c (Welch
+ * variance s_t²/n_t + s_c²/n_c), one for the control's mean (s_c²/n_c). While both hold, which they
+ * do at every look at once with probability at least 1 − α, the lift lies between the extreme ratios
+ * of their bounds. So the interval leaves 0 out exactly when the difference's does, as the p-value
+ * does when the difference is large against its spread, and the uncertainty of the control's mean
+ * widens it rather than being ignored. The intersection of these intervals over every look is what
+ * results report (under the normal approximation, so only looks that are `comparable`). Undefined
+ * when a variance is 0 or the control's mean may be 0.
+ */
+export function alwaysValidLiftAt(nt: number, mt: number, st2: number, nc: number, mc: number, sc2: number, effectSize = DEFAULT_MIXING_EFFECT_SIZE, alpha = 0.05): [number, number] | undefined {
+  if (!(nt > 0 && nc > 0)) return undefined;
+  const n = nt + nc;
+  const grand = (nt * mt + nc * mc) / n;
+  const sigma2 = (nt * st2 + nc * sc2 + nt * (mt - grand) ** 2 + nc * (mc - grand) ** 2) / n;
+  const tau2 = effectSize * effectSize * sigma2;
+  const vd = st2 / nt + sc2 / nc;
+  const vc = sc2 / nc;
+  if (!(tau2 > 0 && vd > 0 && vc > 0)) return undefined;
+  const d = mt - mc;
+  const hd = mixtureHalfWidth(vd, tau2, alpha / 2);
+  const hc = mixtureHalfWidth(vc, tau2, alpha / 2);
+  const [dLo, dHi, cLo, cHi] = [d - hd, d + hd, mc - hc, mc + hc];
+  if (!(cLo > 0)) return undefined;
+  return [dLo / (dLo >= 0 ? cHi : cLo), dHi / (dHi >= 0 ? cLo : cHi)];
 }
 
 /** The always-valid p-value of m_t = m_c after this look, given the one after the previous look. */
