@@ -115,7 +115,8 @@ describe('always-valid p-values: small and empty arms', () => {
         for (let k = 0; k < 2 && random() < rate; k++) {
           const messageId = `${metric}-${id}-${k}`;
           const t = at + Math.floor(random() * 100) * 10;
-          const revenue = metric === 'pay' ? Math.round(random() * 100) : undefined;
+          // a fifth of payments carry no revenue (missing or invalid): they convert but add no spread
+          const revenue = metric === 'pay' ? (random() < 0.2 ? 0 : Math.round(random() * 100)) : undefined;
           st.restoreConversion('e', { messageId, id, event: metric, t, ...(revenue !== undefined ? { revenue } : {}) });
           steps.push({ t, order: 1, tie: messageId, variant, id, metric, ...(revenue !== undefined ? { revenue } : {}) });
         }
@@ -127,6 +128,8 @@ describe('always-valid p-values: small and empty arms', () => {
     const x = new Map<string, number>();
     const sums = new Map<string, { sum: number; sq: number }>();
     const perPerson = new Map<string, number>();
+    /** people whose revenue total is not 0, by variant and metric */
+    const payers = new Map<string, number>();
     const floor = new Map<string, number>();
     const key = (v: string, m: string) => `${v}/${m}`;
     for (const s of steps) {
@@ -137,6 +140,7 @@ describe('always-valid p-values: small and empty arms', () => {
         if (before === undefined) x.set(k, (x.get(k) ?? 0) + 1);
         const after = (before ?? 0) + (s.revenue ?? 0);
         perPerson.set(`${s.id}/${s.metric}`, after);
+        payers.set(k, (payers.get(k) ?? 0) + Number(after !== 0) - Number((before ?? 0) !== 0));
         const q = sums.get(k) ?? { sum: 0, sq: 0 };
         sums.set(k, { sum: q.sum + after - (before ?? 0), sq: q.sq + after * after - (before ?? 0) ** 2 });
       }
@@ -146,7 +150,8 @@ describe('always-valid p-values: small and empty arms', () => {
           if (comparable(arm(v), arm('c'), 'rate')) {
             floor.set(`${key(v, m)}/rate`, alwaysValidPValue(conversionRate(arm(v).people, arm(v).converted), conversionRate(arm('c').people, arm('c').converted), { previous: floor.get(`${key(v, m)}/rate`) ?? 1 }));
           }
-          if (m === 'pay' && comparable(arm(v), arm('c'), 'mean')) {
+          const paying = (w: string) => ({ people: n.get(w) ?? 0, converted: payers.get(key(w, m)) ?? 0 });
+          if (m === 'pay' && comparable(paying(v), paying('c'), 'mean')) {
             const mean = (w: string) => sampleMean(n.get(w) ?? 0, sums.get(key(w, m))?.sum ?? 0, sums.get(key(w, m))?.sq ?? 0);
             floor.set(`${key(v, m)}/revenue`, alwaysValidPValue(mean(v), mean('c'), { previous: floor.get(`${key(v, m)}/revenue`) ?? 1 }));
           }
@@ -161,6 +166,19 @@ describe('always-valid p-values: small and empty arms', () => {
     }
     // t converts more: the comparison took looks (not all p-values are 1)
     expect(metricOf(r, 't', 'buy').pValue!.conversionRate).toBeLessThan(1);
+  });
+});
+
+describe('revenue looks', () => {
+  it('wait for people with revenue: conversions whose revenue was missing or invalid add no spread', () => {
+    const st = new ExperimentState(plainWorkspace());
+    st.define(record({ metrics: [{ event: 'buy', revenueProperty: 'revenue' }] }));
+    // 40 people per arm, all converting, three of them per arm with any revenue
+    for (let i = 0; i < 80; i++) person(st, 'e', `r${i}`, i % 2 === 0 ? 'c' : 't', i * 10, i < 6 ? 50 + i : 0);
+    const pay = metricOf(st.results('e'), 't');
+    expect(pay.conversions).toBe(40);
+    expect(pay.pValue!.revenuePerPerson).toBe(1);
+    expect(pay.lift?.revenuePerPerson).toBeUndefined();
   });
 });
 

@@ -24,8 +24,12 @@ import {
 export interface MetricTotals {
   /** exposed people who sent the metric's event after exposure */
   conversions: number;
-  /** per exposed person's revenue total: Σx and Σx² over people (non-buyers add 0) */
-  revenue?: { sum: number; sumSquares: number };
+  /**
+   * per exposed person's revenue total: Σx and Σx² over people (non-buyers add 0), and how many
+   * people's total is not 0 (they carry the spread: absent in totals that do not count them, where
+   * the people who converted stand in)
+   */
+  revenue?: { sum: number; sumSquares: number; payers?: number };
 }
 
 export interface VariantTotals {
@@ -109,7 +113,9 @@ function finalPValues(floor: PValues | undefined, revenue: boolean): PValues {
 /** whether a variant and the control are big enough to compare, for the rate and for the mean of a metric */
 export function readiness(own: VariantTotals, control: VariantTotals, metric: string): { rate: boolean; mean: boolean } {
   const arm = (v: VariantTotals) => ({ people: v.exposures, converted: metricOf(v, metric)?.conversions ?? 0 });
-  return { rate: comparable(arm(own), arm(control), 'rate'), mean: comparable(arm(own), arm(control), 'mean') };
+  // for the mean, the people with revenue: a conversion whose revenue was missing or invalid adds no spread
+  const paying = (v: VariantTotals) => ({ people: v.exposures, converted: metricOf(v, metric)?.revenue?.payers ?? metricOf(v, metric)?.conversions ?? 0 });
+  return { rate: comparable(arm(own), arm(control), 'rate'), mean: comparable(paying(own), paying(control), 'mean') };
 }
 
 /** own entries only: a metric named like an Object.prototype member is not one */

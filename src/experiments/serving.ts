@@ -402,6 +402,8 @@ class Replay {
   private readonly converted: Float64Array;
   private readonly sum: Float64Array;
   private readonly sumSquares: Float64Array;
+  /** people whose revenue total is not 0 */
+  private readonly payers: Float64Array;
   /** the largest evidence ln Λ of any look so far (p = e^−evidence), for the rate and for revenue */
   private readonly evidenceRate: Float64Array;
   private readonly evidenceRevenue: Float64Array;
@@ -422,6 +424,7 @@ class Replay {
     this.converted = new Float64Array(cells);
     this.sum = new Float64Array(cells);
     this.sumSquares = new Float64Array(cells);
+    this.payers = new Float64Array(cells);
     this.evidenceRate = new Float64Array(cells);
     this.evidenceRevenue = new Float64Array(cells);
     // [lo, hi] per cell
@@ -459,6 +462,7 @@ class Replay {
     this.personRevenue.set(key, after);
     this.sum[cell]! += after - (before ?? 0);
     this.sumSquares[cell]! += after * after - (before ?? 0) * (before ?? 0);
+    this.payers[cell]! += Number(after !== 0) - Number((before ?? 0) !== 0);
     this.lookAfter(variant, metric);
   }
 
@@ -482,7 +486,7 @@ class Replay {
       this.evidenceRate[t] = lookEvidence(nt, pt, pt * (1 - pt), nc, pc, pc * (1 - pc), undefined, this.evidenceRate[t]);
       Replay.narrow(this.liftRate, t, alwaysValidLiftAt(nt, pt, pt * (1 - pt), nc, pc, pc * (1 - pc)));
     }
-    if (this.revenue[metric] && comparableCounts(nt, xt, nc, xc, 'mean')) {
+    if (this.revenue[metric] && comparableCounts(nt, this.payers[t]!, nc, this.payers[c]!, 'mean')) {
       const mt = sampleMean(nt, this.sum[t]!, this.sumSquares[t]!);
       const mc = sampleMean(nc, this.sum[c]!, this.sumSquares[c]!);
       this.evidenceRevenue[t] = lookEvidence(nt, mt.mean, mt.observationVariance, nc, mc.mean, mc.observationVariance, undefined, this.evidenceRevenue[t]);
@@ -496,7 +500,7 @@ class Replay {
       const byMetric = Object.create(null) as Record<string, MetricTotals>;
       this.metricNames.forEach((name, m) => {
         const cell = v * metrics + m;
-        byMetric[name] = this.revenue[m] ? { conversions: this.converted[cell]!, revenue: { sum: this.sum[cell]!, sumSquares: this.sumSquares[cell]! } } : { conversions: this.converted[cell]! };
+        byMetric[name] = this.revenue[m] ? { conversions: this.converted[cell]!, revenue: { sum: this.sum[cell]!, sumSquares: this.sumSquares[cell]!, payers: this.payers[cell]! } } : { conversions: this.converted[cell]! };
       });
       return { variant, exposures: this.exposures[v]!, metrics: byMetric };
     });
