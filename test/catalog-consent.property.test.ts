@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
+import { erasePerson } from '../src/privacy/erasure.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 import { waitFor } from './helpers/privacy.ts';
@@ -233,6 +234,84 @@ describe('event-made catalog items under consent', () => {
       store.commit = commit;
     }
     expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i1'))?.properties).toEqual({ name: 'A' });
+  });
+
+  it('a batch whose mention changes nothing is still counted by a rebuild that starts while it commits', async () => {
+    const ws = await workspace();
+    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
+    const receivedAt = BASE + 3 * 24 * HOUR;
+    const v = (userId: string, name: string, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i2', name }, messageId: `n-${userId}`, timestamp: at(minute) });
+    await engine.ingest(ws, { events: [v('A', 'A', 1), v('P', 'P', 10)], receivedAt });
+    // Q's view is older than P's: merged onto the record it changes nothing, and its commit is slow
+    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
+    const commit = store.commit.bind(store);
+    store.commit = async (id, mutations) => {
+      if (id === ws.id && JSON.stringify(mutations).includes('n-Q')) await new Promise((r) => setTimeout(r, 60));
+      return commit(id, mutations as never);
+    };
+    try {
+      const q = engine.ingest(ws, { events: [v('Q', 'Q', 5)], receivedAt });
+      await new Promise((r) => setTimeout(r, 10));
+      const out = engine.ingest(ws, { events: [{ type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'n-out', timestamp: at(0) }], receivedAt });
+      await Promise.all([q, out]);
+    } finally {
+      store.commit = commit;
+    }
+    expect(ws.catalog.record('i2')?.properties).toEqual({ name: 'Q' });
+    expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i2'))?.properties).toEqual({ name: 'Q' });
+  });
+
+  it('a rebuild during an erasure never counts the erased events, whose segments no longer hold them', async () => {
+    const ws = await workspace();
+    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
+    const receivedAt = BASE + 3 * 24 * HOUR;
+    const v = (userId: string, minute: number, props: Record<string, unknown> = {}) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', ...props }, messageId: `e-${userId}`, timestamp: at(minute) });
+    await engine.ingest(ws, { events: [v('P', 1), v('Q', 5, { name: 'Q' }), v('R', 7)], receivedAt });
+    const store = engine.store as { get: (ws: string, table: string, key: string) => Promise<unknown> };
+    const get = store.get.bind(store);
+    store.get = async (id, table, key) => {
+      if (id === ws.id && table === 'events') await new Promise((r) => setTimeout(r, 40));
+      return get(id, table, key);
+    };
+    try {
+      const erasing = erasePerson(engine, ws, 'P', { suppress: true, actor: 'test' });
+      await new Promise((r) => setTimeout(r, 60));
+      const out = engine.ingest(ws, { events: [{ type: 'identify', userId: 'R', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'e-out', timestamp: at(6) }], receivedAt });
+      await Promise.all([erasing, out]);
+    } finally {
+      store.get = get;
+    }
+    expect(catalogOf(ws).i0).toEqual({ properties: { name: 'Q' }, firstSeen: BASE + 5 * 60_000 });
+    const stored = await engine.store.get<{ firstSeen: number }>(ws.id, 'items', 'i0');
+    expect(stored?.firstSeen).toBe(BASE + 5 * 60_000);
+  });
+
+  it('failed rebuilds in two workspaces are each tried again', async () => {
+    const spaces = [await workspace(), await workspace()];
+    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
+    const receivedAt = BASE + 3 * 24 * HOUR;
+    for (const ws of spaces) {
+      await engine.ingest(ws, { events: ['A', 'P'].map((u, k) => ({ type: 'track', userId: u, event: 'Product Viewed', properties: { product_id: 'i1', name: u }, messageId: `t-${u}`, timestamp: at(k * 5) })), receivedAt });
+    }
+    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
+    const commit = store.commit.bind(store);
+    const failed = new Set<string>();
+    store.commit = async (id, mutations) => {
+      if (spaces.some((w) => w.id === id) && !failed.has(id) && mutations.some((m) => (m as { table: string }).table === 'items')) {
+        failed.add(id);
+        throw new Error('disk full');
+      }
+      return commit(id, mutations as never);
+    };
+    try {
+      for (const ws of spaces) {
+        const optOut = { type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 't-out', timestamp: at(1) };
+        await expect(engine.ingest(ws, { events: [optOut], receivedAt })).rejects.toThrow('disk full');
+      }
+      for (const ws of spaces) await waitFor(`the rebuild of ${ws.id} tried again`, () => ws.catalog.record('i1')?.properties.name === 'A', 10_000);
+    } finally {
+      store.commit = commit;
+    }
   });
 
   it('a stop between an opt-in and the rebuild of its items is made good at the next start', async () => {

@@ -80,10 +80,14 @@ export async function rebuildItems(store: Store, locker: ItemLocker, ws: Workspa
       const base = ws.catalog.record(itemId);
       const held = (mentions.get(itemId) ?? []).sort(newestFirst);
       let rec: ItemRecord | undefined;
+      /** events gone from their segments (an erasure rewrote them): they count for nothing */
+      const gone = new Set<EventSummary>();
       const merge = async (e: EventSummary): Promise<void> => {
         const event = await eventOf(e);
-        // gone from its segment: an erasure rewrote it meanwhile (and rebuilds the item after this)
-        if (event === undefined) return;
+        if (event === undefined) {
+          gone.add(e);
+          return;
+        }
         for (const m of productMentions(event)) if (m.itemId === itemId) rec = mergeMention(rec, m.properties, e.t, e.messageId) ?? rec;
       };
       for (const e of held) if (anew.has(e.messageId)) await merge(e);
@@ -92,7 +96,7 @@ export async function rebuildItems(store: Store, locker: ItemLocker, ws: Workspa
         if (!o.exhaustive && rec !== undefined && settledBefore(rec, fields, e)) break;
         if (!anew.has(e.messageId)) await merge(e);
       }
-      if (rec !== undefined) for (const e of held) rec.firstSeen = Math.min(rec.firstSeen, e.t);
+      if (rec !== undefined) for (const e of held) if (!gone.has(e)) rec.firstSeen = Math.min(rec.firstSeen, e.t);
       if (rec !== undefined || base !== undefined) rebuilt.set(itemId, rec);
     }
     const mutations: Mutation[] = [];

@@ -179,47 +179,49 @@ export class Engine {
     }
     if (recheck !== undefined) {
       // every item a person who may have uncounted mentions named, from all of its counted mentions
-      const named = itemsNamedBy(recheck === 'all' ? ws.findEvents(namesItems) : ws.eventsOfStatingPeople());
-      if (named.size > 0) await rebuildAndApply(this.store, this.ingestor, ws, named, { exhaustive: true });
+      const named = itemsNamedBy(recheck === 'all' ? ws.findEvents(namesItems) : ws.eventsOfPeopleWhoOptedOut());
+      if (named.size > 0) {
+        this.logger.info({ workspace: ws.id, items: named.size, recheck }, 'rebuilding catalog items named by people who opted out');
+        await rebuildAndApply(this.store, this.ingestor, ws, named, { exhaustive: true });
+      }
       await this.store.commit(ws.id, [{ table: 'meta', key: CATALOG_RECHECK }]);
     }
-    if (carrying.size > 0 || interrupted.length > 0 || recheck !== undefined) this.logger.info({ workspace: ws.id, rebuilt: carrying.size, recheck }, 'catalog items checked against consent');
+    if (carrying.size > 0 || interrupted.length > 0) this.logger.info({ workspace: ws.id, rebuilt: carrying.size, interrupted: interrupted.length }, 'catalog items checked against consent');
   }
 
-  /** per workspace, items whose rebuild failed: the next batch's reconcileCatalog rebuilds them again */
-  private readonly catalogRetry = new WeakMap<Workspace, { items: Set<string>; counted: EventSummary[] }>();
+  /** per workspace, items whose rebuild failed, and the timer that rebuilds them again */
+  private readonly catalogRetry = new Map<Workspace, { items: Set<string>; counted: EventSummary[]; timer: NodeJS.Timeout }>();
 
   /**
-   * Rebuilds the event-made items whose counted mentions changed (see Workspace.takeCatalogFlips).
-   * The judgement is already taken when the rebuild runs; should it fail, its items are rebuilt with
-   * the next batch (a client's retry of the failed batch is a repeat, which changes nothing itself).
+   * Rebuilds the event-made items whose counted mentions changed (see Workspace.takeCatalogFlips);
+   * the batch that changed them is acknowledged once the rebuild is durable. The judgement is taken
+   * before the rebuild runs: should it fail, its items are rebuilt again a moment later, on their
+   * own (a client's retry of the failed batch is a repeat, which applies nothing), until it works.
    */
   reconcileCatalog(ws: Workspace): Promise<void> | undefined {
     const flips = ws.takeCatalogFlips();
-    const retry = this.catalogRetry.get(ws);
-    if (flips === undefined && retry === undefined) return undefined;
-    this.catalogRetry.delete(ws);
-    const items = itemsNamedBy([...(flips?.counted ?? []), ...(flips?.uncounted ?? [])]);
-    for (const id of retry?.items ?? []) items.add(id);
-    const counted = [...(retry?.counted ?? []), ...(flips?.counted ?? [])];
+    if (flips === undefined) return undefined;
+    return this.rebuildCatalog(ws, itemsNamedBy([...flips.counted, ...flips.uncounted]), flips.counted);
+  }
+
+  private rebuildCatalog(ws: Workspace, items: Set<string>, counted: EventSummary[]): Promise<void> {
     return rebuildAndApply(this.store, this.ingestor, ws, items, { counted }).catch((err: unknown) => {
-      const held = this.catalogRetry.get(ws) ?? { items: new Set<string>(), counted: [] };
-      for (const id of items) held.items.add(id);
-      held.counted.push(...counted);
-      this.catalogRetry.set(ws, held);
-      // and in a moment, should no batch come (a retry of the failed one is a repeat, applying nothing)
-      if (this.retryTimer === undefined) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = undefined;
-          this.reconcileCatalog(ws)?.catch((e: unknown) => this.logger.error({ err: e, workspace: ws.id }, 'catalog rebuild failed; retrying'));
+      const held = this.catalogRetry.get(ws);
+      if (held) {
+        for (const id of items) held.items.add(id);
+        held.counted.push(...counted);
+      } else {
+        const timer = setTimeout(() => {
+          const retry = this.catalogRetry.get(ws)!;
+          this.catalogRetry.delete(ws);
+          this.rebuildCatalog(ws, retry.items, retry.counted).catch((e: unknown) => this.logger.error({ err: e, workspace: ws.id }, 'catalog rebuild failed; trying again'));
         }, CATALOG_RETRY_MS);
-        this.retryTimer.unref();
+        timer.unref();
+        this.catalogRetry.set(ws, { items: new Set(items), counted: [...counted], timer });
       }
       throw err;
     });
   }
-
-  private retryTimer?: NodeJS.Timeout;
 
   /**
    * A crash between an event commit and the commit of what extensions derive from those events
@@ -411,7 +413,7 @@ export class Engine {
 
   async close(): Promise<void> {
     clearTimeout(this.compactTimer);
-    clearTimeout(this.retryTimer);
+    for (const { timer } of this.catalogRetry.values()) clearTimeout(timer);
     for (const ext of this.extensions) await ext.close?.();
     // the marks of segments whose derived records are durable would otherwise wait for a next batch
     for (const [ws, marks] of this.ingestor.derivedMarks()) await this.store.commit(ws, marks);

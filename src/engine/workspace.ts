@@ -213,6 +213,11 @@ export class Workspace {
    * the messageIds of applied events that name items and are not counted.
    */
   readonly catalogUncounted = new Set<string>();
+  /**
+   * messageIds an erasure has removed from the store while memory still holds them (it forgets at
+   * its end): no rebuild may count them, since their segments no longer do
+   */
+  readonly erasing = new Set<string>();
   /** per person, the events whose counting may have changed since takeCatalogFlips ('all': any of theirs) */
   private readonly catalogChecks = new Map<string, Set<EventSummary> | 'all'>();
   /** whether any event applied so far stated a consent preference (until then every event counts) */
@@ -606,10 +611,13 @@ export class Workspace {
     return true;
   }
 
-  /** the events of every person who states a consent preference (only theirs can be uncounted) */
-  eventsOfStatingPeople(): EventSummary[] {
+  /**
+   * the events naming items of every person who ever opted out of Personalization: only theirs can
+   * have been left out of the catalog, and so be missing from it once they count again
+   */
+  eventsOfPeopleWhoOptedOut(): EventSummary[] {
     const out: EventSummary[] = [];
-    for (const t of this.timelines.values()) if (t.statesPreference) for (const e of t.events) if (namesItems(e)) out.push(e);
+    for (const t of this.timelines.values()) if (t.everOptedOut) for (const e of t.events) if (namesItems(e)) out.push(e);
     return out;
   }
 
@@ -620,7 +628,7 @@ export class Workspace {
       for (const e of t.events) {
         for (const x of e.interactions) {
           if (x.itemId === undefined || !items.has(x.itemId)) continue;
-          if (this.catalogUncounted.has(e.messageId) || exclude?.has(e.messageId)) break;
+          if (this.catalogUncounted.has(e.messageId) || this.erasing.has(e.messageId) || exclude?.has(e.messageId)) break;
           const list = entryOf(out, x.itemId, () => []);
           // an event may name an item more than once (a product list)
           if (list.at(-1) !== e) list.push(e);

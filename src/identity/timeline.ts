@@ -66,6 +66,11 @@ export class Timeline {
     return this.statements.length > 0;
   }
 
+  /** whether any event states a Personalization preference of false */
+  get everOptedOut(): boolean {
+    return this.statements.some((e) => e.personalization === false);
+  }
+
   /** the latest event at or before `t` that states a preference (undefined: none) */
   statementAt(t: number): EventSummary | undefined {
     const list = this.statements;

@@ -118,6 +118,13 @@ export class Ingestor {
    * that settles when they are done: batches merge mentions of them only afterwards
    */
   private readonly itemLocks = new Map<string, Map<string, Promise<void>>>();
+  /**
+   * per workspace, how many batches past their merge but not yet applied mention each item (whether
+   * or not their mentions changed its record: a rebuild must count their events all the same), and
+   * the writers waiting for such counts to drop
+   */
+  private readonly mentioning = new Map<string, Map<string, number>>();
+  private readonly mentionWaiters = new Map<string, Array<() => void>>();
 
   constructor(
     private readonly store: Store,
@@ -143,15 +150,26 @@ export class Ingestor {
       done();
     };
     try {
-      // batches that merged before the lock was taken commit and apply first (they clear their
-      // entries and apply in one turn, and never wait for a lock once past it)
-      const pending = this.pendingItems.get(ws.id);
-      while (pending !== undefined && ids.some((id) => pending.has(id))) await new Promise((resolve) => setImmediate(resolve));
+      // batches that merged before the lock was taken commit and apply first (they are counted in
+      // `mentioning` from their merge to the turn they apply in, and never wait for a lock once past it)
+      const mentioning = this.mentioning.get(ws.id);
+      while (mentioning !== undefined && ids.some((id) => mentioning.has(id))) await new Promise<void>((resolve) => entryOf(this.mentionWaiters, ws.id, () => []).push(resolve));
     } catch (err) {
       release();
       throw err;
     }
     return release;
+  }
+
+  private unmention(ws: Workspace, items: readonly string[]): void {
+    const counts = this.mentioning.get(ws.id)!;
+    for (const itemId of items) {
+      const n = counts.get(itemId)! - 1;
+      if (n === 0) counts.delete(itemId);
+      else counts.set(itemId, n);
+    }
+    const waiters = this.mentionWaiters.get(ws.id);
+    if (waiters?.length) for (const wake of waiters.splice(0)) wake();
   }
 
   /** the lock held on one of these items, if any */
@@ -261,6 +279,9 @@ export class Ingestor {
     const pending = entryOf(this.pendingItems, ws.id, () => new Map());
     // mentions not counted: events that would not be usable (consent), judged on what is applied now
     let uncounted: Set<number> | undefined;
+    /** the items this batch counts in `mentioning` (from its merge to its apply) */
+    let mentioned: readonly string[] | undefined;
+    let settled = false;
     try {
       // checked again right after each wait, in the turn that then merges and registers the records
       // as pending: a writer woken by the same release takes its lock either before (seen here) or
@@ -309,6 +330,11 @@ export class Ingestor {
           }
         }
       }
+      if (!ledgerFirst && items.length > 0) {
+        const counts = entryOf(this.mentioning, ws.id, () => new Map());
+        for (const itemId of items) counts.set(itemId, (counts.get(itemId) ?? 0) + 1);
+        mentioned = items;
+      }
       for (let slot = 0; slot < items.length; slot++) if (looked[slot] === 2) newItems.set(items[slot]!, records[slot] as ItemRecord);
       for (const [itemId, rec] of newItems) {
         pending.set(itemId, rec);
@@ -322,13 +348,19 @@ export class Ingestor {
       }
       const commit = this.store.commit(ws.id, mutations);
       settle(commit);
+      settled = true;
       await commit;
+    } catch (err) {
+      // a repeat may wait for this batch (a turn passes while it waits for a lock): it hears the failure
+      if (!settled) settle(Promise.reject(err));
+      throw err;
     } finally {
       // a repeat met while this batch was under way waited for it rather than registering itself:
-      // every entry for these messageIds is this batch's. (Had building the commit thrown, no turn
-      // passed since they were registered, so no one waits for `mine`, which then never settles.)
+      // every entry for these messageIds is this batch's
       if (!ledgerFirst) for (const messageId of storedIds) inflight.delete(messageId);
       for (const [itemId, rec] of newItems) if (pending.get(itemId) === rec) pending.delete(itemId);
+      // applied in this same turn (below), or never: writers waiting for the items may go on
+      if (mentioned !== undefined) this.unmention(ws, mentioned);
     }
     for (const [itemId, rec] of newItems) {
       const current = ws.catalog.record(itemId);

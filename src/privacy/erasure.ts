@@ -71,6 +71,7 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
           tombstones.rememberMessages(erased.map((e) => e.messageId), at);
           if (root !== undefined) ws.forget(root);
           else ws.forgetIds(ids);
+          for (const e of erased) ws.erasing.delete(e.messageId);
           await engine.scheduleCompaction();
           return { erased: root !== undefined, ids, events: erased.length, segmentsRewritten: segments.size, suppressed: o.suppress, at };
         }
@@ -96,6 +97,8 @@ export function erasePerson(engine: Engine, ws: Workspace, id: string, o: { supp
             value: { at, action: 'erase', actor: o.actor, ids: ids.length, events: erased.length, suppress: o.suppress },
           });
           await engine.store.commit(ws.id, mutations);
+          // gone from the store: no rebuild may count them while memory still holds them
+          for (const e of fresh) ws.erasing.add(e.messageId);
           for (const m of extensionRecords) removed.set(`${m.table}\u0000${m.key}`, m.rev);
           items.apply();
         } finally {
