@@ -19,6 +19,7 @@ import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
 import { erasePerson } from '../src/privacy/erasure.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
+import type { Mutation } from '../src/store/types.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 import { waitFor } from './helpers/privacy.ts';
 
@@ -126,6 +127,42 @@ afterAll(async () => {
   removeDir(dir);
 });
 
+const RECEIVED_AT = BASE + 3 * 24 * HOUR;
+const minuteAt = (minute: number): string => new Date(BASE + minute * 60_000).toISOString();
+const optOutOf = (userId: string, minute: number, messageId: string) => ({ type: 'identify', userId, context: { consent: { categoryPreferences: { Personalization: false } } }, messageId, timestamp: minuteAt(minute) });
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+type Intercepted = { get: (ws: string, table: string, key: string) => Promise<unknown>; commit: (ws: string, m: readonly Mutation[]) => Promise<void> };
+/** runs `body` with the store's reads of a workspace's events slowed by `ms` */
+async function withSlowReads<T>(wsId: string, ms: number, body: () => Promise<T>): Promise<T> {
+  const store = engine.store as unknown as Intercepted;
+  const get = store.get.bind(store);
+  store.get = async (id, table, key) => {
+    if (id === wsId && table === 'events') await pause(ms);
+    return get(id, table, key);
+  };
+  try {
+    return await body();
+  } finally {
+    store.get = get;
+  }
+}
+/** runs `body` with every commit first passed to `before`, which may delay it or throw instead */
+async function withCommits<T>(before: (ws: string, mutations: readonly Mutation[]) => Promise<void> | void, body: () => Promise<T>): Promise<T> {
+  const store = engine.store as unknown as Intercepted;
+  const commit = store.commit.bind(store);
+  store.commit = async (id, mutations) => {
+    await before(id, mutations);
+    return commit(id, mutations);
+  };
+  try {
+    return await body();
+  } finally {
+    store.commit = commit;
+  }
+}
+const writesItems = (mutations: readonly Mutation[]): boolean => mutations.some((m) => m.table === 'items');
+
 const created: string[] = [];
 async function workspace(): Promise<Workspace> {
   const { id } = await engine.createWorkspace(`cat-${created.length}`);
@@ -156,27 +193,17 @@ describe('event-made catalog items under consent', () => {
 
   it('batches and API writes naming an item being rebuilt wait for it, and lose nothing', async () => {
     const ws = await workspace();
-    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
-    const v = (userId: string, name: string, minute: number, price?: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', name, ...(price !== undefined ? { price } : {}) }, messageId: `w-${userId}-${minute}`, timestamp: at(minute) });
-    const optOut = { type: 'identify', userId: 'leaver', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'w-out', timestamp: at(1) };
-    await engine.ingest(ws, { events: [v('stayer', 'Stayed', 0, 4), v('leaver', 'Left', 5)], receivedAt: BASE + 3 * 24 * HOUR });
+    const v = (userId: string, name: string, minute: number, price?: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', name, ...(price !== undefined ? { price } : {}) }, messageId: `w-${userId}-${minute}`, timestamp: minuteAt(minute) });
+    await engine.ingest(ws, { events: [v('stayer', 'Stayed', 0, 4), v('leaver', 'Left', 5)], receivedAt: RECEIVED_AT });
     expect(ws.catalog.record('i0')?.properties).toEqual({ name: 'Left', price: 4 });
     // segment reads are slow: the rebuild the late opt-out starts is under way while the rest arrives
-    const store = engine.store as { get: (ws: string, table: string, key: string) => Promise<unknown> };
-    const get = store.get.bind(store);
-    store.get = async (id, table, key) => {
-      if (id === ws.id && table === 'events') await new Promise((r) => setTimeout(r, 40));
-      return get(id, table, key);
-    };
-    try {
-      const rebuilding = engine.ingest(ws, { events: [optOut], receivedAt: BASE + 3 * 24 * HOUR });
-      await new Promise((r) => setTimeout(r, 10));
-      const newer = engine.ingest(ws, { events: [v('newcomer', 'Newer', 9)], receivedAt: BASE + 3 * 24 * HOUR });
+    await withSlowReads(ws.id, 40, async () => {
+      const rebuilding = engine.ingest(ws, { events: [optOutOf('leaver', 1, 'w-out')], receivedAt: RECEIVED_AT });
+      await pause(10);
+      const newer = engine.ingest(ws, { events: [v('newcomer', 'Newer', 9)], receivedAt: RECEIVED_AT });
       const api = engine.upsertItems(ws, [{ itemId: 'i1', properties: { name: 'From the API' } }]);
       await Promise.all([rebuilding, newer, api]);
-    } finally {
-      store.get = get;
-    }
+    });
     expect(ws.catalog.record('i0')?.properties).toEqual({ name: 'Newer', price: 4 });
     expect(ws.catalog.record('i1')?.properties).toEqual({ name: 'From the API' });
     expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i0'))?.properties).toEqual({ name: 'Newer', price: 4 });
@@ -184,154 +211,99 @@ describe('event-made catalog items under consent', () => {
 
   it('a batch woken by the same release as a second rebuild is not lost (the review’s repro)', async () => {
     const ws = await workspace();
-    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
-    const v = (userId: string, props: Record<string, unknown>, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', ...props }, messageId: `x-${userId}-${minute}`, timestamp: at(minute) });
-    const out = (userId: string, minute: number) => ({ type: 'identify', userId, context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: `x-out-${userId}`, timestamp: at(minute) });
-    const receivedAt = BASE + 3 * 24 * HOUR;
-    await engine.ingest(ws, { events: [v('A', { name: 'A' }, 1), v('Q', { brand: 'Q' }, 3), v('P', { name: 'P' }, 5)], receivedAt });
-    const store = engine.store as { get: (ws: string, table: string, key: string) => Promise<unknown> };
-    const get = store.get.bind(store);
-    store.get = async (id, table, key) => {
-      if (id === ws.id && table === 'events') await new Promise((r) => setTimeout(r, 50));
-      return get(id, table, key);
-    };
-    try {
-      const first = engine.ingest(ws, { events: [out('P', 6)], receivedAt });
-      await new Promise((r) => setTimeout(r, 10));
-      const newest = engine.ingest(ws, { events: [v('N', { name: 'N', price: 7 }, 9)], receivedAt });
-      await new Promise((r) => setTimeout(r, 5));
-      const second = engine.ingest(ws, { events: [out('Q', 7)], receivedAt });
+    const v = (userId: string, props: Record<string, unknown>, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', ...props }, messageId: `x-${userId}-${minute}`, timestamp: minuteAt(minute) });
+    await engine.ingest(ws, { events: [v('A', { name: 'A' }, 1), v('Q', { brand: 'Q' }, 3), v('P', { name: 'P' }, 5)], receivedAt: RECEIVED_AT });
+    await withSlowReads(ws.id, 50, async () => {
+      const first = engine.ingest(ws, { events: [optOutOf('P', 6, 'x-out-P')], receivedAt: RECEIVED_AT });
+      await pause(10);
+      const newest = engine.ingest(ws, { events: [v('N', { name: 'N', price: 7 }, 9)], receivedAt: RECEIVED_AT });
+      await pause(5);
+      const second = engine.ingest(ws, { events: [optOutOf('Q', 7, 'x-out-Q')], receivedAt: RECEIVED_AT });
       await Promise.all([first, newest, second]);
-    } finally {
-      store.get = get;
-    }
+    });
     expect(ws.catalog.record('i0')?.properties).toEqual({ name: 'N', price: 7 });
     expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i0'))?.properties).toEqual({ name: 'N', price: 7 });
   });
 
   it('a failed rebuild is tried again, also when the only batch that follows is a repeat', async () => {
     const ws = await workspace();
-    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
-    const receivedAt = BASE + 3 * 24 * HOUR;
-    const v = (userId: string, name: string, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i1', name }, messageId: `f-${userId}`, timestamp: at(minute) });
-    await engine.ingest(ws, { events: [v('A', 'A', 0), v('P', 'P', 5)], receivedAt });
-    const optOut = { type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'f-out', timestamp: at(1) };
-    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
-    const commit = store.commit.bind(store);
+    const v = (userId: string, name: string, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i1', name }, messageId: `f-${userId}`, timestamp: minuteAt(minute) });
+    await engine.ingest(ws, { events: [v('A', 'A', 0), v('P', 'P', 5)], receivedAt: RECEIVED_AT });
+    const optOut = optOutOf('P', 1, 'f-out');
     let failures = 0;
-    store.commit = async (id, mutations) => {
-      if (id === ws.id && failures === 0 && mutations.some((m) => (m as { table: string }).table === 'items')) {
+    const failOnce = (id: string, mutations: readonly Mutation[]) => {
+      if (id === ws.id && failures === 0 && writesItems(mutations)) {
         failures++;
         throw new Error('disk full');
       }
-      return commit(id, mutations as never);
     };
-    try {
-      await expect(engine.ingest(ws, { events: [optOut], receivedAt })).rejects.toThrow('disk full');
-      expect((await engine.ingest(ws, { events: [optOut], receivedAt })).duplicates).toBe(1);
+    await withCommits(failOnce, async () => {
+      await expect(engine.ingest(ws, { events: [optOut], receivedAt: RECEIVED_AT })).rejects.toThrow('disk full');
+      expect((await engine.ingest(ws, { events: [optOut], receivedAt: RECEIVED_AT })).duplicates).toBe(1);
       await waitFor('the rebuild tried again', () => ws.catalog.record('i1')?.properties.name === 'A');
-    } finally {
-      store.commit = commit;
-    }
+    });
     expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i1'))?.properties).toEqual({ name: 'A' });
   });
 
   it('a batch whose mention changes nothing is still counted by a rebuild that starts while it commits', async () => {
     const ws = await workspace();
-    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
-    const receivedAt = BASE + 3 * 24 * HOUR;
-    const v = (userId: string, name: string, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i2', name }, messageId: `n-${userId}`, timestamp: at(minute) });
-    await engine.ingest(ws, { events: [v('A', 'A', 1), v('P', 'P', 10)], receivedAt });
+    const v = (userId: string, name: string, minute: number) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i2', name }, messageId: `n-${userId}`, timestamp: minuteAt(minute) });
+    await engine.ingest(ws, { events: [v('A', 'A', 1), v('P', 'P', 10)], receivedAt: RECEIVED_AT });
     // Q's view is older than P's: merged onto the record it changes nothing, and its commit is slow
-    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
-    const commit = store.commit.bind(store);
-    store.commit = async (id, mutations) => {
-      if (id === ws.id && JSON.stringify(mutations).includes('n-Q')) await new Promise((r) => setTimeout(r, 60));
-      return commit(id, mutations as never);
+    const slowQ = async (id: string, mutations: readonly Mutation[]) => {
+      if (id === ws.id && JSON.stringify(mutations).includes('n-Q')) await pause(60);
     };
-    try {
-      const q = engine.ingest(ws, { events: [v('Q', 'Q', 5)], receivedAt });
-      await new Promise((r) => setTimeout(r, 10));
-      const out = engine.ingest(ws, { events: [{ type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'n-out', timestamp: at(0) }], receivedAt });
-      await Promise.all([q, out]);
-    } finally {
-      store.commit = commit;
-    }
+    await withCommits(slowQ, async () => {
+      const q = engine.ingest(ws, { events: [v('Q', 'Q', 5)], receivedAt: RECEIVED_AT });
+      await pause(10);
+      await Promise.all([q, engine.ingest(ws, { events: [optOutOf('P', 0, 'n-out')], receivedAt: RECEIVED_AT })]);
+    });
     expect(ws.catalog.record('i2')?.properties).toEqual({ name: 'Q' });
     expect((await engine.store.get<{ properties: unknown }>(ws.id, 'items', 'i2'))?.properties).toEqual({ name: 'Q' });
   });
 
   it('a rebuild during an erasure never counts the erased events, whose segments no longer hold them', async () => {
     const ws = await workspace();
-    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
-    const receivedAt = BASE + 3 * 24 * HOUR;
-    const v = (userId: string, minute: number, props: Record<string, unknown> = {}) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', ...props }, messageId: `e-${userId}`, timestamp: at(minute) });
-    await engine.ingest(ws, { events: [v('P', 1), v('Q', 5, { name: 'Q' }), v('R', 7)], receivedAt });
-    const store = engine.store as { get: (ws: string, table: string, key: string) => Promise<unknown> };
-    const get = store.get.bind(store);
-    store.get = async (id, table, key) => {
-      if (id === ws.id && table === 'events') await new Promise((r) => setTimeout(r, 40));
-      return get(id, table, key);
-    };
-    try {
+    const v = (userId: string, minute: number, props: Record<string, unknown> = {}) => ({ type: 'track', userId, event: 'Product Viewed', properties: { product_id: 'i0', ...props }, messageId: `e-${userId}`, timestamp: minuteAt(minute) });
+    await engine.ingest(ws, { events: [v('P', 1), v('Q', 5, { name: 'Q' }), v('R', 7)], receivedAt: RECEIVED_AT });
+    await withSlowReads(ws.id, 40, async () => {
       const erasing = erasePerson(engine, ws, 'P', { suppress: true, actor: 'test' });
-      await new Promise((r) => setTimeout(r, 60));
-      const out = engine.ingest(ws, { events: [{ type: 'identify', userId: 'R', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'e-out', timestamp: at(6) }], receivedAt });
-      await Promise.all([erasing, out]);
-    } finally {
-      store.get = get;
-    }
+      await pause(60);
+      await Promise.all([erasing, engine.ingest(ws, { events: [optOutOf('R', 6, 'e-out')], receivedAt: RECEIVED_AT })]);
+    });
     expect(catalogOf(ws).i0).toEqual({ properties: { name: 'Q' }, firstSeen: BASE + 5 * 60_000 });
-    const stored = await engine.store.get<{ firstSeen: number }>(ws.id, 'items', 'i0');
-    expect(stored?.firstSeen).toBe(BASE + 5 * 60_000);
+    expect((await engine.store.get<{ firstSeen: number }>(ws.id, 'items', 'i0'))?.firstSeen).toBe(BASE + 5 * 60_000);
   });
 
   it('failed rebuilds in two workspaces are each tried again', async () => {
     const spaces = [await workspace(), await workspace()];
-    const at = (minute: number) => new Date(BASE + minute * 60_000).toISOString();
-    const receivedAt = BASE + 3 * 24 * HOUR;
     for (const ws of spaces) {
-      await engine.ingest(ws, { events: ['A', 'P'].map((u, k) => ({ type: 'track', userId: u, event: 'Product Viewed', properties: { product_id: 'i1', name: u }, messageId: `t-${u}`, timestamp: at(k * 5) })), receivedAt });
+      await engine.ingest(ws, { events: ['A', 'P'].map((u, k) => ({ type: 'track', userId: u, event: 'Product Viewed', properties: { product_id: 'i1', name: u }, messageId: `t-${u}`, timestamp: minuteAt(k * 5) })), receivedAt: RECEIVED_AT });
     }
-    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
-    const commit = store.commit.bind(store);
     const failed = new Set<string>();
-    store.commit = async (id, mutations) => {
-      if (spaces.some((w) => w.id === id) && !failed.has(id) && mutations.some((m) => (m as { table: string }).table === 'items')) {
+    const failOncePerWorkspace = (id: string, mutations: readonly Mutation[]) => {
+      if (spaces.some((w) => w.id === id) && !failed.has(id) && writesItems(mutations)) {
         failed.add(id);
         throw new Error('disk full');
       }
-      return commit(id, mutations as never);
     };
-    try {
-      for (const ws of spaces) {
-        const optOut = { type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 't-out', timestamp: at(1) };
-        await expect(engine.ingest(ws, { events: [optOut], receivedAt })).rejects.toThrow('disk full');
-      }
+    await withCommits(failOncePerWorkspace, async () => {
+      for (const ws of spaces) await expect(engine.ingest(ws, { events: [optOutOf('P', 1, 't-out')], receivedAt: RECEIVED_AT })).rejects.toThrow('disk full');
       for (const ws of spaces) await waitFor(`the rebuild of ${ws.id} tried again`, () => ws.catalog.record('i1')?.properties.name === 'A', 10_000);
-    } finally {
-      store.commit = commit;
-    }
+    });
   });
 
   it('a stop between an opt-in and the rebuild of its items is made good at the next start', async () => {
     const ws = await workspace();
-    const v = { type: 'track', userId: 'back', event: 'Product Viewed', properties: { product_id: 'i0', name: 'Early' }, messageId: 'crash-v', timestamp: new Date(BASE + 60_000).toISOString() };
-    const say = (allow: boolean, minute: number) => ({ type: 'identify', userId: 'back', context: { consent: { categoryPreferences: { Personalization: allow } } }, messageId: `crash-${minute}`, timestamp: new Date(BASE + minute * 60_000).toISOString() });
-    await engine.ingest(ws, { events: [v, say(false, 5)], receivedAt: BASE + 3 * 24 * HOUR });
+    const v = { type: 'track', userId: 'back', event: 'Product Viewed', properties: { product_id: 'i0', name: 'Early' }, messageId: 'crash-v', timestamp: minuteAt(1) };
+    const say = (allow: boolean, minute: number) => ({ type: 'identify', userId: 'back', context: { consent: { categoryPreferences: { Personalization: allow } } }, messageId: `crash-${minute}`, timestamp: minuteAt(minute) });
+    await engine.ingest(ws, { events: [v, say(false, 5)], receivedAt: RECEIVED_AT });
     expect(catalogOf(ws)).toEqual({});
     // the opt-in's events commit; the commit of the rebuilt item does not (the process stops there)
-    const store = engine.store as { commit: (ws: string, m: readonly unknown[]) => Promise<void> };
-    const commit = store.commit.bind(store);
-    store.commit = async (id, mutations) => {
-      if (id === ws.id && mutations.some((m) => (m as { table: string }).table === 'items')) throw new Error('stopped');
-      return commit(id, mutations as never);
+    const stop = (id: string, mutations: readonly Mutation[]) => {
+      if (id === ws.id && writesItems(mutations)) throw new Error('stopped');
     };
-    try {
-      await expect(engine.ingest(ws, { events: [say(true, 20)], receivedAt: BASE + 3 * 24 * HOUR })).rejects.toThrow('stopped');
-    } finally {
-      store.commit = commit;
-    }
+    await withCommits(stop, () => expect(engine.ingest(ws, { events: [say(true, 20)], receivedAt: RECEIVED_AT })).rejects.toThrow('stopped'));
     expect(await engine.store.get(ws.id, 'items', 'i0')).toBeUndefined();
     await opened.close();
     await open();
