@@ -32,6 +32,7 @@ const COMPACTION_DUE = 'compaction-due';
 export const CATALOG_RECHECK = 'catalog-recheck';
 /** how soon a failed rebuild of catalog items is tried again when no batch comes */
 const CATALOG_RETRY_MS = 1000;
+const CATALOG_RETRY_MAX_MS = 60_000;
 
 /** compacts the store; the mark that a compaction is due goes with it, not before (a crash keeps it) */
 export async function compactStore(store: Store): Promise<CompactionReport> {
@@ -204,7 +205,8 @@ export class Engine {
     return this.rebuildCatalog(ws, itemsNamedBy([...flips.counted, ...flips.uncounted]), flips.counted);
   }
 
-  private rebuildCatalog(ws: Workspace, items: Set<string>, counted: EventSummary[]): Promise<void> {
+  /** `attempt`: how many tries of these items failed in a row (the wait doubles with each, up to a minute) */
+  private rebuildCatalog(ws: Workspace, items: Set<string>, counted: EventSummary[], attempt = 0): Promise<void> {
     return rebuildAndApply(this.store, this.ingestor, ws, items, { counted }).catch((err: unknown) => {
       const held = this.catalogRetry.get(ws);
       if (held) {
@@ -214,8 +216,8 @@ export class Engine {
         const timer = setTimeout(() => {
           const retry = this.catalogRetry.get(ws)!;
           this.catalogRetry.delete(ws);
-          this.rebuildCatalog(ws, retry.items, retry.counted).catch((e: unknown) => this.logger.error({ err: e, workspace: ws.id }, 'catalog rebuild failed; trying again'));
-        }, CATALOG_RETRY_MS);
+          this.rebuildCatalog(ws, retry.items, retry.counted, attempt + 1).catch((e: unknown) => this.logger.error({ err: e, workspace: ws.id, attempt: attempt + 1 }, 'catalog rebuild failed; trying again'));
+        }, Math.min(CATALOG_RETRY_MAX_MS, CATALOG_RETRY_MS * 2 ** attempt));
         timer.unref();
         this.catalogRetry.set(ws, { items: new Set(items), counted: [...counted], timer });
       }
