@@ -550,12 +550,16 @@ export class Workspace {
     const counted: EventSummary[] = [];
     const uncounted: EventSummary[] = [];
     for (const [root, which] of this.catalogChecks) {
-      const view = this.viewOf(root);
-      if (view === undefined) continue;
-      for (const e of which === 'all' ? view.events : which) {
+      const timeline = this.timelines.get(root);
+      if (timeline === undefined) continue;
+      // every event: the person's view, built once; a few new ones: the statements around each
+      // (the consent rule of src/features/consent.ts without building the view)
+      const view = which === 'all' ? this.viewOf(root)! : undefined;
+      const optedOutNow = timeline.statementAt(Infinity)?.personalization === false;
+      for (const e of which === 'all' ? timeline.events : which) {
         // an event retention removed since is no one's
         if (!namesItems(e) || !this.messageIds.has(e.messageId)) continue;
-        const usable = isUsable(view, e.messageId, e.t);
+        const usable = view !== undefined ? isUsable(view, e.messageId, e.t) : !optedOutNow && timeline.statementUpTo(e)?.personalization !== false;
         if (usable !== this.catalogUncounted.has(e.messageId)) continue;
         if (usable) {
           this.catalogUncounted.delete(e.messageId);

@@ -71,6 +71,14 @@ export class Timeline {
     return this.statements.some((e) => e.personalization === false);
   }
 
+  /** the latest event at or before `e` in event order (`e` itself included) that states a preference */
+  statementUpTo(e: EventSummary): EventSummary | undefined {
+    const list = this.statements;
+    if (list.length === 0) return undefined;
+    const i = orderedIndex(list, e);
+    return i < list.length && list[i]!.messageId === e.messageId ? list[i] : list[i - 1];
+  }
+
   /** the latest event at or before `t` that states a preference (undefined: none) */
   statementAt(t: number): EventSummary | undefined {
     const list = this.statements;
