@@ -1,7 +1,8 @@
 /**
- * Retention that expires a consent statement makes the events it covered count again; the catalog
- * items they name are rebuilt before the sweep ends, and a stop between the sweep's commit and that
- * rebuild is made good at the next start (the sweep's `catalog-recheck` mark).
+ * Catalog rebuilds around the engine's life: retention that expires a consent statement makes the
+ * events it covered count again, and their items are rebuilt before the sweep ends (a stop in
+ * between is made good at the next start, from the sweep's `catalog-recheck` mark); a rebuild under
+ * way when the engine closes leaves no retry running after it.
  */
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,9 +20,9 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
 
-async function open(dir: string): Promise<OpenedEngine> {
+async function open(dir: string, logger = pino({ level: 'silent' })): Promise<OpenedEngine> {
   const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_ret', KAIROS_ADMIN_KEY: 'ak_ret', LOG_LEVEL: 'silent' });
-  const opened = await openEngine(config, pino({ level: 'silent' }), capabilities(config).extensions);
+  const opened = await openEngine(config, logger, capabilities(config).extensions);
   engines.push(opened);
   return opened;
 }
@@ -61,5 +62,34 @@ describe('retention and event-made catalog items', () => {
     } else await sweepRetention(opened.engine, now);
     expect(ws().catalog.record('r1')?.properties).toEqual({ name: 'RJ' });
     expect(await opened.engine.store.get(ws().id, 'meta', 'catalog-recheck')).toBeUndefined();
+  });
+
+  it('a rebuild under way when the engine closes is not retried after it', async () => {
+    const dir = tempDir('kairos-close-cat-');
+    dirs.push(dir);
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    const opened = await open(dir, logger);
+    const ws = opened.engine.workspaces.get('default')!;
+    const now = Date.now();
+    const at = (minute: number) => new Date(now - 3_600_000 + minute * 60_000).toISOString();
+    await opened.engine.ingest(ws, {
+      events: ['A', 'P'].map((u, k) => ({ type: 'track', userId: u, event: 'Product Viewed', properties: { product_id: 'c1', name: u }, messageId: `c-${u}`, timestamp: at(k * 5) })),
+      receivedAt: now,
+    });
+    // reads of events are slow: the rebuild the opt-out starts is still reading when the engine closes
+    const store = opened.engine.store as unknown as { get: (ws: string, table: string, key: string) => Promise<unknown> };
+    const get = store.get.bind(store);
+    store.get = async (id, table, key) => {
+      if (table === 'events') await new Promise((r) => setTimeout(r, 200));
+      return get(id, table, key);
+    };
+    const optOut = opened.engine.ingest(ws, { events: [{ type: 'identify', userId: 'P', context: { consent: { categoryPreferences: { Personalization: false } } }, messageId: 'c-out', timestamp: at(1) }], receivedAt: now });
+    await new Promise((r) => setTimeout(r, 50));
+    await opened.close();
+    engines.splice(0);
+    await expect(optOut).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(lines.filter((l) => l.includes('catalog rebuild failed'))).toEqual([]);
   });
 });

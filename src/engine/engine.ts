@@ -190,6 +190,7 @@ export class Engine {
     if (carrying.size > 0 || interrupted.length > 0) this.logger.info({ workspace: ws.id, rebuilt: carrying.size, interrupted: interrupted.length }, 'catalog items checked against consent');
   }
 
+  private closed = false;
   /** per workspace, items whose rebuild failed, and the timer that rebuilds them again */
   private readonly catalogRetry = new Map<Workspace, { items: Set<string>; counted: EventSummary[]; timer: NodeJS.Timeout }>();
 
@@ -208,6 +209,9 @@ export class Engine {
   /** `attempt`: how many tries of these items failed in a row (the wait doubles with each, up to a minute) */
   private rebuildCatalog(ws: Workspace, items: Set<string>, counted: EventSummary[], attempt = 0): Promise<void> {
     return rebuildAndApply(this.store, this.ingestor, ws, items, { counted }).catch((err: unknown) => {
+      // a rebuild under way when the engine closed fails on the closed store: the next start's
+      // checks (the batch's deriving marks) make good what it did not finish
+      if (this.closed) throw err;
       const held = this.catalogRetry.get(ws);
       if (held) {
         for (const id of items) held.items.add(id);
@@ -415,7 +419,9 @@ export class Engine {
 
   async close(): Promise<void> {
     clearTimeout(this.compactTimer);
+    this.closed = true;
     for (const { timer } of this.catalogRetry.values()) clearTimeout(timer);
+    this.catalogRetry.clear();
     for (const ext of this.extensions) await ext.close?.();
     // the marks of segments whose derived records are durable would otherwise wait for a next batch
     for (const [ws, marks] of this.ingestor.derivedMarks()) await this.store.commit(ws, marks);
