@@ -1,9 +1,12 @@
 /**
- * Experiments as they change over their life, through the real server (fixes from an adversarial
- * review): a variant removed mid-test, a weight ramp, a stop with conversions still on their way,
- * and consent withheld by an inline event.
+ * Experiments as they change over their life, through the real server (fixes from adversarial
+ * reviews): a variant removed mid-test, a weight ramp, a stop with conversions still on their way,
+ * consent withheld by an inline event, and experiments stored by an earlier version (which kept no
+ * running periods or allocations) stopped, restarted and ramped.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
 import { api, testResources, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
@@ -107,4 +110,32 @@ describe('experiments over their life', () => {
     expect(await recommend(s, { anonymousId: 'c2' })).toBeDefined();
   });
 
+
+  it('an experiment stored by an earlier version keeps its conversions when stopped and restarted, and a ramp of it is no mismatch', async () => {
+    const dir = resources.dataDir();
+    await resources.stop(await resources.server(dir));
+    // what an earlier version stored: no runningPeriods, no allocations; a 90/10 split, stopped now
+    const created = Date.now() - 3_600_000;
+    const store = new LmdbStore(join(dir, 'store'));
+    const writes: Array<{ table: 'experiments' | 'assignments'; key: string; value: unknown }> = [
+      { table: 'experiments', key: 'e\u0000old', value: { ...experiment([['A', 90], ['B', 10]], { status: 'stopped' }), id: 'old', createdAt: new Date(created).toISOString(), updatedAt: new Date(created + 1_800_000).toISOString() } },
+    ];
+    for (let i = 0; i < 200; i++) {
+      const variant = i % 10 === 0 ? 'B' : 'A';
+      writes.push({ table: 'assignments', key: `old\u0000o-${i}`, value: { experimentId: 'old', variant, holdout: false, at: created + 60_000 + i, group: `o-${i}`, unit: `o-${i}` } });
+      if (i % 4 === 0) writes.push({ table: 'experiments', key: `c\u0000old\u0000oc-${i}`, value: { messageId: `oc-${i}`, id: `o-${i}`, event: 'Signed Up', t: created + 120_000 + i } });
+    }
+    await store.commit('default', writes);
+    await store.close();
+    const s = await resources.server(dir);
+    const read = async () => (await api(s.url, 'GET', '/v1/experiments/old/results')).json as Awaited<ReturnType<typeof results>>;
+    const conversions = (r: Awaited<ReturnType<typeof results>>) => r.variants.reduce((n, v) => n + v.metrics['Signed Up']!.conversions, 0);
+    expect(conversions(await read())).toBe(50);
+    // restarted, then ramped to 50/50: the conversions stay, and the 90/10 people are expected at 90/10
+    expect((await api(s.url, 'PUT', '/v1/experiments/old', experiment([['A', 90], ['B', 10]]))).status).toBe(200);
+    expect((await api(s.url, 'PUT', '/v1/experiments/old', experiment([['A', 50], ['B', 50]]))).status).toBe(200);
+    const after = await read();
+    expect(conversions(after)).toBe(50);
+    expect(after.sampleRatio.mismatch).toBe(false);
+  });
 });

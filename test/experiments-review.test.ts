@@ -182,6 +182,33 @@ describe('revenue looks', () => {
   });
 });
 
+describe('always-valid revenue intervals', () => {
+  it('leave out 0 in at most 5% of A/A runs with a small arm and a heavy tail (were 10%)', () => {
+    const random = seededRandom('heavy-tail');
+    // lognormal revenue, σ = 2: a small arm usually lacks its largest values
+    const lognormal = () => Math.exp(2 * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()));
+    const runs = 200;
+    let excluded = 0;
+    for (let run = 0; run < runs; run++) {
+      const st = new ExperimentState(plainWorkspace());
+      st.define(record({ variants: [{ id: 'c', weight: 90, config: {} }, { id: 't', weight: 10, config: {} }], metrics: [{ event: 'buy', revenueProperty: 'revenue' }] }));
+      for (let i = 0; i < 8000; i++) person(st, 'e', `h${i}`, random() < 0.1 ? 't' : 'c', i * 10, random() < 0.05 ? Math.round(lognormal() * 100) / 100 || 0.01 : false);
+      const ci = metricOf(st.results('e'), 't').lift?.revenuePerPerson?.ci95AlwaysValid;
+      if (ci && (ci[0] > 0 || ci[1] < 0)) excluded++;
+    }
+    expect(excluded / runs).toBeLessThanOrEqual(0.05 + 2 * Math.sqrt((0.05 * 0.95) / runs));
+  });
+
+  it('revenues so small their variance underflows are no evidence, never null', () => {
+    const st = new ExperimentState(plainWorkspace());
+    st.define(record({ metrics: [{ event: 'buy', revenueProperty: 'revenue' }] }));
+    for (let i = 0; i < 120; i++) person(st, 'e', `u${i}`, i % 2 === 0 ? 'c' : 't', i * 10, i % 2 === 0 ? 1e-160 : 3e-160);
+    const pay = metricOf(st.results('e'), 't');
+    expect(pay.pValue!.revenuePerPerson).toBe(1);
+    expect(JSON.stringify(st.results('e'))).not.toContain('null');
+  });
+});
+
 describe('always-valid p-values: A/A under continuous monitoring, in process', () => {
   /**
    * `runs` seeded experiments of `people` people arriving one by one, each converting (or not) right

@@ -48,8 +48,19 @@ export interface ExperimentRecord extends Experiment {
 
 /** whether a metric event at `t` was sent while the experiment ran */
 function ranAt(exp: ExperimentRecord, t: number): boolean {
-  if (exp.runningPeriods === undefined) return exp.status === 'running';
-  return exp.runningPeriods.some((p) => t >= p.from && (p.to === undefined || t < p.to));
+  return periodsOf(exp).some((p) => t >= p.from && (p.to === undefined || t < p.to));
+}
+
+/**
+ * When an experiment ran. A record of an earlier version kept no periods: one that runs ran since it
+ * was created, one that stopped ran until its last change (when it was stopped, or later)
+ */
+function periodsOf(exp: ExperimentRecord): Array<{ from: number; to?: number }> {
+  if (exp.runningPeriods !== undefined) return exp.runningPeriods;
+  const from = Date.parse(exp.createdAt);
+  if (!Number.isFinite(from)) return exp.status === 'running' ? [{ from: -Infinity }] : [];
+  if (exp.status === 'running') return [{ from }];
+  return exp.status === 'stopped' ? [{ from, to: Math.max(from, Date.parse(exp.updatedAt) || from) }] : [];
 }
 
 interface FirstExposure extends Assignment {
@@ -174,11 +185,15 @@ export class ExperimentState {
     return { exposed: { experiment: { id: exp.id, variant: first.variant }, holdout: first.holdout, config }, writes };
   }
 
-  /** Metric events of running experiments, as they are applied; returns the records to store. */
+  /** Metric events sent while an experiment ran, as they are applied; returns the records to store. */
   observe(events: readonly StoredEvent[]): Mutation[] {
     const writes: Mutation[] = [];
+    let earliest = Infinity;
+    for (const e of events) earliest = Math.min(earliest, e.timestamp);
     for (const exp of this.experiments.values()) {
-      if (exp.status !== 'running' && exp.runningPeriods === undefined) continue;
+      // an experiment that stopped before every event of the batch was sent has nothing to take
+      const last = periodsOf(exp).at(-1);
+      if (last === undefined || (last.to !== undefined && last.to <= earliest)) continue;
       for (const e of events) {
         if (e.type !== 'track' || e.event === undefined) continue;
         // sent while it ran, whenever it arrives (a late event of a stopped experiment counts)
@@ -346,9 +361,7 @@ export class ExperimentState {
 
 /** the running periods of a stored experiment (one from its creation for a record of an earlier version that runs) */
 function keptPeriods(held: ExperimentRecord | undefined): Array<{ from: number; to?: number }> {
-  if (held === undefined) return [];
-  if (held.runningPeriods !== undefined) return held.runningPeriods.map((p) => ({ ...p }));
-  return held.status === 'running' ? [{ from: Date.parse(held.createdAt) }] : [];
+  return held === undefined ? [] : periodsOf(held).map((p) => ({ ...p }));
 }
 
 function sameShares(a: Record<string, number>, b: Record<string, number>): boolean {
@@ -600,7 +613,8 @@ export class ExperimentsExtension implements WorkspaceExtension {
       if (experiment.status === 'running' && !open) periods.push({ from: now });
       else if (experiment.status !== 'running' && open) periods[periods.length - 1] = { ...periods.at(-1)!, to: now };
       if (periods.length > 0) rec.runningPeriods = periods;
-      const allocations = [...(held?.allocations ?? [])];
+      // a record of an earlier version kept no allocations: its shares held from its creation
+      const allocations = held === undefined ? [] : held.allocations ? [...held.allocations] : [{ from: Date.parse(held.createdAt) || 0, shares: expectedShares(held) }];
       const shares = expectedShares(rec);
       if (allocations.length === 0 || !sameShares(allocations.at(-1)!.shares, shares)) allocations.push({ from: now, shares });
       rec.allocations = allocations;

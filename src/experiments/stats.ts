@@ -165,8 +165,10 @@ export function lookEvidence(nt: number, mt: number, st2: number, nc: number, mc
   const d = mt - mc;
   // ln Λ is at most its second term (the first is ≤ 0): when even that is not more than `atLeast`,
   // the logarithm is not needed (most looks of most experiments)
-  if ((tau2 * d * d) / (2 * variance * (variance + tau2)) <= atLeast) return atLeast;
-  return Math.max(atLeast, msprtLogLambda(d, variance, tau2));
+  // (written so that NaN, from variances that underflow to 0 — revenues of 1e-160 — is no evidence)
+  if (!((tau2 * d * d) / (2 * variance * (variance + tau2)) > atLeast)) return atLeast;
+  const evidence = msprtLogLambda(d, variance, tau2);
+  return evidence > atLeast ? evidence : atLeast;
 }
 
 /**
@@ -181,8 +183,9 @@ function mixtureHalfWidth(variance: number, mixing: number, alpha: number): numb
 
 /**
  * One look's always-valid 95% interval for the relative lift m_t / m_c − 1. Two confidence sequences
- * at α/2 each, with the test's mixing variance τ² = φ²·σ₀²: one for the difference m_t − m_c (Welch
- * variance s_t²/n_t + s_c²/n_c), one for the control's mean (s_c²/n_c). While both hold, which they
+ * at α/2 each, with the test's mixing variance τ² = φ²·σ₀²: one for the difference m_t − m_c (the
+ * larger of the pooled variance σ₀²(1/n_t + 1/n_c) and the Welch one, as the test uses), one for
+ * the control's mean (s_c²/n_c). While both hold, which they
  * do at every look at once with probability at least 1 − α, the lift lies between the extreme ratios
  * of their bounds. So the interval leaves 0 out exactly when the difference's does, as the p-value
  * does when the difference is large against its spread, and the uncertainty of the control's mean
@@ -196,7 +199,9 @@ export function alwaysValidLiftAt(nt: number, mt: number, st2: number, nc: numbe
   const grand = (nt * mt + nc * mc) / n;
   const sigma2 = (nt * st2 + nc * sc2 + nt * (mt - grand) ** 2 + nc * (mc - grand) ** 2) / n;
   const tau2 = effectSize * effectSize * sigma2;
-  const vd = st2 / nt + sc2 / nc;
+  // as in lookEvidence, the Welch variance only when larger than the pooled one: a small arm with a
+  // heavy tail (revenue) usually lacks its large values, and its own variance understates the spread
+  const vd = Math.max(sigma2 * (1 / nt + 1 / nc), st2 / nt + sc2 / nc);
   const vc = sc2 / nc;
   if (!(tau2 > 0 && vd > 0 && vc > 0)) return undefined;
   const d = mt - mc;
