@@ -164,14 +164,14 @@ export function summarize(e: StoredEvent, seg: string): EventSummary & { consent
   return s;
 }
 
+/** whether an event names catalog items (a product mention) */
+export const namesItems = (e: EventSummary): boolean => e.interactions.some((x) => x.itemId !== undefined);
+
 /**
  * Whether the person's usable events hold this one of theirs (the consent rule of
  * src/features/consent.ts): an event sent while they had opted out never is, and none is while they
  * are opted out.
  */
-/** whether an event names catalog items (a product mention) */
-export const namesItems = (e: EventSummary): boolean => e.interactions.some((x) => x.itemId !== undefined);
-
 export function isUsable(view: PersonView, messageId: string, t: number): boolean {
   // nobody stated a preference: every event is usable (consentView hands back the same array)
   if (view.usable === view.events) return true;
@@ -552,14 +552,10 @@ export class Workspace {
     for (const [root, which] of this.catalogChecks) {
       const timeline = this.timelines.get(root);
       if (timeline === undefined) continue;
-      // every event: the person's view, built once; a few new ones: the statements around each
-      // (the consent rule of src/features/consent.ts without building the view)
-      const view = which === 'all' ? this.viewOf(root)! : undefined;
-      const optedOutNow = timeline.statementAt(Infinity)?.personalization === false;
       for (const e of which === 'all' ? timeline.events : which) {
         // an event retention removed since is no one's
         if (!namesItems(e) || !this.messageIds.has(e.messageId)) continue;
-        const usable = view !== undefined ? isUsable(view, e.messageId, e.t) : !optedOutNow && timeline.statementUpTo(e)?.personalization !== false;
+        const usable = timeline.usable(e);
         if (usable !== this.catalogUncounted.has(e.messageId)) continue;
         if (usable) {
           this.catalogUncounted.delete(e.messageId);
@@ -584,12 +580,8 @@ export class Workspace {
     const out: EventSummary[] = [];
     for (const t of this.timelines.values()) {
       if (!t.statesPreference) continue;
-      // usable is a subsequence of the events
-      const { usable } = consentView(t.events, true);
-      let j = 0;
       for (const e of t.events) {
-        if (usable[j] === e) j++;
-        else if (namesItems(e)) {
+        if (namesItems(e) && !t.usable(e)) {
           this.catalogUncounted.add(e.messageId);
           out.push(e);
         }
@@ -795,18 +787,13 @@ export class Workspace {
    * order then depends on messageIds).
    */
   private changesPreference(timeline: Timeline, t: number, stated: boolean): boolean {
-    const latest = this.statementAt(timeline, t);
+    const latest = timeline.statementAt(t);
     return latest === undefined ? stated === false : latest.t === t || latest.personalization !== stated;
   }
 
   /** the latest preference a timeline states at or before `t` (undefined: none) */
   private preferenceAt(timeline: Timeline, t: number): boolean | undefined {
-    return this.statementAt(timeline, t)?.personalization;
-  }
-
-  /** the latest event of a timeline at or before `t` that states a preference */
-  private statementAt(timeline: Timeline, t: number): EventSummary | undefined {
-    return timeline.statementAt(t);
+    return timeline.statementAt(t)?.personalization;
   }
 
   /** whether a person holding one of these ids has opted out of Personalization (their current preference) */

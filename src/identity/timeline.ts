@@ -79,6 +79,15 @@ export class Timeline {
     return i < list.length && list[i]!.messageId === e.messageId ? list[i] : list[i - 1];
   }
 
+  /**
+   * Whether `e`, one of this timeline's events, is usable under the consent rule of
+   * src/features/consent.ts: the preference in force at it (its own, if it states one) is not false,
+   * and neither is the latest. The rule consentView applies to every event at once, for one event.
+   */
+  usable(e: EventSummary): boolean {
+    return this.statementAt(Infinity)?.personalization !== false && this.statementUpTo(e)?.personalization !== false;
+  }
+
   /** the latest event at or before `t` that states a preference (undefined: none) */
   statementAt(t: number): EventSummary | undefined {
     const list = this.statements;
