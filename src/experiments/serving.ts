@@ -29,6 +29,9 @@ import { experimentResults, floorKey, type ExperimentResults, type MetricTotals,
 import { alwaysValidLiftAt, comparableCounts, lookEvidence, sampleMean } from './stats.ts';
 import { entryOf } from '../multimap.ts';
 
+/** a time an experiment ran, in ms since epoch (`to` absent while it runs) */
+export type RunningPeriod = { from: number; to?: number };
+
 export interface ExperimentRecord extends Experiment {
   id: string;
   createdAt: string;
@@ -37,7 +40,7 @@ export interface ExperimentRecord extends Experiment {
    * when it ran (ms since epoch; `to` absent while it runs): a metric event counts when its event
    * time falls in one, whenever it arrives (absent in records of earlier versions)
    */
-  runningPeriods?: Array<{ from: number; to?: number }>;
+  runningPeriods?: RunningPeriod[];
   /**
    * the expected share of each variant (and the holdout) from the time it took effect: sticky
    * assignments keep people where the shares of their first exposure put them, so the sample-ratio
@@ -46,16 +49,16 @@ export interface ExperimentRecord extends Experiment {
   allocations?: Array<{ from: number; shares: Record<string, number> }>;
 }
 
-/** whether a metric event at `t` was sent while the experiment ran */
-function ranAt(exp: ExperimentRecord, t: number): boolean {
-  return periodsOf(exp).some((p) => t >= p.from && (p.to === undefined || t < p.to));
+/** whether a metric event at `t` was sent while the experiment ran (in one of its periodsOf) */
+function ranAt(periods: readonly RunningPeriod[], t: number): boolean {
+  return periods.some((p) => t >= p.from && (p.to === undefined || t < p.to));
 }
 
 /**
  * When an experiment ran. A record of an earlier version kept no periods: one that runs ran since it
  * was created, one that stopped ran until its last change (when it was stopped, or later)
  */
-function periodsOf(exp: ExperimentRecord): Array<{ from: number; to?: number }> {
+function periodsOf(exp: ExperimentRecord): RunningPeriod[] {
   if (exp.runningPeriods !== undefined) return exp.runningPeriods;
   const from = Date.parse(exp.createdAt);
   if (!Number.isFinite(from)) return exp.status === 'running' ? [{ from: -Infinity }] : [];
@@ -192,12 +195,13 @@ export class ExperimentState {
     for (const e of events) earliest = Math.min(earliest, e.timestamp);
     for (const exp of this.experiments.values()) {
       // an experiment that stopped before every event of the batch was sent has nothing to take
-      const last = periodsOf(exp).at(-1);
+      const periods = periodsOf(exp);
+      const last = periods.at(-1);
       if (last === undefined || (last.to !== undefined && last.to <= earliest)) continue;
       for (const e of events) {
         if (e.type !== 'track' || e.event === undefined) continue;
         // sent while it ran, whenever it arrives (a late event of a stopped experiment counts)
-        if (!ranAt(exp, e.timestamp)) continue;
+        if (!ranAt(periods, e.timestamp)) continue;
         const metric = exp.metrics.find((m) => metricEvent(m) === e.event);
         if (!metric) continue;
         const id = e.userId ?? e.anonymousId;
@@ -276,13 +280,14 @@ export class ExperimentState {
       if (held === undefined || a.at < held.at) people.set(person, a);
     }
     const conversions: Array<{ person: number; c: Conversion }> = [];
+    const periods = periodsOf(exp);
     for (const c of this.conversions.get(expId)?.values() ?? []) {
       const root = this.ws.rootOf(c.id);
       const via = nodes.get(c.id) ?? (root !== undefined ? nodes.get(root) : undefined);
       if (via === undefined) continue;
       const person = find(via);
       const first = people.get(person);
-      if (!first || c.t < first.at || !ranAt(exp, c.t)) continue;
+      if (!first || c.t < first.at || !ranAt(periods, c.t)) continue;
       const view = root === undefined ? undefined : this.ws.viewOf(root);
       if (view !== undefined && !isUsable(view, c.messageId, c.t)) continue;
       conversions.push({ person, c });
@@ -360,7 +365,7 @@ export class ExperimentState {
 }
 
 /** the running periods of a stored experiment (one from its creation for a record of an earlier version that runs) */
-function keptPeriods(held: ExperimentRecord | undefined): Array<{ from: number; to?: number }> {
+function keptPeriods(held: ExperimentRecord | undefined): RunningPeriod[] {
   return held === undefined ? [] : periodsOf(held).map((p) => ({ ...p }));
 }
 

@@ -156,11 +156,7 @@ export function msprtPValue(difference: number, variance: number, mixingVariance
  */
 export function lookEvidence(nt: number, mt: number, st2: number, nc: number, mc: number, sc2: number, effectSize = DEFAULT_MIXING_EFFECT_SIZE, atLeast = 0): number {
   if (!(nt > 0 && nc > 0)) return atLeast;
-  const n = nt + nc;
-  const grand = (nt * mt + nc * mc) / n;
-  const sigma2 = (nt * st2 + nc * sc2 + nt * (mt - grand) ** 2 + nc * (mc - grand) ** 2) / n;
-  const variance = Math.max(sigma2 * (1 / nt + 1 / nc), st2 / nt + sc2 / nc);
-  const tau2 = effectSize * effectSize * sigma2;
+  const { variance, tau2 } = differenceSpread(nt, mt, st2, nc, mc, sc2, effectSize);
   if (!(variance > 0) || !(tau2 > 0)) return atLeast;
   const d = mt - mc;
   // ln Λ is at most its second term (the first is ≤ 0): when even that is not more than `atLeast`,
@@ -195,13 +191,9 @@ function mixtureHalfWidth(variance: number, mixing: number, alpha: number): numb
  */
 export function alwaysValidLiftAt(nt: number, mt: number, st2: number, nc: number, mc: number, sc2: number, effectSize = DEFAULT_MIXING_EFFECT_SIZE, alpha = 0.05): [number, number] | undefined {
   if (!(nt > 0 && nc > 0)) return undefined;
-  const n = nt + nc;
-  const grand = (nt * mt + nc * mc) / n;
-  const sigma2 = (nt * st2 + nc * sc2 + nt * (mt - grand) ** 2 + nc * (mc - grand) ** 2) / n;
-  const tau2 = effectSize * effectSize * sigma2;
-  // as in lookEvidence, the Welch variance only when larger than the pooled one: a small arm with a
-  // heavy tail (revenue) usually lacks its large values, and its own variance understates the spread
-  const vd = Math.max(sigma2 * (1 / nt + 1 / nc), st2 / nt + sc2 / nc);
+  // the test's variance of the difference: a small arm with a heavy tail (revenue) usually lacks its
+  // large values, and its own variance would understate the spread
+  const { variance: vd, tau2 } = differenceSpread(nt, mt, st2, nc, mc, sc2, effectSize);
   const vc = sc2 / nc;
   if (!(tau2 > 0 && vd > 0 && vc > 0)) return undefined;
   const d = mt - mc;
@@ -210,6 +202,19 @@ export function alwaysValidLiftAt(nt: number, mt: number, st2: number, nc: numbe
   const [dLo, dHi, cLo, cHi] = [d - hd, d + hd, mc - hc, mc + hc];
   if (!(cLo > 0)) return undefined;
   return [dLo / (dLo >= 0 ? cHi : cLo), dHi / (dHi >= 0 ? cLo : cHi)];
+}
+
+/**
+ * The spread the sequential test works with, from each arm's size, mean and variance of one
+ * observation: σ₀², the variance of one observation under H₀ (both arms one population: the pooled
+ * sample's within-arm plus between-arm spread), gives the mixing variance τ² = φ²·σ₀² and the
+ * variance of the difference σ₀²(1/n_t + 1/n_c), or the Welch variance when that is larger.
+ */
+function differenceSpread(nt: number, mt: number, st2: number, nc: number, mc: number, sc2: number, effectSize: number): { variance: number; tau2: number } {
+  const n = nt + nc;
+  const grand = (nt * mt + nc * mc) / n;
+  const sigma2 = (nt * st2 + nc * sc2 + nt * (mt - grand) ** 2 + nc * (mc - grand) ** 2) / n;
+  return { variance: Math.max(sigma2 * (1 / nt + 1 / nc), st2 / nt + sc2 / nc), tau2: effectSize * effectSize * sigma2 };
 }
 
 /** The always-valid p-value of m_t = m_c after this look, given the one after the previous look. */
