@@ -166,7 +166,7 @@ export async function importCommand(argv: string[]): Promise<number> {
     console.error(`no workspace "${wsId}"`);
     return 2;
   }
-  // import judges no consent: the next start checks the catalog of everyone who states a preference
+  // import judges no consent: the next start rechecks the items named by people who ever opted out
   if ((await engine.store.get(ws.id, 'meta', CATALOG_RECHECK)) === undefined) await engine.store.commit(ws.id, [{ table: 'meta', key: CATALOG_RECHECK, value: 'stating' }]);
   const progress = new Progress(`importing ${file}`, undefined, ' events');
   const counts = { read: 0, stored: 0, duplicates: 0, invalid: 0, dropped: 0, itemsWritten: 0 };

@@ -27,7 +27,8 @@ const COMPACTION_DUE = 'compaction-due';
 /**
  * a mark (per workspace, in `meta`) that what counts may have changed without the event-made catalog
  * catching up: `stating`, left by bulk import, which judges nothing (a statement it stored may make
- * earlier mentions count again); `all`, left by retention until its rebuild is durable
+ * earlier mentions count again; the start rechecks the items named by people who ever opted out);
+ * `all`, left by retention until its rebuild is durable (the start rechecks every item events named)
  */
 export const CATALOG_RECHECK = 'catalog-recheck';
 /** how soon a failed rebuild of catalog items is tried again when no batch comes */
@@ -215,7 +216,7 @@ export class Engine {
       const held = this.catalogRetry.get(ws);
       if (held) {
         for (const id of items) held.items.add(id);
-        held.counted.push(...counted);
+        for (const e of counted) held.counted.push(e);
       } else {
         const timer = setTimeout(() => {
           const retry = this.catalogRetry.get(ws)!;

@@ -134,7 +134,7 @@ export class Ingestor {
   /**
    * Takes these items for one writer of whole records (a rebuild from events, an API write): resolves
    * once no other writer holds any of them (all are taken at once, so two writers never wait for
-   * each other) and no commit under way carries a record merged from them; until the returned
+   * each other) and every batch that merged mentions of them has been applied; until the returned
    * release is called, batches wait before merging mentions of them. A whole record is computed from
    * what is applied, so nothing may be merged meanwhile that it would overwrite.
    */
@@ -283,9 +283,9 @@ export class Ingestor {
     let mentioned: readonly string[] | undefined;
     let settled = false;
     try {
-      // checked again right after each wait, in the turn that then merges and registers the records
-      // as pending: a writer woken by the same release takes its lock either before (seen here) or
-      // after (it then sees the pending records and waits for this commit)
+      // checked again right after each wait, in the turn that then merges and counts this batch in
+      // `mentioning`: a writer woken by the same release takes its lock either before (seen here) or
+      // after (it then sees this batch counted and waits for it to be applied)
       for (let held = this.heldLock(ws, batch.mentionedItems); held !== undefined; held = this.heldLock(ws, batch.mentionedItems)) await held;
       if (!ledgerFirst && ws.anyPreferenceStated) {
         for (let k = 0; k < toStore.length; k++) {
