@@ -8,19 +8,16 @@
  * sorted, deduplicated set; and a restart, which reads the candidates back, must judge the same.
  */
 import fc from 'fast-check';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilities } from '../src/capabilities.ts';
-import { loadConfig } from '../src/config.ts';
 import { DecisionsExtension, type DecisionRecord } from '../src/decide/serving/extension.ts';
 import type { Engine, WorkspaceExtension } from '../src/engine/engine.ts';
-import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import { Workspace } from '../src/engine/workspace.ts';
 import { DEFAULT_TUNING } from '../src/config.ts';
 import { erasePerson } from '../src/privacy/erasure.ts';
 import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
 import type { Mutation } from '../src/store/types.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
+import { openServingEngine, type ServingEngine } from './helpers/engine.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 
 const HOUR = 3_600_000;
@@ -68,14 +65,12 @@ const eventSet: fc.Arbitrary<Wire[]> = fc
   .map((perPerson) => perPerson.flat().map(([e, t], i) => ({ ...e, messageId: `m${String(i).padStart(3, '0')}`, timestamp: new Date(t).toISOString() }) as Wire));
 
 let dir: string;
-let opened: OpenedEngine;
+let opened: ServingEngine;
 let extensions: WorkspaceExtension[];
 let engine: Engine;
 async function open(): Promise<void> {
-  const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_attr', KAIROS_ADMIN_KEY: 'ak_attr', LOG_LEVEL: 'silent' });
-  extensions = capabilities(config).extensions;
-  opened = await openEngine(config, pino({ level: 'silent' }), extensions);
-  engine = opened.engine;
+  opened = await openServingEngine(dir);
+  ({ engine, extensions } = opened);
 }
 beforeAll(async () => {
   dir = tempDir('kairos-attr-');

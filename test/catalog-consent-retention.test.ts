@@ -4,12 +4,11 @@
  * between is made good at the next start, from the sweep's `catalog-recheck` mark); a rebuild under
  * way when the engine closes leaves no retry running after it.
  */
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities } from '../src/capabilities.ts';
-import { loadConfig } from '../src/config.ts';
-import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
+import type { OpenedEngine } from '../src/engine/open.ts';
 import { sweepRetention } from '../src/privacy/retention.ts';
+import { openServingEngine } from './helpers/engine.ts';
 import { removeDir, tempDir, writeConfig } from './helpers/server.ts';
 
 const DAY = 86_400_000;
@@ -20,9 +19,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
 
-async function open(dir: string, logger = pino({ level: 'silent' })): Promise<OpenedEngine> {
-  const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_ret', KAIROS_ADMIN_KEY: 'ak_ret', LOG_LEVEL: 'silent' });
-  const opened = await openEngine(config, logger, capabilities(config).extensions);
+async function open(dir: string, logger?: Logger): Promise<OpenedEngine> {
+  const opened = await openServingEngine(dir, logger);
   engines.push(opened);
   return opened;
 }

@@ -10,15 +10,13 @@
  * and judges them again, must hold the same catalog.
  */
 import fc from 'fast-check';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilities } from '../src/capabilities.ts';
-import { loadConfig } from '../src/config.ts';
 import type { Engine } from '../src/engine/engine.ts';
-import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
+import type { OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
 import { erasePerson } from '../src/privacy/erasure.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
+import { openServingEngine } from './helpers/engine.ts';
 import type { Mutation } from '../src/store/types.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 import { waitFor } from './helpers/privacy.ts';
@@ -114,8 +112,7 @@ let dir: string;
 let opened: OpenedEngine;
 let engine: Engine;
 async function open(): Promise<void> {
-  const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_cat', KAIROS_ADMIN_KEY: 'ak_cat', LOG_LEVEL: 'silent' });
-  opened = await openEngine(config, pino({ level: 'silent' }), capabilities(config).extensions);
+  opened = await openServingEngine(dir);
   engine = opened.engine;
 }
 beforeAll(async () => {

@@ -6,17 +6,14 @@
  * deduplicated set. Both go through the real ingestion pipeline (Ingestor) and the real store.
  */
 import fc from 'fast-check';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilities } from '../src/capabilities.ts';
-import { loadConfig } from '../src/config.ts';
 import type { Engine, WorkspaceExtension } from '../src/engine/engine.ts';
-import { openEngine, type OpenedEngine } from '../src/engine/open.ts';
 import type { Workspace } from '../src/engine/workspace.ts';
 import { RecommendationsExtension } from '../src/recommend/serving/extension.ts';
 import { rankScore } from '../src/recommend/top-k.ts';
 import type { Candidate } from '../src/recommend/types.ts';
 import { arrivalOf, deliver } from './helpers/arrival.ts';
+import { openServingEngine, type ServingEngine } from './helpers/engine.ts';
 import { removeDir, tempDir } from './helpers/server.ts';
 
 const HOUR = 3_600_000;
@@ -83,16 +80,14 @@ const eventSet: fc.Arbitrary<Wire[]> = fc
   .map((perPerson) => perPerson.flat().map(([e, t], i) => ({ ...e, messageId: `m${String(i).padStart(3, '0')}`, timestamp: new Date(t).toISOString() }) as Wire));
 
 let dir: string;
-let opened: OpenedEngine;
+let opened: ServingEngine;
 let extensions: WorkspaceExtension[] = [];
 let engine: Engine;
 beforeAll(async () => {
   dir = tempDir('kairos-ooo-');
-  const config = loadConfig({ KAIROS_DATA_DIR: dir, KAIROS_WRITE_KEY: 'wk_ooo', KAIROS_ADMIN_KEY: 'ak_ooo', LOG_LEVEL: 'silent' });
   // the same extensions as the server, so model updates run on every change too
-  extensions = capabilities(config).extensions;
-  opened = await openEngine(config, pino({ level: 'silent' }), extensions);
-  engine = opened.engine;
+  opened = await openServingEngine(dir);
+  ({ engine, extensions } = opened);
 });
 afterAll(async () => {
   await opened?.close();
@@ -171,11 +166,9 @@ describe('out-of-order arrival', () => {
     // what the property's workspaces hold in memory must be what a restart reads back
     const live = new Map([...engine.workspaces.values()].filter((ws) => ws.id !== 'default').map((ws) => [ws.id, snapshot(ws)]));
     expect(live.size).toBeGreaterThan(0);
-    const config = opened.engine.config;
     await opened.close();
-    extensions = capabilities(config).extensions;
-    opened = await openEngine(config, pino({ level: 'silent' }), extensions);
-    engine = opened.engine;
+    opened = await openServingEngine(dir);
+    ({ engine, extensions } = opened);
     for (const [id, snap] of live) expect(snapshot(engine.workspaces.get(id)!), id).toEqual(snap);
   });
 });
