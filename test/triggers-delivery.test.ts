@@ -1,10 +1,11 @@
-/** The pieces of webhook delivery on their own: signatures, the retry schedule, Retry-After, the due queue, one attempt. */
+/** The pieces of webhook delivery on their own: signatures, the retry schedule, Retry-After, the due and fair queues, one attempt. */
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS, attemptDelivery, backoffMs, retryAfterMs, type AttemptRequest } from '../src/decide/triggers/delivery.ts';
 import { DueQueue } from '../src/decide/triggers/due-queue.ts';
+import { FairQueue, type Taken } from '../src/decide/triggers/fair-queue.ts';
 import { idempotencyKeyOf } from '../src/decide/triggers/outbox.ts';
 import { signatureHeader, verifySignature } from '../src/decide/triggers/signature.ts';
 
@@ -86,6 +87,50 @@ describe('due queue', () => {
     // a queue armed later for the same time is released after the stopped one would have been
     await new Promise<void>((r) => new DueQueue<void>(r).add(Date.now(), undefined));
     expect(released).toEqual([]);
+  });
+});
+
+describe('fair queue', () => {
+  const limits = { perWorkspace: 3, perDestination: 2, failingDestination: 1 };
+  const takeAll = (q: FairQueue<string>): Taken<string>[] => {
+    const out: Taken<string>[] = [];
+    for (let t = q.take(); t; t = q.take()) out.push(t);
+    return out;
+  };
+
+  it('hands out destinations in turn, each within its limit, and the rest once slots are released', () => {
+    const q = new FairQueue<string>({ ...limits, perWorkspace: 10 });
+    for (let i = 0; i < 5; i++) q.push('w', 'w|slow', `slow-${i}`);
+    q.push('w', 'w|fast', 'fast-0');
+    q.push('w', 'w|fast', 'fast-1');
+    const first = takeAll(q);
+    // a queue of five for one receiver does not stand in front of another receiver's work
+    expect(first.map((t) => t.item)).toEqual(['slow-0', 'fast-0', 'slow-1', 'fast-1']);
+    expect(q.size).toBe(3);
+    q.release(first[0]!);
+    expect(takeAll(q).map((t) => t.item)).toEqual(['slow-2']);
+  });
+
+  it('gives a destination whose last attempt failed one slot until an attempt succeeds', () => {
+    const q = new FairQueue<string>({ ...limits, perWorkspace: 10 });
+    for (let i = 0; i < 4; i++) q.push('w', 'w|dead', `d-${i}`);
+    q.setFailing('w|dead', true);
+    const [one, ...none] = takeAll(q);
+    expect([one?.item, none]).toEqual(['d-0', []]);
+    q.release(one!);
+    q.setFailing('w|dead', false);
+    expect(takeAll(q).map((t) => t.item)).toEqual(['d-1', 'd-2']);
+  });
+
+  it('keeps slots for other workspaces: one workspace holds at most its share', () => {
+    const q = new FairQueue<string>(limits);
+    for (const d of ['a|1', 'a|2', 'a|3']) for (let i = 0; i < 2; i++) q.push('a', d, `${d}-${i}`);
+    q.push('b', 'b|1', 'b-0');
+    const taken = takeAll(q);
+    expect(taken.filter((t) => t.workspace === 'a')).toHaveLength(3);
+    expect(taken.map((t) => t.item)).toContain('b-0');
+    q.clear();
+    expect([q.size, q.take()]).toEqual([0, undefined]);
   });
 });
 

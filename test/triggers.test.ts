@@ -336,6 +336,103 @@ describe('triggered messages', () => {
   });
 });
 
+describe('triggered messages: late anchors, spent crossings, busy receivers', () => {
+  it('a late anchor older than one already taken sends nothing: not after the purchase, not twice', async () => {
+    const s = await server();
+    const hook = await receiver();
+    await offer(s);
+    await putTrigger(s, 'cart', abandonedCart(hook.url, { unless: { event: 'Order Completed', withinSeconds: 2 } }));
+    const t0 = Date.now();
+    const at = (ms: number) => new Date(t0 + ms).toISOString();
+    // the newer cart is bought; the older one, sent from an offline queue, arrives afterwards
+    expect((await track(s.url, '/v1/track', added('late-1', 'late-1-new', { timestamp: at(0) }))).status).toBe(200);
+    expect((await track(s.url, '/v1/track', { anonymousId: 'late-1', messageId: 'late-1-order', event: 'Order Completed', timestamp: at(500) })).status).toBe(200);
+    expect((await track(s.url, '/v1/track', added('late-1', 'late-1-old', { timestamp: at(-5000) }))).status).toBe(200);
+    // the firings an event makes are durable before its ack: none was made for the old anchor
+    expect((await deliveries(s, 'cart')).map((d) => [d.anchor.messageId, d.status, d.reason])).toEqual([['late-1-new', 'cancelled', 'unless']]);
+
+    // the newer cart's reminder went out; an older one arriving after it adds no second reminder
+    expect((await track(s.url, '/v1/track', added('late-2', 'late-2-new', { timestamp: at(-1000) }))).status).toBe(200);
+    await settled(s, 'cart', 'late-2-new', ['delivered']);
+    expect((await track(s.url, '/v1/track', added('late-2', 'late-2-old', { timestamp: at(-600_000) }))).status).toBe(200);
+    expect((await deliveries(s, 'cart')).map((d) => d.anchor.messageId).sort()).toEqual(['late-1-new', 'late-2-new']);
+    expect(hook.received.map((r) => r.json.person.anonymousId)).toEqual(['late-2']);
+  });
+
+  it('a crossing seen on history alone fires at the next live event; one made while paused or opted out is spent', async () => {
+    const s = await server();
+    const hook = await receiver();
+    await offer(s);
+    const trigger = { when: { condition: { path: 'traits.ltv', op: '>=', value: 1000 } }, placement: 'cart_reminder', channel: 'email', webhook: { url: hook.url, secret: SECRET } };
+    await putTrigger(s, 'ltv', trigger);
+    const identify = (anonymousId: string, ltv: number, extra: Record<string, unknown> = {}) =>
+      track(s.url, '/v1/identify', { anonymousId, messageId: `${anonymousId}-${ltv}`, traits: { ltv }, ...extra });
+    const view = (anonymousId: string, messageId: string) => track(s.url, '/v1/page', { anonymousId, messageId, name: 'Home' });
+
+    // first contact is a backfilled identify, two hours old: too old to send on, not spent either
+    expect((await identify('backfill', 1500, { timestamp: new Date(Date.now() - 7_200_000).toISOString() })).status).toBe(200);
+    expect(await deliveries(s, 'ltv')).toEqual([]);
+    expect((await view('backfill', 'backfill-live')).status).toBe(200);
+    expect(await settled(s, 'ltv', 'backfill-live', ['delivered', 'dead', 'cancelled'])).toMatchObject({ status: 'delivered' });
+
+    // crossings while the trigger is paused are spent, as events while paused are
+    await identify('paused', 500);
+    await putTrigger(s, 'ltv', { ...trigger, status: 'paused' });
+    await identify('paused', 1500);
+    await putTrigger(s, 'ltv', { ...trigger, status: 'active' });
+    expect((await view('paused', 'paused-after')).status).toBe(200);
+    // and while the person had opted out
+    const consent = (v: boolean) => ({ context: { consent: { categoryPreferences: { Personalization: v } } } });
+    await identify('opted', 500);
+    await identify('opted', 1500, consent(false));
+    await track(s.url, '/v1/track', { anonymousId: 'opted', messageId: 'opted-in', event: 'Consent Updated', ...consent(true) });
+    expect((await view('opted', 'opted-after')).status).toBe(200);
+    expect((await deliveries(s, 'ltv')).map((d) => d.anchor.messageId)).toEqual(['backfill-live']);
+    // a crossing after them fires as usual
+    await identify('paused', 100);
+    await identify('paused', 2000);
+    await identify('opted', 100);
+    await identify('opted', 2000);
+    for (const m of ['paused-2000', 'opted-2000']) expect(await settled(s, 'ltv', m, ['delivered', 'dead', 'cancelled'])).toMatchObject({ status: 'delivered' });
+    expect(hook.received.map((r) => r.json.person.anonymousId).sort()).toEqual(['backfill', 'opted', 'paused']);
+  });
+
+  it('`unless` may name the `when` event: the anchor does not cancel itself; a second one replaces it', async () => {
+    const s = await server();
+    const hook = await receiver();
+    await offer(s);
+    await putTrigger(s, 'quiet', { when: { event: 'Visited' }, unless: { event: 'Visited', withinSeconds: 1 }, placement: 'cart_reminder', channel: 'email', webhook: { url: hook.url, secret: SECRET } });
+    expect((await track(s.url, '/v1/track', { anonymousId: 'once', messageId: 'once-1', event: 'Visited' })).status).toBe(200);
+    expect(await settled(s, 'quiet', 'once-1', ['delivered', 'dead', 'cancelled'])).toMatchObject({ status: 'delivered' });
+    // a second visit dated inside the first one's window, arriving after the newer: the older is superseded
+    const t0 = Date.now();
+    await track(s.url, '/v1/track', { anonymousId: 'twice', messageId: 'twice-1', event: 'Visited', timestamp: new Date(t0).toISOString() });
+    await track(s.url, '/v1/track', { anonymousId: 'twice', messageId: 'twice-2', event: 'Visited', timestamp: new Date(t0 + 300).toISOString() });
+    expect(await settled(s, 'quiet', 'twice-1', ['delivered', 'dead', 'cancelled'])).toMatchObject({ status: 'cancelled' });
+    expect(await settled(s, 'quiet', 'twice-2', ['delivered', 'dead', 'cancelled'])).toMatchObject({ status: 'delivered' });
+    expect(hook.received.map((r) => r.json.person.anonymousId)).toEqual(['once', 'twice']);
+  });
+
+  it('a receiver that never answers holds at most its share of the delivery slots: another trigger\'s message goes out meanwhile', async () => {
+    const s = await server();
+    const hung = await receiver();
+    hung.answer = () => 'hang';
+    const healthy = await receiver();
+    await offer(s);
+    await putTrigger(s, 'stuck', { when: { event: 'Stuck' }, placement: 'cart_reminder', channel: 'email', webhook: { url: hung.url, secret: SECRET } });
+    await putTrigger(s, 'fine', { when: { event: 'Fine' }, placement: 'cart_reminder', channel: 'email', webhook: { url: healthy.url, secret: SECRET } });
+    const batch = Array.from({ length: 12 }, (_, i) => ({ type: 'track', anonymousId: `stuck-${i}`, messageId: `stuck-${i}`, event: 'Stuck' }));
+    expect((await track(s.url, '/v1/batch', { batch })).status).toBe(200);
+    await waitFor('the hung receiver to hold its requests', async () => (hung.received.length >= 4 ? true : undefined));
+    expect((await track(s.url, '/v1/track', { anonymousId: 'fine-0', messageId: 'fine-0', event: 'Fine' })).status).toBe(200);
+    expect(await settled(s, 'fine', 'fine-0', ['delivered', 'dead', 'cancelled'])).toMatchObject({ status: 'delivered' });
+    // delivered before any attempt to the hung receiver ran out of time (10 s), with at most 4 of them open
+    const stuck = await deliveries(s, 'stuck');
+    expect(stuck.every((d) => d.attempts === 0)).toBe(true);
+    expect(hung.received).toHaveLength(4);
+  });
+});
+
 describe('trigger API', () => {
   it('PUT/GET/DELETE: the secret never comes back (a fingerprint does), an update may keep it, and delete removes firings', async () => {
     const s = await server();

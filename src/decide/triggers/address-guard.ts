@@ -71,7 +71,8 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
     if (err) return callback(err, '', 0);
     const internal = addresses.find((a) => isInternalAddress(a.address));
     if (internal) {
-      const refused = Object.assign(new Error(`${hostname} resolves to an internal address (${internal.address})`), { code: INTERNAL_ADDRESS_CODE });
+      // the address stays out of the message: the delivery log would otherwise map internal names to addresses
+      const refused = Object.assign(new Error(`${hostname} resolves to an internal address`), { code: INTERNAL_ADDRESS_CODE });
       return callback(refused, '', 0);
     }
     if (options.all) return callback(null, addresses);

@@ -29,6 +29,7 @@ import { evaluate } from '../conditions.ts';
 import type { DecideOptions, DecideRequest, DecideResponse } from '../serving/types.ts';
 import { attemptDelivery, backoffMs, type DeliveryPayload } from './delivery.ts';
 import { DueQueue } from './due-queue.ts';
+import { FairQueue, type Taken } from './fair-queue.ts';
 import { Outbox, firingDeletion, idempotencyKeyOf, isOpen, type Firing, type FiringStatus } from './outbox.ts';
 import { sameWhen, type TriggerRecord } from './trigger.ts';
 
@@ -42,6 +43,12 @@ export interface TriggerSettings {
   requestTimeoutMs: number;
   /** decisions and deliveries in progress at once, across workspaces */
   concurrency: number;
+  /** of those, at most this many for one workspace, so that others always find a slot */
+  perWorkspace: number;
+  /** at most this many for one webhook origin of a workspace (a receiver that never answers holds each for requestTimeoutMs)… */
+  perDestination: number;
+  /** …and this many while its last attempt failed, until one succeeds */
+  failingDestination: number;
   /** finished firings (delivered, cancelled, dead) stay listed this long */
   keepDays: number;
   /** an anchor whose firing was due more than this before it arrived schedules nothing */
@@ -55,6 +62,9 @@ export interface TriggerSettings {
 export const DEFAULT_TRIGGER_SETTINGS: TriggerSettings = {
   requestTimeoutMs: 10_000,
   concurrency: 8,
+  perWorkspace: 6,
+  perDestination: 4,
+  failingDestination: 1,
   keepDays: 30,
   maxLatenessMs: 3_600_000,
   pruneEveryMs: 3_600_000,
@@ -135,8 +145,8 @@ export class TriggersExtension implements WorkspaceExtension {
   private readonly contexts = new WeakMap<Workspace, Context>();
   private readonly attached: Context[] = [];
   private readonly queue = new DueQueue<Job>((job) => this.enqueue(job));
-  /** due jobs waiting for a free slot */
-  private readonly ready: Job[] = [];
+  /** due jobs waiting for a free slot, in turn per destination */
+  private readonly ready: FairQueue<Job>;
   private readonly running = new Set<Promise<void>>();
   /** `${ws}\0${key}` of firings being worked on: one step at a time per firing */
   private readonly busy = new Set<string>();
@@ -149,6 +159,8 @@ export class TriggersExtension implements WorkspaceExtension {
     private readonly logger?: Logger,
   ) {
     this.settings = { ...DEFAULT_TRIGGER_SETTINGS, ...settings };
+    const { perWorkspace, perDestination, failingDestination } = this.settings;
+    this.ready = new FairQueue({ perWorkspace, perDestination, failingDestination });
   }
 
   async attach(ws: Workspace, store: Store): Promise<void> {
@@ -182,7 +194,7 @@ export class TriggersExtension implements WorkspaceExtension {
   /** Stops timers, abandons attempts in flight (they stay pending, resumed at the next start) and waits for running work. */
   async stop(): Promise<void> {
     this.queue.stop();
-    this.ready.length = 0;
+    this.ready.clear();
     clearInterval(this.pruneTimer);
     this.pruneTimer = undefined;
     this.shutdown.abort();
@@ -218,7 +230,8 @@ export class TriggersExtension implements WorkspaceExtension {
       if ('condition' in t.when) {
         for (const root of ws.identity.roots()) {
           const view = ws.viewOf(root);
-          if (view && view.personalization !== false && this.holds(ws, t, view, now)) writes.push(...outbox.mark(t.triggerId, view.ids, now));
+          // opted-out people too: marks follow everyone, so opting back in fires nothing by itself
+          if (view && this.holds(ws, t, view, now)) writes.push(...outbox.mark(t.triggerId, view.ids, now));
         }
       }
     }
@@ -277,7 +290,9 @@ export class TriggersExtension implements WorkspaceExtension {
       if (e.type !== 'track') continue;
       for (const t of active) if ('event' in t.when && t.when.event === e.event) this.anchor(ctx, t, e, now, writes, scheduled);
     }
-    const conditional = active.filter((t) => 'condition' in t.when);
+    // paused condition triggers too: their marks follow the person, so a crossing while paused is
+    // spent, as an event while paused is (nothing schedules), and not left to fire after it
+    const conditional = [...outbox.triggers.values()].filter((t) => 'condition' in t.when);
     if (conditional.length > 0) {
       // one evaluation per person and batch, anchored on their latest event of the batch
       const latest = new Map<string, StoredEvent>();
@@ -288,13 +303,17 @@ export class TriggersExtension implements WorkspaceExtension {
       }
       for (const [root, e] of latest) {
         const view = ws.viewOf(root);
-        if (!view || view.personalization === false) continue;
+        if (!view) continue;
         for (const t of conditional) {
           const holds = this.holds(ws, t, view, now);
           const held = outbox.marked(t.triggerId, view.ids);
           if (holds && !held) {
+            // an opted-out person's crossing is spent like a paused trigger's; one seen on history
+            // alone (their latest event of the batch too old to anchor) is not: their next live
+            // event finds it unmarked and fires
+            const sendable = t.status === 'active' && view.personalization !== false;
+            if (sendable && this.anchor(ctx, t, e, now, writes, scheduled) === 'history') continue;
             writes.push(...outbox.mark(t.triggerId, view.ids, now));
-            this.anchor(ctx, t, e, now, writes, scheduled);
           } else if (!holds && held) {
             writes.push(...outbox.unmark(t.triggerId, view.ids));
           }
@@ -309,7 +328,7 @@ export class TriggersExtension implements WorkspaceExtension {
         const view = personOf(ws, e);
         if (!view) continue;
         for (const f of outbox.firingsOf(view.ids, t.triggerId)) {
-          if (f.status !== 'scheduled' || this.isBusy(ctx, f.idempotencyKey) || !inWindow(f, t, e.timestamp)) continue;
+          if (f.status !== 'scheduled' || this.isBusy(ctx, f.idempotencyKey) || !inWindow(f, t, e.messageId, e.timestamp)) continue;
           writes.push(outbox.putFiring(transition(f, 'cancelled', now, { reason: 'unless' })));
         }
       }
@@ -326,19 +345,27 @@ export class TriggersExtension implements WorkspaceExtension {
     return profile !== undefined && evaluate(t.when.condition, { traits: profile.traits, features: profile.features, segments: profile.segments });
   }
 
-  /** Schedules a firing for anchor event `e`; one waiting firing per trigger and person: the latest anchor wins. */
-  private anchor(ctx: Context, t: TriggerRecord, e: StoredEvent, now: number, writes: Mutation[], scheduled: Firing[]): void {
+  /**
+   * Schedules a firing for anchor event `e`; one firing per trigger and person: the latest anchor
+   * wins, whatever arrived first. Returns `history` when the firing would have been due too long
+   * before now (an import, a backfill), `scheduled`, or `skipped` (no anchor, or a later one exists).
+   */
+  private anchor(ctx: Context, t: TriggerRecord, e: StoredEvent, now: number, writes: Mutation[], scheduled: Firing[]): 'scheduled' | 'history' | 'skipped' {
     const { ws, outbox } = ctx;
     const view = personOf(ws, e);
     // an event sent while the person had opted out is never an anchor, whenever it arrives
-    if (!view || view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return;
+    if (!view || view.personalization === false || !isUsable(view, e.messageId, e.timestamp)) return 'skipped';
     const key = idempotencyKeyOf(t.triggerId, e.messageId);
-    if (outbox.firings.has(key)) return;
+    if (outbox.firings.has(key)) return 'skipped';
     const dueAt = Math.min(e.timestamp, e.receivedAt) + t.delaySeconds * 1000;
-    if (dueAt < now - this.settings.maxLatenessMs) return;
-    for (const other of outbox.firingsOf(view.ids, t.triggerId)) {
+    if (dueAt < now - this.settings.maxLatenessMs) return 'history';
+    const anchor = { messageId: e.messageId, t: e.timestamp };
+    const others = outbox.firingsOf(view.ids, t.triggerId);
+    // a late anchor older than one already taken (waiting, sent or cancelled) would have been
+    // superseded by it had the events arrived in order: it sends nothing
+    if (others.some((other) => outranks(view, other, anchor))) return 'skipped';
+    for (const other of others) {
       if (other.status !== 'scheduled' || this.isBusy(ctx, other.idempotencyKey)) continue;
-      if (laterAnchor(other.anchor, { messageId: e.messageId, t: e.timestamp })) return;
       writes.push(outbox.putFiring(transition(other, 'cancelled', now, { reason: 'superseded' })));
     }
     const f: Firing = {
@@ -354,6 +381,7 @@ export class TriggersExtension implements WorkspaceExtension {
     };
     writes.push(outbox.putFiring(f));
     scheduled.push(f);
+    return 'scheduled';
   }
 
   // --- the scheduler -------------------------------------------------------------------------
@@ -366,21 +394,39 @@ export class TriggersExtension implements WorkspaceExtension {
     return this.busy.has(`${ctx.ws.id}\u0000${key}`);
   }
 
+  /** where a firing's trigger delivers: its workspace and webhook origin */
+  private destinationOf(ctx: Context, triggerId: string | undefined): string {
+    const url = triggerId === undefined ? undefined : ctx.outbox.triggers.get(triggerId)?.webhook.url;
+    let origin = '';
+    try {
+      if (url !== undefined) origin = new URL(url).origin;
+    } catch {
+      // validated when saved; an unreadable one shares the workspace's empty destination
+    }
+    return `${ctx.ws.id}\u0000${origin}`;
+  }
+
   private enqueue(job: Job): void {
-    this.ready.push(job);
+    this.ready.push(job.ctx.ws.id, this.destinationOf(job.ctx, job.ctx.outbox.firings.get(job.key)?.triggerId), job);
     this.drain();
   }
 
   private drain(): void {
-    while (!this.shutdown.signal.aborted && this.running.size < this.settings.concurrency && this.ready.length > 0) {
-      const job = this.ready.shift()!;
+    while (!this.shutdown.signal.aborted && this.running.size < this.settings.concurrency) {
+      const taken: Taken<Job> | undefined = this.ready.take();
+      if (!taken) break;
+      const job = taken.item;
       const id = `${job.ctx.ws.id}\u0000${job.key}`;
-      if (this.busy.has(id)) continue;
+      if (this.busy.has(id)) {
+        this.ready.release(taken);
+        continue;
+      }
       this.busy.add(id);
       const run: Promise<void> = this.step(job)
         .catch((err: unknown) => this.logger?.error({ err, triggerId: job.ctx.outbox.firings.get(job.key)?.triggerId }, 'triggered message failed'))
         .finally(() => {
           this.busy.delete(id);
+          this.ready.release(taken);
           this.running.delete(run);
           this.drain();
         });
@@ -410,7 +456,7 @@ export class TriggersExtension implements WorkspaceExtension {
     if (view.personalization === false) return cancel('opted out');
     // an opt-out dated before the anchor may have arrived after it
     if (!isUsable(view, f.anchor.messageId, f.anchor.t)) return cancel('sent while opted out');
-    if (ctx.outbox.firingsOf(view.ids, f.triggerId).some((o) => o !== f && o.status === 'scheduled' && laterAnchor(o.anchor, f.anchor))) return cancel('superseded');
+    if (ctx.outbox.firingsOf(view.ids, f.triggerId).some((o) => o !== f && outranks(view, o, f.anchor))) return cancel('superseded');
     if (t.unless && (await this.cancelledByUnless(ctx, view, f, t))) return cancel('unless');
     const profile = ws.profile(view.root, now);
     const userId = profile?.userId ?? null;
@@ -439,7 +485,7 @@ export class TriggersExtension implements WorkspaceExtension {
 
   /** Whether the person (all of their ids now) sent the `unless` event inside the anchor's window: read from the event log. */
   private async cancelledByUnless(ctx: Context, view: PersonView, f: Firing, t: TriggerRecord): Promise<boolean> {
-    const inside = view.events.filter((e) => e.type === 'track' && inWindow(f, t, e.t));
+    const inside = view.events.filter((e) => e.type === 'track' && inWindow(f, t, e.messageId, e.t));
     const wanted = new Set(inside.map((e) => e.messageId));
     for (const seg of new Set(inside.map((e) => e.seg))) {
       const stored = (await ctx.store.get<StoredEvent[]>(ctx.ws.id, 'events', seg)) ?? [];
@@ -467,6 +513,7 @@ export class TriggersExtension implements WorkspaceExtension {
       allowInternalAddresses: this.settings.allowInternalAddresses,
     });
     if (outcome.kind === 'aborted') return;
+    this.ready.setFailing(this.destinationOf(ctx, t.triggerId), outcome.kind === 'retry');
     const now = Date.now();
     const attempts = f.attempts + 1;
     let next: Firing;
@@ -505,7 +552,22 @@ export class TriggersExtension implements WorkspaceExtension {
   }
 }
 
-/** whether event time `t` lies in the firing's `unless` window: from the anchor to withinSeconds after it */
-function inWindow(f: Firing, t: TriggerRecord, at: number): boolean {
-  return t.unless !== undefined && at >= f.anchor.t && at <= f.anchor.t + t.unless.withinSeconds * 1000;
+/**
+ * Whether an event (its messageId, its time) lies in the firing's `unless` window: from the anchor to withinSeconds after it,
+ * in event time. The anchor itself is never in its own window, so `unless` may name the `when`
+ * event ("no other visit within the hour").
+ */
+function inWindow(f: Firing, t: TriggerRecord, messageId: string, at: number): boolean {
+  return t.unless !== undefined && messageId !== f.anchor.messageId && at >= f.anchor.t && at <= f.anchor.t + t.unless.withinSeconds * 1000;
+}
+
+/**
+ * Whether firing `other` was anchored after `anchor` and so supersedes it, whatever became of it
+ * since (waiting, sent, cancelled, dead): had the events arrived in order, the earlier anchor would
+ * have been replaced. An event that was never an anchor (sent while the person had opted out, known
+ * now or at its due time) supersedes nothing.
+ */
+function outranks(view: PersonView, other: Firing, anchor: { t: number; messageId: string }): boolean {
+  if (!laterAnchor(other.anchor, anchor) || other.reason === 'sent while opted out') return false;
+  return other.status !== 'scheduled' || isUsable(view, other.anchor.messageId, other.anchor.t);
 }
