@@ -4,8 +4,9 @@
  * Each command runs as its own process (`node bin/kairos.mjs …`), then a server on the same data
  * dir shows the result.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { youngGenerationConfigured } from '../src/cli/serve.ts';
@@ -200,6 +201,86 @@ describe('kairos import', () => {
     expect(summary(run)).toMatchObject({ read: 3, stored: 2, invalid: 1 });
     const server = await serverOn(dataDir);
     expect((await api(server.url, 'GET', '/v1/profiles/skip-u1')).json.eventCount).toBe(2);
+  });
+
+  it('derives message ids from content per file: two event types of the same rows both count, identical rows are distinct events, a rerun stores nothing new', async () => {
+    const dataDir = workDir();
+    const rows = ['user_id,product_id,date', 'ids-u1,ids-p1,2026-12-01', 'ids-u1,ids-p2,2026-12-01', 'ids-u1,ids-p1,2026-12-01'].join('\n') + '\n';
+    writeFileSync(join(dataDir, 'views.csv'), rows);
+    writeFileSync(join(dataDir, 'adds.csv'), rows);
+    const map = ['--map', 'userId=user_id', '--map', 'properties.product_id=product_id', '--map', 'timestamp=date'];
+    const views = await kairos(dataDir, ['import', join(dataDir, 'views.csv'), ...map, '--event', 'Product Viewed']);
+    expect(summary(views)).toMatchObject({ read: 3, stored: 3, duplicates: 0 });
+    const adds = await kairos(dataDir, ['import', join(dataDir, 'adds.csv'), ...map, '--event', 'Product Added']);
+    expect(summary(adds)).toMatchObject({ read: 3, stored: 3, duplicates: 0 });
+    // the same two lines twice in one NDJSON file, gzipped: two purchases, as /v1/batch would store them
+    const order = { type: 'track', userId: 'ids-u2', event: 'Order Completed', properties: { products: [{ product_id: 'ids-p1', price: 10 }] }, timestamp: '2026-12-01T10:00:00Z' };
+    writeFileSync(join(dataDir, 'orders.ndjson.gz'), gzipSync(ndjson([order, order])));
+    expect(summary(await kairos(dataDir, ['import', join(dataDir, 'orders.ndjson.gz')]))).toMatchObject({ format: 'ndjson', read: 2, stored: 2 });
+    // reruns, and the rows found again in another file (an overlapping export), are repeats
+    expect(summary(await kairos(dataDir, ['import', join(dataDir, 'views.csv'), ...map, '--event', 'Product Viewed']))).toMatchObject({ stored: 0, duplicates: 3 });
+    writeFileSync(join(dataDir, 'orders-again.ndjson'), ndjson([order, order, { ...order, timestamp: '2026-12-02T10:00:00Z' }]));
+    expect(summary(await kairos(dataDir, ['import', join(dataDir, 'orders-again.ndjson')]))).toMatchObject({ stored: 1, duplicates: 2 });
+
+    const server = await serverOn(dataDir);
+    const u1 = (await api(server.url, 'GET', '/v1/profiles/ids-u1')).json;
+    expect([u1.eventCount, u1.features.counts.view, u1.features.counts.add]).toEqual([6, 3, 3]);
+    const u2 = (await api(server.url, 'GET', '/v1/profiles/ids-u2')).json;
+    expect([u2.eventCount, u2.features.counts.purchase]).toEqual([3, 3]);
+  });
+
+  it('types CSV cells (numbers, booleans), builds arrays from numbered paths, reads YYYYMMDD, and reports a bad cell at its physical line', async () => {
+    const dataDir = workDir();
+    const file = join(dataDir, 'orders.csv');
+    writeFileSync(file, ['user,sku,price,day,personalize,note', 'typed-u1,typed-p1,19.5,20261201,yes,"two', 'lines"', 'typed-u2,typed-p2,12,20261202,false,', 'typed-u3,typed-p3,cheap,20261203,true,'].join('\n') + '\n');
+    const args = ['import', file, '--event', 'Order Completed', '--map', 'userId=user', '--map', 'properties.products.0.product_id=sku', '--map', 'properties.products.0.price:number=price',
+      '--map', 'timestamp=day', '--map', 'context.consent.categoryPreferences.Personalization:boolean=personalize'];
+    const run = await kairos(dataDir, [...args, '--skip-invalid']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(summary(run)).toMatchObject({ read: 3, stored: 2, invalid: 1 });
+    expect(run.stderr).toContain('line 5: column "price" (properties.products.0.price:number): "cheap" is not a number');
+    expect((await kairos(dataDir, ['import', file, '--map', 'properties.x:date=price'])).code).toBe(2);
+    expect((await kairos(dataDir, ['import', file, '--map', 'properties.__proto__.x=price'])).code).toBe(2);
+
+    const server = await serverOn(dataDir);
+    const u1 = (await api(server.url, 'GET', '/v1/profiles/typed-u1')).json;
+    expect(u1.features.recentlyBought.map((r: any) => r.itemId)).toEqual(['typed-p1']);
+    expect(u1.features.rfm.monetary).toBe(19.5);
+    expect(u1.features.firstSeen).toBe('2026-12-01T00:00:00.000Z');
+    // a false cell is an opt-out, as a JSON false over HTTP is
+    const u2 = (await api(server.url, 'GET', '/v1/profiles/typed-u2')).json;
+    expect(u2.consent).toMatchObject({ categoryPreferences: { Personalization: false } });
+  });
+
+  it('reads gzip by its bytes; a truncated one fails the import with the reason, and what came before it stays', async () => {
+    const dataDir = workDir();
+    const events = Array.from({ length: 3000 }, (_, i) => ({ type: 'track', userId: `gz-u${i % 7}`, event: 'Product Viewed', properties: { product_id: `gz-p${i}` }, messageId: `gz-${i}`, timestamp: '2026-12-01T10:00:00Z' }));
+    const packed = gzipSync(ndjson(events));
+    writeFileSync(join(dataDir, 'events.log'), packed);
+    expect(summary(await kairos(dataDir, ['import', join(dataDir, 'events.log'), '--chunk', '1000']))).toMatchObject({ read: 3000, stored: 3000 });
+    const other = workDir();
+    writeFileSync(join(other, 'cut.ndjson.gz'), packed.subarray(0, packed.length - 40));
+    const cut = await kairos(other, ['import', join(other, 'cut.ndjson.gz'), '--chunk', '1000']);
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toMatch(/unexpected end of file/);
+  });
+
+  it('lets exactly one of several processes take a data dir whose lock was left by a dead process', async () => {
+    const dataDir = workDir();
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const script = `import { lockDataDir } from ${JSON.stringify(join(ROOT, 'src/store/lock.ts'))};
+      const start = Number(process.argv[1]);
+      while (Date.now() < start) {}
+      try { lockDataDir(process.argv[2]); console.log('locked'); setTimeout(() => {}, 400); } catch (e) { console.log(e.message.includes('in use') ? 'busy' : e.message); }`;
+    for (let trial = 0; trial < 6; trial++) {
+      writeFileSync(join(dataDir, 'kairos.lock'), dead.stdout);
+      const start = Date.now() + 1500;
+      const runs = await Promise.all(Array.from({ length: 3 }, () => new Promise<string>((resolve) => {
+        execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, String(start), dataDir], { cwd: ROOT }, (_err, stdout) => resolve(stdout.trim()));
+      })));
+      expect(runs.sort(), `trial ${trial}`).toEqual(['busy', 'busy', 'locked']);
+      rmSync(join(dataDir, 'kairos.lock'), { force: true });
+    }
   });
 
   it('refuses to run while a server holds the data dir', async () => {

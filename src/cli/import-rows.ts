@@ -3,9 +3,12 @@
  * (NDJSON) and the main thread (CSV).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { pipeline, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { isKairosError } from '../errors.ts';
 import type { StoredEvent } from '../ingest/event.ts';
+import { MessageLedger } from '../ingest/message-ledger.ts';
 import { validateEvents } from '../ingest/pipeline.ts';
 import { parseUntrustedJson } from '../safe-json.ts';
 
@@ -29,7 +32,44 @@ export function contentId(text: string): string {
   return `import-${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
 }
 
-function ndjsonRow(text: string, line: number): Row {
+/**
+ * Message ids for the rows of one file that carry none, derived from their content, so that an
+ * interrupted import can simply be run again: what was stored is recognised as a repeat. The n-th
+ * repeat of the same content within the file is told apart by its ordinal (the first occurrence
+ * keeps the plain hash), so identical rows are distinct events, as they are over HTTP (the same item
+ * bought twice on one day of a daily export), while a row found again in another file (overlapping
+ * exports) is the same event.
+ */
+export class ContentIds {
+  private readonly seen = new MessageLedger();
+  private readonly repeats = new Map<string, number>();
+
+  next(text: string): string {
+    const id = contentId(text);
+    if (this.seen.add(id)) return id;
+    const n = (this.repeats.get(id) ?? 0) + 1;
+    this.repeats.set(id, n);
+    return contentId(`${text}\u0000#${n}`);
+  }
+}
+
+/** The bytes of an import file, gunzipped when it is gzip (told by its first two bytes, whatever its name). */
+export function openInput(file: string, readSize = 1 << 20): Readable {
+  const head = Buffer.alloc(2);
+  const fd = openSync(file, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 2, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const raw = createReadStream(file, { highWaterMark: readSize });
+  if (n < 2 || head[0] !== 0x1f || head[1] !== 0x8b) return raw;
+  // a read error or a corrupt or truncated stream fails the reader of the result
+  return pipeline(raw, createGunzip({ chunkSize: readSize }), () => {});
+}
+
+function ndjsonRow(text: string, line: number, ids: ContentIds): Row {
   let raw: unknown;
   try {
     raw = parseUntrustedJson(text);
@@ -37,7 +77,7 @@ function ndjsonRow(text: string, line: number): Row {
     raw = { __invalid: `line ${line}: not valid JSON (${(e as Error).message})` };
   }
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && (raw as { messageId?: unknown }).messageId === undefined) {
-    (raw as Record<string, unknown>).messageId = contentId(text);
+    (raw as Record<string, unknown>).messageId = ids.next(text);
   }
   return { line, raw, bytes: Buffer.byteLength(text), brackets: occurrences(text, '{') + occurrences(text, '[') };
 }
@@ -53,6 +93,7 @@ function ndjsonRow(text: string, line: number): Row {
  */
 export async function* ndjsonRows(file: string, readSize = 1 << 20, pieceSize = 32 * 1024): AsyncGenerator<Row[]> {
   let line = 0;
+  const ids = new ContentIds();
   /** the bytes of a line that began in an earlier read */
   let carry: Buffer[] = [];
   const pushLines = (text: string, rows: Row[]): void => {
@@ -61,11 +102,11 @@ export async function* ndjsonRows(file: string, readSize = 1 << 20, pieceSize = 
       const end = nl < 0 ? text.length : nl;
       const content = text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
       line++;
-      if (content.trim() !== '') rows.push(ndjsonRow(content, line));
+      if (content.trim() !== '') rows.push(ndjsonRow(content, line, ids));
       start = end + 1;
     }
   };
-  for await (const buf of createReadStream(file, { highWaterMark: readSize }) as AsyncIterable<Buffer>) {
+  for await (const buf of openInput(file, readSize) as AsyncIterable<Buffer>) {
     const last = buf.lastIndexOf(10);
     if (last < 0) {
       carry.push(buf);

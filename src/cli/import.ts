@@ -6,15 +6,15 @@
  * validated and encoded on a second thread (import-worker.ts; docs/architecture.md, "Bulk import").
  */
 import { on } from 'node:events';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { parse as parseCsv } from 'csv-parse';
 import { loadConfig } from '../config.ts';
 import { CATALOG_RECHECK, DEFAULT_WORKSPACE } from '../engine/engine.ts';
 import { createLogger, openEngine, type OpenedEngine } from '../engine/open.ts';
 import type { IngestResult } from '../ingest/pipeline.ts';
-import { contentId, validateChunk, type Row } from './import-rows.ts';
+import { csvRows, parseMapping, type ColumnMapping } from './import-csv.ts';
+import { validateChunk, type Row } from './import-rows.ts';
 import type { ImportWorkerInput, ImportWorkerMessage } from './import-worker.ts';
 import { Progress } from './progress.ts';
 import { bundledWorkerUrl } from '../worker-bundle.ts';
@@ -27,74 +27,22 @@ const COMMITS_IN_FLIGHT = 3;
 
 const USAGE = `usage: kairos import FILE [options]
 
-  FILE                  NDJSON, one Segment event per line (.ndjson/.jsonl), or CSV/TSV (.csv/.tsv)
+  FILE                  NDJSON, one Segment event per line (.ndjson/.jsonl), or CSV/TSV (.csv/.tsv);
+                        gzip-compressed files are read as such (.gz or not)
   --format F            ndjson | csv | tsv (default: from the file name)
   --map FIELD=COLUMN    CSV column mapping, repeatable; FIELD is userId, anonymousId, event, type,
-                        timestamp, messageId, properties.NAME or traits.NAME
+                        timestamp, messageId, properties.NAME, traits.NAME, context.PATH…;
+                        FIELD:number=COLUMN or FIELD:boolean=COLUMN types the cell (else a string);
+                        a number in the path makes an array: properties.products.0.product_id
   --event NAME          event name for CSV rows without an event column (default "Product Viewed")
   --workspace ID        target workspace (default "default")
   --skip-invalid        report invalid events and go on (default: stop at the first invalid chunk)
   --chunk N             events per durable commit (default 5000; a chunk of very large NDJSON
                         lines is committed in parts of at most ~64 MB)
 
-Timestamps in CSV may be ISO-8601, epoch seconds or epoch milliseconds.`;
-
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const [head, ...rest] = path.split('.');
-  if (!head || head === '__proto__' || head === 'constructor' || head === 'prototype') return;
-  if (rest.length === 0) {
-    target[head] = value;
-    return;
-  }
-  const child = (target[head] ??= {}) as Record<string, unknown>;
-  setPath(child, rest.join('.'), value);
-}
-
-function csvTime(v: string): string | undefined {
-  if (v === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) {
-    const n = Number(v);
-    return new Date(n < 1e11 ? n * 1000 : n).toISOString();
-  }
-  return v;
-}
-
-async function* csvRows(file: string, delimiter: string, mapping: Map<string, string>, eventName: string): AsyncGenerator<Row[]> {
-  // a malformed record (wrong column count, a quote never closed) is an invalid row like a bad NDJSON
-  // line: reported, and skipped under --skip-invalid, not the end of the import
-  const skipped: Row[] = [];
-  const parser = createReadStream(file).pipe(
-    parseCsv({
-      // spreadsheets save "CSV UTF-8" with a byte order mark, which would otherwise join the first header
-      bom: true,
-      columns: true,
-      delimiter,
-      skip_empty_lines: true,
-      trim: true,
-      relax_column_count: false,
-      skip_records_with_error: true,
-      on_skip: (err) => {
-        const at = (err as { lines?: number } | undefined)?.lines;
-        skipped.push({ line: at ?? 0, raw: { __invalid: `line ${at ?? '?'}: ${err?.message ?? 'malformed CSV record'}` }, bytes: 0 });
-        return undefined;
-      },
-    }),
-  );
-  let line = 1;
-  for await (const record of parser as AsyncIterable<Record<string, string>>) {
-    if (skipped.length) yield skipped.splice(0);
-    line++;
-    const e: Record<string, unknown> = { type: 'track', event: eventName };
-    for (const [field, column] of mapping) {
-      const v = record[column];
-      if (v === undefined || v === '') continue;
-      setPath(e, field, field === 'timestamp' ? csvTime(v) : v);
-    }
-    e.messageId ??= contentId(JSON.stringify(record));
-    yield [{ line, raw: e, bytes: Buffer.byteLength(JSON.stringify(e)) }];
-  }
-  if (skipped.length) yield skipped.splice(0);
-}
+Timestamps in CSV may be ISO-8601, YYYYMMDD, epoch seconds or epoch milliseconds.
+Rows without a messageId get one derived from their content (a rerun recognises what was stored);
+identical rows of one file are distinct events, a row found again in another file is the same one.`;
 
 export async function importCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -115,21 +63,22 @@ export async function importCommand(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  const format = values.format ?? (/\.(csv)$/i.test(file) ? 'csv' : /\.(tsv|txt)$/i.test(file) ? 'tsv' : 'ndjson');
+  const name = file.replace(/\.gz$/i, '');
+  const format = values.format ?? (/\.(csv)$/i.test(name) ? 'csv' : /\.(tsv|txt)$/i.test(name) ? 'tsv' : 'ndjson');
   if (!['ndjson', 'csv', 'tsv'].includes(format)) {
     console.error(`--format must be ndjson, csv or tsv`);
     return 2;
   }
-  const mapping = new Map<string, string>();
-  for (const m of values.map ?? []) {
-    const eq = m.indexOf('=');
-    if (eq <= 0) {
-      console.error(`--map takes FIELD=COLUMN, got "${m}"`);
+  const mapping: ColumnMapping[] = [];
+  for (const spec of values.map ?? []) {
+    const m = parseMapping(spec);
+    if (typeof m === 'string') {
+      console.error(m);
       return 2;
     }
-    mapping.set(m.slice(0, eq), m.slice(eq + 1));
+    mapping.push(m);
   }
-  if (format !== 'ndjson' && mapping.size === 0) {
+  if (format !== 'ndjson' && mapping.length === 0) {
     console.error('CSV import needs a column mapping, e.g. --map userId=user_id --map properties.product_id=item --map timestamp=ts');
     return 2;
   }

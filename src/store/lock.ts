@@ -1,6 +1,15 @@
-/** One process per data dir: the in-memory serving state would diverge otherwise. */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+/**
+ * One process per data dir: the in-memory serving state would diverge otherwise. The lock is a file
+ * created exclusively (`wx`) holding the owner's pid. A lock left by a process that died is broken
+ * only under a second exclusive file, `kairos.lock.break`, after reading the lock again: of several
+ * processes that found the same stale lock at once, one breaks it and takes the data dir, and the
+ * others then find a live owner. Without that, one could delete the lock another had just written.
+ */
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+/** a break lock older than this was left by a process that died inside the few microseconds it is held */
+const STALE_BREAK_MS = 10_000;
 
 /** A process that was killed but not yet reaped (a zombie) holds nothing: treat it as gone. */
 function zombie(pid: number): boolean {
@@ -21,22 +30,62 @@ function alive(pid: number): boolean {
   return !zombie(pid);
 }
 
+/** the pid a lock file names, or undefined when it is gone */
+function holderOf(path: string): number | undefined {
+  try {
+    return Number(readFileSync(path, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+const held = (pid: number): boolean => Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid);
+
+/** creates `path` holding our pid; false when it exists */
+function create(path: string): boolean {
+  try {
+    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/**
+ * Removes the lock at `path` if it still names a process that is gone, holding the break lock while
+ * it looks; false when another process is breaking it right now.
+ */
+function breakStale(path: string): boolean {
+  const breaker = `${path}.break`;
+  if (!create(breaker)) {
+    try {
+      if (Date.now() - statSync(breaker).mtimeMs > STALE_BREAK_MS) rmSync(breaker, { force: true });
+    } catch {
+      // removed meanwhile by its owner
+    }
+    return false;
+  }
+  try {
+    const holder = holderOf(path);
+    if (holder !== undefined && !held(holder)) rmSync(path, { force: true });
+    return true;
+  } finally {
+    rmSync(breaker, { force: true });
+  }
+}
+
 /** Takes the data dir's lock or throws naming the process that holds it. Returns the release. */
 export function lockDataDir(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'kairos.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, String(process.pid), { flag: 'wx' });
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
-        throw new Error(`the data dir ${dataDir} is in use by process ${holder}; stop it first`);
-      }
-      rmSync(path, { force: true }); // left behind by a process that died
-    }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (create(path)) return () => rmSync(path, { force: true });
+    const holder = holderOf(path);
+    if (holder !== undefined && held(holder)) throw new Error(`the data dir ${dataDir} is in use by process ${holder}; stop it first`);
+    // left behind by a process that died (or gone already): break it, or let whoever is breaking it finish
+    if (!breakStale(path)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
   }
   throw new Error(`cannot lock the data dir ${dataDir}`);
 }
