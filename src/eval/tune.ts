@@ -33,6 +33,10 @@ export const SEARCH_SPACE: readonly Parameter[] = [
   // (ratings) and session data (anonymous clicks) pull it apart
   { path: 'recommend.placements.default.collaborative', values: [0, 0.5, 1, 2, 4, 8] },
   { path: 'recommend.matrix.fullWeightAt', values: [0, 5, 20, 50] },
+  // how much of a long history the model scores from, and how dense it is (a denser model costs more
+  // per request: up to historyItems × neighbours weights read)
+  { path: 'recommend.matrix.historyItems', values: [200, 2000] },
+  { path: 'recommend.matrix.neighbours', values: [200, 1000, 3000] },
   { path: 'recommend.placements.default.in-session', values: [0, 0.5, 1, 2, 4, 8, 16] },
   { path: 'recommend.inSession.recencyDecay', values: [0.5, 1, 2, 4] },
   { path: 'recommend.inSession.frequencyExponent', values: [0, 0.25, 0.5, 1] },
