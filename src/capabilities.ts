@@ -4,7 +4,7 @@
  */
 import type { Config } from './config.ts';
 import type { WorkspaceExtension } from './engine/engine.ts';
-import { RecommendationsExtension } from './recommend/serving/extension.ts';
+import { DEFAULT_SERVING_SETTINGS, RecommendationsExtension } from './recommend/serving/extension.ts';
 import type { AppExtras } from './server/app.ts';
 import { recommendationRoutes } from './server/routes/recommendations.ts';
 import { DecisionsExtension } from './decide/serving/extension.ts';
@@ -22,7 +22,7 @@ export interface Capabilities extends AppExtras {
 
 export function capabilities(config: Config): Capabilities {
   const logger = createLogger(config);
-  const recommendations = new RecommendationsExtension(config.recommend, undefined, (err) => logger.error({ err }, 'impressions not stored'));
+  const recommendations = new RecommendationsExtension(config.recommend, { ...DEFAULT_SERVING_SETTINGS, impressionItemsHeld: config.impressionItemsHeld }, (err) => logger.error({ err }, 'impressions not stored'));
   const experiments = new ExperimentsExtension();
   const decisions = new DecisionsExtension(config.decide, experiments);
   const triggers = new TriggersExtension(decisions, { allowInternalAddresses: config.webhookAllowInternal }, logger);

@@ -39,6 +39,8 @@ export interface Config {
   rateLimitPerSecond: number;
   /** trigger webhooks may point at loopback, private and link-local addresses (off: refused) */
   webhookAllowInternal: boolean;
+  /** shown items held in a workspace's impressions (attribution, the repeat rule); the oldest go past it */
+  impressionItemsHeld: number;
   /** data minimisation and retention (the config file's "privacy" key) */
   privacy: PrivacyPolicy;
   /** recommender settings (the config file's "recommend" key, as `kairos tune` writes it) */
@@ -198,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     autoCompactSeconds: intFrom('KAIROS_AUTO_COMPACT_SECONDS', env.KAIROS_AUTO_COMPACT_SECONDS, 3600, 0, 365 * 86400),
     rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
     webhookAllowInternal: boolFrom('KAIROS_WEBHOOK_ALLOW_INTERNAL', env.KAIROS_WEBHOOK_ALLOW_INTERNAL, false),
+    impressionItemsHeld: intFrom('KAIROS_IMPRESSION_ITEMS', env.KAIROS_IMPRESSION_ITEMS, 1_000_000, 1000, 1_000_000_000),
     privacy,
     recommend,
     decide,

@@ -1,7 +1,9 @@
 /**
  * Served impressions are written in batches (not one fsync per request): they reach the store on the
  * next flush or when the engine closes, and an erasure takes an erased person's still-buffered
- * impressions back, so they never land after the erasure's own commit deleted them.
+ * impressions back, so they never land after the erasure's own commit deleted them. The log in
+ * memory is bounded (per id and placement, by age, by shown items in all), and what it forgets the
+ * store forgets too.
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING } from '../src/config.ts';
@@ -58,7 +60,7 @@ describe('impression writes', () => {
 
 describe('impression log', () => {
   it('keeps an impression under the ids the request named, and finds it through any id of the person', () => {
-    const log = new ImpressionLog(2);
+    const log = new ImpressionLog({ perPerson: 2 });
     const everyId = Array.from({ length: 5000 }, (_, i) => `anon-${i}`);
     const shown = (n: number, ids: string[]) => ({ recommendationId: `r${n}`, placement: 'home', ids, items: [`i${n}`], at: NOW + n });
     // a person with thousands of ids: each request names one or two of them
@@ -91,3 +93,54 @@ describe('impression log', () => {
     expect(second.response.items.map((i) => i.itemId)).not.toEqual(shownFirst);
   });
 });
+
+describe('impression log bounds', () => {
+  const shown = (n: number, at: number, ids: string[] = [], items = 10) => ({
+    recommendationId: `r${n}`,
+    placement: 'home',
+    ids,
+    items: Array.from({ length: items }, (_, i) => `i${(n + i) % 37}`),
+    at,
+    signals: Array.from({ length: items }, (_, i): Record<string, number> => (i % 2 ? { covisit: i / 10, popular: 0.5 } : { trending: 1e-300 * i, 'in-session': -0 })),
+  });
+  const deleted = (writes: Array<{ key: string; value?: unknown }>): string[] => writes.filter((w) => !('value' in w)).map((w) => w.key);
+
+  it('forgets the oldest impressions past the items budget, those named by nobody included, and says so to the store', () => {
+    const log = new ImpressionLog({ maxItems: 100 });
+    for (let n = 0; n < 10; n++) expect(deleted(log.record(shown(n, NOW + n)))).toEqual([]);
+    expect(log.size).toEqual({ impressions: 10, items: 100 });
+    expect(deleted(log.record(shown(10, NOW + 10, ['v'])))).toEqual(['r0']);
+    expect(deleted(log.record(shown(11, NOW + 11, [], 25)))).toEqual(['r1', 'r2', 'r3']);
+    expect(log.size).toEqual({ impressions: 8, items: 95 });
+    expect(log.get('r3')).toBeUndefined();
+    // the signals come back exactly as given (held packed)
+    expect(log.get('r10')).toEqual(shown(10, NOW + 10, ['v']));
+  });
+
+  it('forgets impressions past their age while running, from the ids\' lists too', () => {
+    const log = new ImpressionLog({ ttlMs: 1000 });
+    log.record(shown(1, NOW, ['a']));
+    log.record(shown(2, NOW + 500, ['a']));
+    expect([...log.recentItems(['a'], 'home', 5)]).toHaveLength(11);
+    expect(deleted(log.record(shown(3, NOW + 1200, ['b'])))).toEqual(['r1']);
+    expect(log.of(['a']).map((i) => i.recommendationId)).toEqual(['r2']);
+    expect(deleted(log.record(shown(4, NOW + 5000)))).toEqual(['r2', 'r3']);
+    expect(log.of(['a', 'b'])).toEqual([]);
+    expect(log.size).toEqual({ impressions: 1, items: 10 });
+  });
+
+  it('restores the stored impressions oldest first and keeps within the limits', () => {
+    const log = new ImpressionLog({ maxItems: 30 });
+    const stored = [shown(5, NOW + 5, ['x']), shown(1, NOW + 1, ['x']), shown(3, NOW + 3), shown(4, NOW + 4, ['y'])];
+    expect(deleted(log.restoreAll(stored, NOW + 10)).sort()).toEqual(['r1']);
+    expect(log.of(['x', 'y']).map((i) => i.recommendationId)).toEqual(['r4', 'r5']);
+  });
+
+  it('stays bounded when one id asks again and again (impressions forgotten out of turn are not kept)', () => {
+    const log = new ImpressionLog({ perPerson: 2 });
+    for (let n = 0; n < 20_000; n++) log.record(shown(n, NOW + n, ['busy'], 1));
+    expect(log.size).toEqual({ impressions: 2, items: 2 });
+    expect((log as unknown as { order: unknown[] }).order.length).toBeLessThan(3000);
+  });
+});
+

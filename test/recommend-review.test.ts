@@ -2,9 +2,13 @@
  * Findings of an adversarial review of recommendations, each through the real server: taking a
  * person back (opt-out, erasure) leaves everyone else's lists as a restart builds them, a category
  * filter that names no category keeps the category cap, a deleted anchor item is not named by its
- * id, and `available` must be a boolean.
+ * id, and `available` must be a boolean. A second review: served impressions are bounded, an
+ * opted-out person's answers keep and read nothing under their ids, reason texts stay short and
+ * readable, an item-only answer speaks of the item, `available: true` filters, hex is no price.
  */
 import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { LmdbStore } from '../src/store/lmdb/lmdb-store.ts';
 import { api, testResources, type TestServer } from './helpers/server.ts';
 import { ingest } from './helpers/privacy.ts';
 
@@ -83,3 +87,84 @@ describe('rules and reasons', () => {
     expect((await api(s.url, 'PUT', '/v1/items/x2', { properties: { name: 'X', available: false } })).json.available).toBe(false);
   });
 });
+
+describe('second review: memory, consent, texts, filters', () => {
+  it('holds at most KAIROS_IMPRESSION_ITEMS shown items of impressions, in memory and in the store, the newest kept', async () => {
+    const dataDir = resources.dataDir();
+    const s = await resources.server(dataDir, { KAIROS_IMPRESSION_ITEMS: '1000' });
+    await api(s.url, 'POST', '/v1/items', { items: Array.from({ length: 30 }, (_, i) => ({ itemId: `m${i}`, properties: { name: `Movie ${i}`, category: i % 2 ? 'Drama' : 'Comedy' } })) });
+    const served: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const r = await api(s.url, 'POST', '/v1/recommendations', { count: 10, ...(i % 3 ? { anonymousId: `visitor-${i}` } : {}) });
+      expect(r.json.items).toHaveLength(10);
+      served.push(r.json.recommendationId);
+    }
+    await resources.stop(s);
+    const store = new LmdbStore(join(dataDir, 'store'));
+    const held: string[] = [];
+    try {
+      for await (const [key] of store.scan('default', 'impressions')) held.push(key);
+    } finally {
+      await store.close();
+    }
+    expect(held.sort()).toEqual(served.slice(-100).sort());
+  });
+
+  it('an opted-out person\'s answers do not depend on what was shown to them before, and keep nothing under their ids', async () => {
+    const s = await resources.server(resources.dataDir());
+    await api(s.url, 'POST', '/v1/items', { items: Array.from({ length: 40 }, (_, i) => ({ itemId: `o${i}`, properties: { name: `Item ${i}`, category: `C${i % 4}` } })) });
+    const optOut = { context: { consent: { categoryPreferences: { Personalization: false } } } };
+    await ingest(s.url, '/v1/identify', { userId: 'quiet', ...optOut });
+    const lists: string[][] = [];
+    for (let i = 0; i < 3; i++) lists.push(((await api(s.url, 'POST', '/v1/recommendations', { userId: 'quiet', count: 5 })).json.items as Listed[]).map((x) => x.itemId));
+    expect(lists[1]).toEqual(lists[0]);
+    expect(lists[2]).toEqual(lists[0]);
+    // the same for a consenting person whose request withholds consent inline
+    await ingest(s.url, '/v1/identify', { userId: 'inline' });
+    const inline = { userId: 'inline', count: 5, events: [{ event: 'Consent Updated', ...optOut }] };
+    const first = ((await api(s.url, 'POST', '/v1/recommendations', inline)).json.items as Listed[]).map((x) => x.itemId);
+    expect(((await api(s.url, 'POST', '/v1/recommendations', inline)).json.items as Listed[]).map((x) => x.itemId)).toEqual(first);
+    for (const id of ['quiet', 'inline']) {
+      const exported = (await api(s.url, 'GET', `/v1/profiles/${id}/export`)).json;
+      expect(JSON.stringify(exported)).not.toContain('"impression"');
+    }
+  });
+
+  it('reason texts quote names short and readable; an answer about an item alone speaks of the item', async () => {
+    const s = await resources.server(resources.dataDir());
+    const long = `Deluxe ${'very '.repeat(20_000)}long name`;
+    await api(s.url, 'POST', '/v1/items', { items: [
+      { itemId: 'big', properties: { name: long, category: 'Big' } },
+      { itemId: 'blank', properties: { name: '   ', category: 'Big' } },
+      { itemId: 'plain', properties: { name: 'Plain\n\tThing', category: 'Big' } },
+    ] });
+    const batch: unknown[] = [];
+    for (let p = 0; p < 4; p++) for (const item of ['big', 'blank', 'plain']) batch.push({ type: 'track', userId: `w${p}`, event: 'Product Viewed', properties: { product_id: item } });
+    await ingest(s.url, '/v1/batch', { batch });
+    const similar = await api(s.url, 'GET', '/v1/items/big/similar?count=2');
+    expect(similar.text.length).toBeLessThan(2000);
+    const texts = (similar.json.items as Listed[]).flatMap((i) => i.reasons.map((r) => r.text));
+    expect(texts).toContain('Often viewed with Deluxe very very very very very very very very very very very very very very…');
+    expect(texts.every((t) => !/you/i.test(t)), texts.join(' | ')).toBe(true);
+    const fromBlank = ((await api(s.url, 'GET', '/v1/items/blank/similar?count=2')).json.items as Listed[]).flatMap((i) => i.reasons.map((r) => r.text));
+    expect(fromBlank).toContain('Often viewed with blank');
+    // a person's own session still speaks to them
+    await ingest(s.url, '/v1/track', { userId: 'me', event: 'Product Viewed', properties: { product_id: 'plain' } });
+    const mine = ((await api(s.url, 'POST', '/v1/recommendations', { userId: 'me', count: 2, context: { placement: 'product_page' } })).json.items as Listed[]).flatMap((i) => i.reasons.map((r) => r.text));
+    expect(mine).toContain('Because you viewed Plain Thing');
+  });
+
+  it('`filter.properties.available: true` keeps available items; a price is a decimal number, not hex', async () => {
+    const s = await resources.server(resources.dataDir());
+    await api(s.url, 'POST', '/v1/items', { items: [
+      { itemId: 'on', properties: { name: 'On', price: '10' } },
+      { itemId: 'off', properties: { name: 'Off', available: false, price: 10 } },
+      { itemId: 'hex', properties: { name: 'Hex', price: '0x0A' } },
+    ] });
+    const ask = async (filter: unknown) => ((await api(s.url, 'POST', '/v1/recommendations', { count: 3, filter })).json.items as Listed[]).map((i) => i.itemId).sort();
+    expect(await ask({ properties: { available: true } })).toEqual(['hex', 'on']);
+    expect(await ask({ price: { min: 10, max: 10 } })).toEqual(['on']);
+    expect((await api(s.url, 'GET', '/v1/items/hex')).json.price).toBeUndefined();
+  });
+});
+

@@ -92,8 +92,11 @@ export function parseCategoryPath(v: unknown): string[] {
   return out;
 }
 
+/** a decimal number, as a JSON number or its text ("19.99", " 5 ", "1e3"; not "0x0A", "0b1", "Infinity") */
+const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
+
 const finite = (v: unknown): number | undefined => {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  const n = typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v;
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
 };
 
@@ -119,5 +122,26 @@ export function itemFromProperties(itemId: string, properties: Record<string, un
   return item;
 }
 
-/** A readable name for reasons: the catalog name, else the id. */
-export const displayName = (item: Item | undefined, itemId: string): string => item?.name ?? itemId;
+/** the longest label a reason's text quotes, in code points */
+export const LABEL_MAX = 80;
+
+/**
+ * A name as a reason's text quotes it: white space collapsed, at most `LABEL_MAX` code points (then
+ * cut at a word where one is near, with an ellipsis), so that a catalog name of any length gives a
+ * short, readable reason and a small answer.
+ */
+export function shortLabel(name: string): string {
+  const text = name.replace(/\s+/gu, ' ').trim();
+  const points = Array.from(text);
+  if (points.length <= LABEL_MAX) return text;
+  let cut = points.slice(0, LABEL_MAX - 1).join('');
+  const space = cut.lastIndexOf(' ');
+  if (space >= LABEL_MAX / 2) cut = cut.slice(0, space);
+  return `${cut}…`;
+}
+
+/** A readable name for reasons: the catalog name, else (none, or blank) the id; shortened. */
+export function displayName(item: Item | undefined, itemId: string): string {
+  const name = item?.name === undefined ? '' : shortLabel(item.name);
+  return name === '' ? shortLabel(itemId) : name;
+}

@@ -9,7 +9,7 @@ import { Workspace } from '../engine/workspace.ts';
 import type { StoredEvent } from '../ingest/event.ts';
 import type { SparseItemModel } from '../recommend/model/ease-train.ts';
 import type { RecommenderSettings } from '../recommend/recommender.ts';
-import { RecommendationsExtension, type RecommendationState, type ServingSettings } from '../recommend/serving/extension.ts';
+import { DEFAULT_SERVING_SETTINGS, RecommendationsExtension, type RecommendationState, type ServingSettings } from '../recommend/serving/extension.ts';
 import { serveRecommendation, type RecommendRequest } from '../recommend/serving/serve.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import type { CatalogEntry, Interaction } from './dataset.ts';
@@ -22,7 +22,7 @@ export interface EngineSettings {
   recommend: Partial<RecommenderSettings>;
 }
 
-const SERVING: ServingSettings = { repeatWindow: 0, impressionTtlDays: 7, feedbackDays: 30 };
+const SERVING: ServingSettings = { ...DEFAULT_SERVING_SETTINGS, repeatWindow: 0 };
 const SEGMENT_EVENTS = 512;
 
 export interface InProcessOptions {

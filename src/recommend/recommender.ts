@@ -10,7 +10,7 @@ import { InSessionGenerator, type InSessionOptions } from './candidates/in-sessi
 import { NewestItems, type NewestOptions } from './candidates/newest.ts';
 import { PopularityModel, type PopularityOptions, type RankingKind } from './candidates/popularity.ts';
 import { SessionKnnModel, type SessionKnnOptions } from './candidates/session-knn.ts';
-import { explainReasons } from './explain/reasons.ts';
+import { explainReasons, type Audience } from './explain/reasons.ts';
 import { MatrixModelHolder, type MatrixOptions } from './model/holder.ts';
 import { ItemIds } from './item-ids.ts';
 import { purchasedItems, showsInterest } from './query-items.ts';
@@ -210,7 +210,7 @@ export class Recommender implements SessionModel, CatalogListener {
       ...(capMax !== undefined ? { capMax } : {}),
       exposure: exposureAt(this.popularity, q.now),
     });
-    return this.present(explored);
+    return this.present(explored, q.personalized === false || (q.session.length === 0 && q.history.length === 0) ? 'item' : 'person');
   }
 
   /** candidates of every generator the placement weighs, blended */
@@ -278,13 +278,13 @@ export class Recommender implements SessionModel, CatalogListener {
     return weightsFor(placement, this.settings.placements);
   }
 
-  private present(picks: readonly Pick[]): ScoredRecommendations {
+  private present(picks: readonly Pick[], audience: Audience): ScoredRecommendations {
     const used = new Set<string>();
     let previous = Infinity;
     const items = picks.map((p) => {
       for (const g of p.source.generators) used.add(g);
       previous = Math.min(previous, p.score);
-      return { itemId: p.itemId, score: Math.round(previous * 1e6) / 1e6, reasons: explainReasons(p.reasons, this.catalog, this.settings.maxReasons) };
+      return { itemId: p.itemId, score: Math.round(previous * 1e6) / 1e6, reasons: explainReasons(p.reasons, this.catalog, this.settings.maxReasons, audience) };
     });
     const strategy = STRATEGY_ORDER.filter((g) => used.has(g)).join('+');
     return { items, strategy: strategy === '' ? 'none' : strategy, signals: picks.map((p) => p.source.signals ?? {}) };

@@ -6,7 +6,7 @@ export interface RecommendFilter {
   /** category path prefix: "Shoes" matches "Shoes > Running" (case-insensitive, whole levels) */
   category?: string;
   exclude?: string[];
-  /** equality on item.properties */
+  /** equality on item.properties (`available` on whether the item is available) */
   properties?: Record<string, string | number | boolean>;
   price?: { min?: number; max?: number };
 }
@@ -21,7 +21,9 @@ export function compileFilter(filter: RecommendFilter | undefined): ((item: Item
     checks.push((item) => item.categoryPath.length >= path.length && path.every((level, i) => categoryKey(item.categoryPath[i]!) === level));
   }
   const props = Object.entries(filter.properties ?? {});
-  if (props.length > 0) checks.push((item) => props.every(([k, v]) => item.properties[k] === v));
+  // `available` is compared with what the catalog makes of it (an item is available unless it says
+  // `false`), the rest with the properties as given
+  if (props.length > 0) checks.push((item) => props.every(([k, v]) => (k === 'available' ? item.available === v : item.properties[k] === v)));
   const min = filter.price?.min;
   const max = filter.price?.max;
   if (min !== undefined || max !== undefined) {

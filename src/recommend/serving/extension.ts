@@ -13,13 +13,18 @@ import { ImpressionLog, type Impression } from './impressions.ts';
 export interface ServingSettings {
   /** an item of the person's last N impressions of a placement is not shown again unless nothing else qualifies */
   repeatWindow: number;
-  /** impressions older than this are dropped at start (the attribution window) */
+  /** impressions older than this are forgotten (the attribution window) */
   impressionTtlDays: number;
+  /**
+   * shown items held in all impressions of a workspace together (about 150 bytes each): past it the
+   * oldest impressions are forgotten, so memory stays bounded however busy the shop
+   */
+  impressionItemsHeld: number;
   /** each placement's blend learns from the attributed outcomes of this many days (replayed at start) */
   feedbackDays: number;
 }
 
-export const DEFAULT_SERVING_SETTINGS: ServingSettings = { repeatWindow: 3, impressionTtlDays: 7, feedbackDays: 30 };
+export const DEFAULT_SERVING_SETTINGS: ServingSettings = { repeatWindow: 3, impressionTtlDays: 7, impressionItemsHeld: 1_000_000, feedbackDays: 30 };
 
 export interface RecommendationState {
   recommender: Recommender;
@@ -54,7 +59,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
     // an erasure makes its next check retrain without the person
     recommender.matrix.start(workspacePeople(ws));
     this.attached.add(recommender);
-    const impressions = new ImpressionLog();
+    const impressions = new ImpressionLog({ ttlMs: this.serving.impressionTtlDays * 86_400_000, maxItems: this.serving.impressionItemsHeld });
     // a candidate outcome counts while its sender is the recommendation's person (by the merges known
     // now), it was not sent while they had opted out, and nobody the request named is opted out; the
     // earliest records name no sender: they were kept only when credited, and stay so
@@ -71,6 +76,7 @@ export class RecommendationsExtension implements WorkspaceExtension {
     const oldest = now - this.serving.impressionTtlDays * 86_400_000;
     const oldestFeedback = now - this.serving.feedbackDays * 86_400_000;
     const dropped: Mutation[] = [];
+    const restored: Impression[] = [];
     for await (const [key, value] of store.scan<Impression | FeedbackRecord>(ws.id, 'impressions')) {
       if (key.startsWith(FEEDBACK_PREFIX)) {
         const rec = value as FeedbackRecord;
@@ -79,9 +85,10 @@ export class RecommendationsExtension implements WorkspaceExtension {
         continue;
       }
       const imp = value as Impression;
-      if (imp.at >= oldest) dropped.push(...impressions.restore(imp));
+      if (imp.at >= oldest) restored.push(imp);
       else dropped.push({ table: 'impressions', key });
     }
+    dropped.push(...impressions.restoreAll(restored, now));
     if (dropped.length) await store.commit(ws.id, dropped);
     const impressionWrites = new DeferredWrites(store, ws.id, this.onWriteError);
     this.writers.add(impressionWrites);

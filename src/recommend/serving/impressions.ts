@@ -1,7 +1,10 @@
 /**
  * Served recommendations (impressions): what was shown to whom, for attribution
  * (`properties.recommendation_id`) and for the rule that a person's last impressions of a placement
- * are not repeated. Held in memory per id, bounded; erasure forgets them with the person.
+ * are not repeated. Held in memory per id and bounded three ways: the last `perPerson` per id and
+ * placement, nothing older than `ttlMs`, and at most `maxItems` shown items in all (the oldest
+ * impressions go first). What memory forgets, the store forgets too, so the log and the store hold
+ * the same impressions and erasure finds all of a person's. Erasure forgets them with the person.
  */
 import { servedTo } from '../../engine/workspace.ts';
 import type { Mutation } from '../../store/types.ts';
@@ -33,29 +36,123 @@ export interface ImpressionStub {
   forAnotherPerson: true;
 }
 
-export class ImpressionLog {
-  private readonly byId = new Map<string, Impression[]>();
-  private readonly byRecommendation = new Map<string, Impression>();
+export interface ImpressionLogLimits {
+  /** impressions kept per id and placement */
+  perPerson: number;
+  /** impressions older than this are forgotten */
+  ttlMs: number;
+  /** shown items held in all impressions together: the oldest impressions are forgotten past it */
+  maxItems: number;
+}
 
-  /** `perPerson`: impressions kept per id and placement */
-  constructor(private readonly perPerson = 20) {}
+export const DEFAULT_IMPRESSION_LIMITS: ImpressionLogLimits = { perPerson: 20, ttlMs: 7 * 86_400_000, maxItems: 1_000_000 };
+
+/**
+ * An impression as held: the signals packed into one array of numbers, row per item and column per
+ * generator (NaN where the generator did not score the item), half the memory of one object per item.
+ */
+interface Held {
+  recommendationId: string;
+  placement: string;
+  ids: string[];
+  servedFor?: string;
+  items: string[];
+  at: number;
+  generators?: readonly string[];
+  scores?: number[];
+  /** rows of `scores` (the length of the signals array) */
+  rows?: number;
+}
+
+/** generator name lists, shared between impressions (a placement's blend names the same few) */
+const generatorLists = new Map<string, readonly string[]>();
+
+function pack(imp: Impression): Held {
+  const held: Held = { recommendationId: imp.recommendationId, placement: imp.placement, ids: imp.ids, items: imp.items, at: imp.at };
+  if (imp.servedFor !== undefined) held.servedFor = imp.servedFor;
+  const signals = imp.signals;
+  if (!signals) return held;
+  // a blend has a handful of generators: a list beats a set
+  const names: string[] = [];
+  for (let row = 0; row < signals.length; row++) for (const g of Object.keys(signals[row]!)) if (!names.includes(g)) names.push(g);
+  const key = names.join('\u0000');
+  let generators = generatorLists.get(key);
+  if (!generators) {
+    generators = names;
+    if (generatorLists.size < 1024) generatorLists.set(key, generators);
+  }
+  const width = generators.length;
+  // a plain array of doubles: allocated on the heap in a fraction of a typed array's time
+  const scores: number[] = new Array<number>(signals.length * width);
+  for (let row = 0; row < signals.length; row++) {
+    const s = signals[row]!;
+    for (let col = 0; col < width; col++) {
+      const v = s[generators[col]!];
+      scores[row * width + col] = v === undefined ? NaN : v;
+    }
+  }
+  held.generators = generators;
+  held.scores = scores;
+  held.rows = signals.length;
+  return held;
+}
+
+function unpack(h: Held): Impression {
+  const { generators, scores, rows, ...rest } = h;
+  if (!generators || !scores || rows === undefined) return rest;
+  const signals: Array<Record<string, number>> = [];
+  for (let row = 0; row < rows; row++) {
+    const s: Record<string, number> = {};
+    generators.forEach((g, col) => {
+      const v = scores[row * generators.length + col]!;
+      if (!Number.isNaN(v)) s[g] = v;
+    });
+    signals.push(s);
+  }
+  return { ...rest, signals };
+}
+
+export class ImpressionLog {
+  readonly limits: ImpressionLogLimits;
+  private readonly byId = new Map<string, Held[]>();
+  private readonly byRecommendation = new Map<string, Held>();
+  /** held impressions in the order they were taken (by time: `restoreAll` sorts), and some forgotten since */
+  private order: Held[] = [];
+  private head = 0;
+  private items = 0;
+
+  constructor(limits: Partial<ImpressionLogLimits> = {}) {
+    this.limits = { ...DEFAULT_IMPRESSION_LIMITS, ...limits };
+  }
+
+  /** impressions held, and the shown items they hold */
+  get size(): { impressions: number; items: number } {
+    return { impressions: this.byRecommendation.size, items: this.items };
+  }
 
   /**
    * Records an impression. Returns the store writes: the impression itself, and deletions of older
-   * impressions no id holds any more (so what memory forgot, the store forgets too).
+   * impressions forgotten to make room (so what memory forgot, the store forgets too).
    */
   record(imp: Impression): Mutation[] {
-    return [{ table: 'impressions', key: imp.recommendationId, value: imp }, ...this.remember(imp)];
+    return [{ table: 'impressions', key: imp.recommendationId, value: imp }, ...this.remember(pack(imp), imp.at)];
   }
 
-  /** restores an impression read back from the store at start; returns deletions of evicted ones */
-  restore(imp: Impression): Mutation[] {
-    return this.remember(imp);
-  }
-
-  private remember(imp: Impression): Mutation[] {
-    this.byRecommendation.set(imp.recommendationId, imp);
+  /**
+   * Restores the impressions read back from the store at start, oldest first; returns deletions of
+   * those past the limits now.
+   */
+  restoreAll(imps: Impression[], now: number): Mutation[] {
     const evicted: Mutation[] = [];
+    for (const imp of [...imps].sort((a, b) => a.at - b.at)) evicted.push(...this.remember(pack(imp), now));
+    return evicted;
+  }
+
+  private remember(imp: Held, now: number): Mutation[] {
+    const evicted: Mutation[] = [];
+    this.byRecommendation.set(imp.recommendationId, imp);
+    this.order.push(imp);
+    this.items += imp.items.length;
     for (const id of imp.ids) {
       let list = this.byId.get(id);
       if (!list) this.byId.set(id, (list = []));
@@ -67,23 +164,64 @@ export class ImpressionLog {
         if (oldest < 0) oldest = i;
         samePlacement++;
       }
-      if (samePlacement <= this.perPerson) continue;
+      if (samePlacement <= this.limits.perPerson) continue;
       const drop = list[oldest]!;
       list.splice(oldest, 1);
       if (drop.ids.some((other) => this.byId.get(other)?.includes(drop))) continue;
-      this.byRecommendation.delete(drop.recommendationId);
+      this.drop(drop);
       evicted.push({ table: 'impressions', key: drop.recommendationId });
+    }
+    // the oldest first, past their time or past the memory budget
+    const expired = now - this.limits.ttlMs;
+    while (this.head < this.order.length) {
+      const first = this.order[this.head]!;
+      if (this.byRecommendation.get(first.recommendationId) !== first) {
+        this.head++;
+        continue;
+      }
+      if (first.at >= expired && this.items <= this.limits.maxItems) break;
+      this.head++;
+      this.unlist(first);
+      this.drop(first);
+      evicted.push({ table: 'impressions', key: first.recommendationId });
+    }
+    // the order list also holds impressions forgotten out of turn: rebuilt once they outnumber the rest
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+    if (this.order.length - this.head > 2 * this.byRecommendation.size + 1024) {
+      this.order = this.order.slice(this.head).filter((h) => this.byRecommendation.get(h.recommendationId) === h);
+      this.head = 0;
     }
     return evicted;
   }
 
+  /** removes a held impression from the lists of the ids it names */
+  private unlist(imp: Held): void {
+    for (const id of imp.ids) {
+      const list = this.byId.get(id);
+      if (!list) continue;
+      const at = list.indexOf(imp);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.byId.delete(id);
+    }
+  }
+
+  private drop(imp: Held): void {
+    if (this.byRecommendation.get(imp.recommendationId) !== imp) return;
+    this.byRecommendation.delete(imp.recommendationId);
+    this.items -= imp.items.length;
+  }
+
   get(recommendationId: string): Impression | undefined {
-    return this.byRecommendation.get(recommendationId);
+    const h = this.byRecommendation.get(recommendationId);
+    return h && unpack(h);
   }
 
   /** items of the person's last `n` impressions of a placement */
   recentItems(ids: Iterable<string>, placement: string, n: number): Set<string> {
-    const all: Impression[] = [];
+    const all: Held[] = [];
     for (const id of ids) for (const imp of this.byId.get(id) ?? []) if (imp.placement === placement) all.push(imp);
     all.sort((a, b) => b.at - a.at);
     const out = new Set<string>();
@@ -98,8 +236,8 @@ export class ImpressionLog {
   }
 
   /** every impression held under any of the ids, oldest first */
-  private held(ids: Iterable<string>): Impression[] {
-    const out = new Map<string, Impression>();
+  private held(ids: Iterable<string>): Held[] {
+    const out = new Map<string, Held>();
     for (const id of ids) for (const imp of this.byId.get(id) ?? []) out.set(imp.recommendationId, imp);
     return [...out.values()].sort((a, b) => a.at - b.at);
   }
@@ -113,7 +251,7 @@ export class ImpressionLog {
     const own = new Set(ids);
     return this.held(own).map((imp) => {
       const mine = imp.ids.filter((id) => own.has(id));
-      if (own.has(servedTo(imp))) return { ...imp, ids: mine };
+      if (own.has(servedTo(imp))) return { ...unpack(imp), ids: mine };
       return { recommendationId: imp.recommendationId, placement: imp.placement, ids: mine, at: imp.at, forAnotherPerson: true as const };
     });
   }
@@ -128,14 +266,8 @@ export class ImpressionLog {
     const gone = this.held(ids);
     for (const id of ids) this.byId.delete(id);
     for (const imp of gone) {
-      this.byRecommendation.delete(imp.recommendationId);
-      for (const other of imp.ids) {
-        const list = this.byId.get(other);
-        if (!list) continue;
-        const at = list.indexOf(imp);
-        if (at >= 0) list.splice(at, 1);
-        if (list.length === 0) this.byId.delete(other);
-      }
+      this.drop(imp);
+      this.unlist(imp);
     }
   }
 }

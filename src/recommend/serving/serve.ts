@@ -161,7 +161,11 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   const personal = !variant?.holdout && variant?.config.personalized !== false;
   const blendPlacement = typeof variant?.config.placement === 'string' ? variant.config.placement : placement;
   const q = buildQuery(ws, view, req, now, personal);
-  const recent = settings.repeatWindow > 0 ? state.impressions.recentItems(personIds(view, req), placement, settings.repeatWindow) : new Set<string>();
+  // a person who withheld consent: nothing kept under their ids shapes the answer (the repeat rule
+  // reads impressions), and nothing about it is kept under them (no impression to attribute to:
+  // their outcomes teach nothing anyway)
+  const consented = view?.personalization !== false && !inlineWithholds(req);
+  const recent = consented && settings.repeatWindow > 0 ? state.impressions.recentItems(personIds(view, req), placement, settings.repeatWindow) : new Set<string>();
   // an experiment's variant may set the blend; otherwise the weights learned from this placement's
   // feedback, once it has enough; otherwise the configured ones
   const weights = variantBlend(variant) ?? state.learning.weightsFor(blendPlacement);
@@ -174,6 +178,9 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
     ...(weights ? { weights } : {}),
   });
   const recommendationId = newRecommendationId();
+  if (!consented) {
+    return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: [] };
+  }
   // kept under the ids the request named, not every id of the person: a person may have thousands,
   // and look-ups go through all of them anyway (recentItems, erasure, export)
   const ids = namedIds(req);
