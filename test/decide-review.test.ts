@@ -3,10 +3,17 @@
  * consistency window count every id a request names; opting out withdraws a person from the bandit
  * and from blend learning (and opting back in returns what was learnable), identically after a
  * kill -9 restart; an export holds only the exported person's data when a request named two people;
- * strict validity dates; honest reasons for a uniform experiment variant.
+ * strict validity dates; honest reasons for a uniform experiment variant. A second review: no model
+ * kept for a placement no action lists, a changed `dims` does not stop a start, a purchase after 32
+ * clicks still raises the reward, an action deleted and created again learns afresh before and after
+ * a restart alike, and `__proto__` is no action id.
  */
 import { describe, expect, it } from 'vitest';
-import { api, testResources, type ChildServer } from './helpers/server.ts';
+import { DEFAULT_TUNING } from '../src/config.ts';
+import type { ActionRecord } from '../src/decide/action.ts';
+import { DEFAULT_DECIDE_SETTINGS, DecisionState } from '../src/decide/serving/extension.ts';
+import { Workspace } from '../src/engine/workspace.ts';
+import { api, testResources, writeConfig, type ChildServer } from './helpers/server.ts';
 import { ingest, ndjson } from './helpers/privacy.ts';
 import { clickPopular, learnedBlend, seedFeedbackShop } from './helpers/feedback.ts';
 
@@ -186,3 +193,68 @@ describe('smaller fixes', () => {
     }
   });
 });
+
+describe('second review', () => {
+  it('a placement no action lists gets an empty answer and keeps no model', () => {
+    const state = new DecisionState(new Workspace('w', DEFAULT_TUNING), DEFAULT_DECIDE_SETTINGS, 'seed');
+    state.setAction({ actionId: 'a', placements: ['home'], channel: 'web', content: {}, updatedAt: new Date().toISOString() } as ActionRecord & { updatedAt: string });
+    for (let i = 0; i < 500; i++) expect(state.decide({ placement: `made-up-${i}`, anonymousId: 'x' }, undefined, undefined, { now: Date.now() }).response.actions).toEqual([]);
+    expect(state.decide({ placement: 'home', anonymousId: 'x' }, undefined, undefined, { now: Date.now() }).response.actions).toHaveLength(1);
+    expect((state as unknown as { bandits: Map<string, unknown> }).bandits.size).toBe(1);
+  });
+
+  it('a start with another `decide.bandit.dims` than the logged decisions\' serves and learns anew', async () => {
+    const dataDir = resources.dataDir();
+    let c = await resources.child(dataDir);
+    await put(c, 'only', { placements: ['slot'], channel: 'web', content: {} });
+    for (let i = 0; i < 5; i++) expect((await decide(c, { anonymousId: `d${i}`, placement: 'slot', context: { i } })).json.actions).toHaveLength(1);
+    expect(await c.stop()).toBe(0);
+    writeConfig(dataDir, { decide: { bandit: { dims: 32 } } });
+    c = await resources.child(dataDir);
+    const after = (await decide(c, { anonymousId: 'after', placement: 'slot' })).json;
+    expect(after.actions.map((a: { actionId: string }) => a.actionId)).toEqual(['only']);
+    expect((await api(c.url, 'POST', `/v1/decisions/${after.decisionId}/reward`, { value: 1 })).json).toMatchObject({ applied: true });
+  });
+
+  it('a purchase after 32 tagged clicks raises the reward; an API reward answers the reward that counts', async () => {
+    const s = await resources.server(resources.dataDir({ decide: { rewardEvents: { 'Order Completed': 10 } } }));
+    await put(s, 'offer', { placements: ['slot'], channel: 'web', content: {} });
+    const d = (await decide(s, { userId: 'shopper', placement: 'slot' })).json;
+    const tagged = (event: string, i: number) => ({ type: 'track', userId: 'shopper', event, messageId: `${event}-${i}`, properties: { decision_id: d.decisionId } });
+    await ingest(s.url, '/v1/batch', { batch: Array.from({ length: 32 }, (_, i) => tagged('Product Viewed', i)) });
+    await ingest(s.url, '/v1/track', tagged('Order Completed', 0));
+    const record = (await exportOf(s, 'shopper')).find((r) => r.type === 'decision' && r.decisionId === d.decisionId);
+    expect(record.rewards).toEqual({ offer: 10 });
+
+    const e = (await decide(s, { userId: 'api-rewards', placement: 'slot' })).json;
+    for (let i = 1; i <= 32; i++) await api(s.url, 'POST', `/v1/decisions/${e.decisionId}/reward`, { value: i / 100 });
+    expect((await api(s.url, 'POST', `/v1/decisions/${e.decisionId}/reward`, { value: 5 })).json).toMatchObject({ reward: 5, applied: true });
+    expect((await api(s.url, 'POST', `/v1/decisions/${e.decisionId}/reward`, { value: 0.5 })).json).toMatchObject({ reward: 5, applied: false });
+  });
+
+  it('an action deleted and created again starts afresh, and a restart agrees', async () => {
+    let c = await resources.child(resources.dataDir({ decide: { seed: 'recreate' } }));
+    for (const id of ['a', 'b']) await put(c, id, { placements: ['recr'], channel: 'web', content: {} });
+    for (let i = 0; i < 60; i++) {
+      const d = (await decide(c, { anonymousId: `p${i}`, placement: 'recr', context: { i } })).json;
+      if (d.actions[0].actionId === 'a') await api(c.url, 'POST', `/v1/decisions/${d.decisionId}/reward`, { value: 1 });
+    }
+    const scoreOfA = async (probe: string): Promise<number> =>
+      (await decide(c, { anonymousId: probe, placement: 'recr', count: 2, context: { probe } })).json.actions.find((x: { actionId: string }) => x.actionId === 'a').score;
+    expect(await scoreOfA('before')).toBeGreaterThan(0.5);
+    expect((await api(c.url, 'DELETE', '/v1/actions/a')).status).toBe(200);
+    await put(c, 'a', { placements: ['recr'], channel: 'web', content: {} });
+    const fresh = await scoreOfA('fresh');
+    expect(fresh).toBe(0);
+    c = await killAndRestart(c);
+    expect(await scoreOfA('restarted')).toBe(fresh);
+  });
+
+  it('`__proto__` is no action id', async () => {
+    const s = await resources.server();
+    const r = await put(s, '__proto__', { placements: ['slot'], channel: 'web', content: {} });
+    expect(r.status).toBe(400);
+    expect(r.json.error.details[0].field).toBe('/actionId');
+  });
+});
+

@@ -53,14 +53,73 @@ export function exclusivePeriods(
   return new Map([...seconds].map(([g, s]) => [g, (s ?? fallbackSeconds) * 1000]));
 }
 
-function matchesScope(cap: FrequencyCap, action: ActionRecord, e: Exposure): boolean {
-  switch (cap.scope) {
-    case 'action':
-      return e.actionId === action.actionId;
-    case 'channel':
-      return e.channel === action.channel;
-    case 'all':
-      return true;
+/** the first index of ascending `times` whose time is inside the window (`now − t < windowMs`) */
+function windowStart(times: readonly number[], now: number, windowMs: number): number {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (now - times[mid]! < windowMs) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** inserts `t` into ascending `times` (exposures mostly arrive in time order: at the end) */
+function insertTime(times: number[], t: number): void {
+  let at = times.length;
+  while (at > 0 && times[at - 1]! > t) at--;
+  times.splice(at, 0, t);
+}
+
+/**
+ * A person's exposures indexed for cap checks: times per action, per channel and in all (ascending),
+ * and per exclusive group its latest exposure and the latest of another action. A check then costs
+ * a binary search per cap, not a pass over the log, however many decisions the person has had.
+ */
+export class ExposureIndex {
+  private readonly all: number[] = [];
+  private readonly byAction = new Map<string, number[]>();
+  private readonly byChannel = new Map<string, number[]>();
+  /** per group: the latest exposure, and the latest of an action other than that one's */
+  private readonly groups = new Map<string, { first: Exposure; second?: Exposure }>();
+
+  static of(exposures: readonly Exposure[]): ExposureIndex {
+    const index = new ExposureIndex();
+    for (const e of exposures) index.add(e);
+    return index;
+  }
+
+  add(e: Exposure): void {
+    insertTime(this.all, e.t);
+    let a = this.byAction.get(e.actionId);
+    if (!a) this.byAction.set(e.actionId, (a = []));
+    insertTime(a, e.t);
+    let c = this.byChannel.get(e.channel);
+    if (!c) this.byChannel.set(e.channel, (c = []));
+    insertTime(c, e.t);
+    if (e.exclusiveGroup === undefined) return;
+    const g = this.groups.get(e.exclusiveGroup);
+    if (!g) this.groups.set(e.exclusiveGroup, { first: e });
+    else if (e.actionId === g.first.actionId) {
+      if (e.t > g.first.t) g.first = e;
+    } else if (e.t > g.first.t) {
+      g.second = g.first;
+      g.first = e;
+    } else if (g.second === undefined || e.t > g.second.t) g.second = e;
+  }
+
+  /** exposures inside the window (`now − t < windowMs`) that the cap's scope counts for `action` */
+  served(cap: FrequencyCap, action: ActionRecord, now: number): number {
+    const times = cap.scope === 'action' ? this.byAction.get(action.actionId) : cap.scope === 'channel' ? this.byChannel.get(action.channel) : this.all;
+    return times === undefined ? 0 : times.length - windowStart(times, now, cap.periodSeconds * 1000);
+  }
+
+  /** the latest exposure of the group by an action other than `actionId` */
+  latestOther(group: string, actionId: string): Exposure | undefined {
+    const g = this.groups.get(group);
+    if (!g) return undefined;
+    return g.first.actionId !== actionId ? g.first : g.second;
   }
 }
 
@@ -70,24 +129,20 @@ function matchesScope(cap: FrequencyCap, action: ActionRecord, e: Exposure): boo
  */
 export function checkCaps(
   action: ActionRecord,
-  exposures: readonly Exposure[],
+  exposures: readonly Exposure[] | ExposureIndex,
   now: number,
   groupPeriods: ReadonlyMap<string, number> = new Map(),
 ): CapVerdict {
+  const index = exposures instanceof ExposureIndex ? exposures : ExposureIndex.of(exposures);
   for (const cap of action.frequencyCaps ?? []) {
-    const windowMs = cap.periodSeconds * 1000;
-    let served = 0;
-    for (const e of exposures) if (now - e.t < windowMs && matchesScope(cap, action, e)) served++;
+    const served = index.served(cap, action, now);
     if (served >= cap.count) return { allowed: false, block: { rule: 'frequency_cap', cap, served } };
   }
   const group = action.exclusiveGroup;
   if (group !== undefined) {
     const periodMs = groupPeriods.get(group) ?? DEFAULT_EXCLUSIVE_PERIOD_SECONDS * 1000;
-    let latest: Exposure | undefined;
-    for (const e of exposures) {
-      if (e.exclusiveGroup === group && e.actionId !== action.actionId && now - e.t < periodMs && (latest === undefined || e.t > latest.t)) latest = e;
-    }
-    if (latest !== undefined) {
+    const latest = index.latestOther(group, action.actionId);
+    if (latest !== undefined && now - latest.t < periodMs) {
       return { allowed: false, block: { rule: 'exclusive_group', group, servedActionId: latest.actionId, servedAt: latest.t } };
     }
   }

@@ -11,7 +11,7 @@
  */
 import { isLive, type ActionRecord, type Channel } from './action.ts';
 import type { LinUcbBandit } from './bandit.ts';
-import { checkCaps, type CapBlock, type Exposure } from './caps.ts';
+import { checkCaps, ExposureIndex, type CapBlock, type Exposure } from './caps.ts';
 import { evaluate, type Facts } from './conditions.ts';
 import type { FeatureVector } from './features.ts';
 import type { Random } from './random.ts';
@@ -122,7 +122,7 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
     else skipped.push({ actionId: action.actionId, reason });
   }
 
-  const exposures = [...request.exposures];
+  const exposures = ExposureIndex.of(request.exposures);
   const served: Exposure[] = [];
   const chosen: DecidedAction[] = [];
   let remaining = open;
@@ -142,7 +142,7 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
       repeated: true,
     });
     const exposure = exposureOf(action, now);
-    exposures.push(exposure);
+    exposures.add(exposure);
     served.push(exposure);
     remaining = remaining.filter((a) => a !== action);
   }
@@ -167,7 +167,7 @@ export function decide(request: DecisionRequest, deps: DecisionDependencies): De
       reasons: reasonsFor(action, choice.mean, choice.explored),
     });
     const exposure = exposureOf(action, now);
-    exposures.push(exposure);
+    exposures.add(exposure);
     served.push(exposure);
     remaining = allowed.filter((a) => a !== action);
   }

@@ -173,12 +173,24 @@ const rewardOf = (rewards: Readonly<Record<string, number>> | undefined, actionI
 export const MAX_OUTCOMES_PER_DECISION = 32;
 
 /**
- * The list to keep with one more entry: as it is while below MAX_OUTCOMES_PER_DECISION, else without
- * its first entry that does not count now; undefined when every entry counts.
+ * The list to keep with `incoming` added: as it is while below MAX_OUTCOMES_PER_DECISION, else
+ * without its first entry that does not count now, else (every entry counts, and an action's reward
+ * is the largest of its entries) without the smallest entry of the incoming one's action that it
+ * outweighs (a purchase after 32 clicks), else without the smallest entry that another entry of its
+ * own action outweighs; undefined when there is no such entry (the incoming one could change nothing).
  */
-function roomFor<T>(held: readonly T[], counts: (entry: T) => boolean): readonly T[] | undefined {
+function roomFor<T extends { actionId: string; value: number }>(held: readonly T[], counts: (entry: T) => boolean, incoming: T): readonly T[] | undefined {
   if (held.length < MAX_OUTCOMES_PER_DECISION) return held;
-  const out = held.findIndex((h) => !counts(h));
+  let out = held.findIndex((h) => !counts(h));
+  const smallest = (eligible: (h: T, i: number) => boolean): number => {
+    let at = -1;
+    held.forEach((h, i) => {
+      if (eligible(h, i) && (at < 0 || h.value < held[at]!.value)) at = i;
+    });
+    return at;
+  };
+  if (out < 0) out = smallest((h) => h.actionId === incoming.actionId && h.value < incoming.value);
+  if (out < 0) out = smallest((h, i) => held.some((o, j) => j !== i && o.actionId === h.actionId && o.value >= h.value));
   return out < 0 ? undefined : held.filter((_, i) => i !== out);
 }
 
@@ -252,8 +264,17 @@ function stableJson(v: unknown): string {
 const UNIFORM_REASON = { type: 'uniform', text: 'Drawn uniformly at random among the eligible actions (this experiment variant uses the uniform policy)' } as const;
 
 export class DecisionState {
-  readonly actions = new Map<string, ActionRecord & { updatedAt: string }>();
+  readonly actions = new Map<string, ActionRecord & { updatedAt: string; createdAt?: string }>();
   private groupPeriods = new Map<string, number>();
+  /** how far back exposures can still block something (the longest cap or group period) */
+  private exposureHorizon = 0;
+  /**
+   * per action, when it was created (ms; actions stored by earlier versions: 0): decisions made
+   * before it, which served an action of that id deleted since, never teach it
+   */
+  private readonly createdAt = new Map<string, number>();
+  /** placements some action lists */
+  private placements = new Set<string>();
   private readonly bandits = new Map<string, LinUcbBandit>();
   /** every retained decision, in time order */
   readonly records = new Map<string, DecisionRecord>();
@@ -283,14 +304,23 @@ export class DecisionState {
     return b;
   }
 
-  setAction(rec: ActionRecord & { updatedAt: string }): void {
+  setAction(rec: ActionRecord & { updatedAt: string; createdAt?: string }): void {
     this.actions.set(rec.actionId, rec);
-    this.groupPeriods = exclusivePeriods([...this.actions.values()]);
+    this.createdAt.set(rec.actionId, rec.createdAt === undefined ? 0 : Date.parse(rec.createdAt));
+    this.actionsChanged();
+  }
+
+  private actionsChanged(): void {
+    const actions = [...this.actions.values()];
+    this.groupPeriods = exclusivePeriods(actions);
+    this.exposureHorizon = exposureRetentionMs(actions, this.groupPeriods);
+    this.placements = new Set(actions.flatMap((a) => a.placements));
   }
 
   removeAction(actionId: string): void {
     this.actions.delete(actionId);
-    this.groupPeriods = exclusivePeriods([...this.actions.values()]);
+    this.createdAt.delete(actionId);
+    this.actionsChanged();
     for (const b of this.bandits.values()) b.removeAction(actionId);
     for (const [rec, ids] of this.learned) if (ids.includes(actionId)) this.learned.set(rec, ids.filter((id) => id !== actionId));
   }
@@ -405,8 +435,11 @@ export class DecisionState {
   private learn(rec: DecisionRecord, sign: 1 | -1): void {
     const bandit = this.banditOf(rec.placement);
     if (sign === 1) {
-      if (rec.x === undefined || this.learned.has(rec)) return;
-      const ids = rec.actions.filter((a) => a.repeatOf === undefined && this.actions.has(a.actionId)).map((a) => a.actionId);
+      // a record made under another `dims` setting has vectors of another length: it cannot teach
+      // this bandit (kairos ope still reads it)
+      if (rec.x === undefined || rec.x.length !== bandit.options.dims || this.learned.has(rec)) return;
+      // an action deleted and created again starts afresh, now as after a restart
+      const ids = rec.actions.filter((a) => a.repeatOf === undefined && this.actions.has(a.actionId) && rec.at >= (this.createdAt.get(a.actionId) ?? 0)).map((a) => a.actionId);
       for (const id of ids) bandit.update(id, rec.x, rewardOf(rec.rewards, id));
       this.learned.set(rec, ids);
     } else {
@@ -480,12 +513,14 @@ export class DecisionState {
    */
   private pastDecisions(ids: Iterable<string>, placement: string, channel: string | undefined, count: number, contextHash: string, now: number): { exposures: Exposure[]; last: DecisionRecord | undefined } {
     const window = this.settings.consistencySeconds * 1000;
+    // older records can neither block anything nor be repeated: a person's long past costs nothing
+    const horizon = Math.max(this.exposureHorizon, window);
     const seen = new Set<DecisionRecord>();
     const exposures: Exposure[] = [];
     let last: DecisionRecord | undefined;
     for (const id of ids) {
       for (const rec of this.byId.get(id) ?? []) {
-        if (seen.has(rec)) continue;
+        if (!(now - rec.at < horizon) || seen.has(rec)) continue;
         seen.add(rec);
         for (const a of rec.actions) exposures.push({ actionId: a.actionId, channel: a.channel, t: rec.at, ...(a.exclusiveGroup !== undefined ? { exclusiveGroup: a.exclusiveGroup } : {}) });
         if (rec.contextHash !== contextHash || rec.placement !== placement || rec.channel !== channel || rec.count !== count || !(now - rec.at < window)) continue;
@@ -523,6 +558,8 @@ export class DecisionState {
     const decisionId = newDecisionId(now);
     const experiment = exposed ? { experiment: exposed.experiment } : {};
     if (exposed?.holdout) return { response: { decisionId, actions: [], holdout: true, ...experiment } };
+    // no action lists the placement: nothing to choose, and no bandit kept for a name anyone can make up
+    if (!this.placements.has(req.placement)) return { response: { decisionId, actions: [], holdout: false, ...experiment } };
     // every id of the person and every id the request named: a request may name an id the graph
     // has not linked to the person (yet), whose earlier decisions count for caps and consistency too
     const named = namedIds(req);
@@ -626,7 +663,8 @@ export class DecisionState {
       const source = this.records.get(served.repeatOf);
       if (source && source.actions.some((a) => a.actionId === served.actionId) && !this.ws.anyOptedOut(source.ids)) this.grant(source, { at: now, actionId: served.actionId, value, via: rec.ids }, writes);
     }
-    return { outcome: { decisionId, actionId: served.actionId, reward: Math.max(value, rewardOf(rec.rewards, served.actionId)), applied }, writes };
+    // the reward that counts for the action now (not the one asked for, when it was not kept)
+    return { outcome: { decisionId, actionId: served.actionId, reward: rewardOf(rec.rewards, served.actionId), applied }, writes };
   }
 
   /**
@@ -637,7 +675,7 @@ export class DecisionState {
   private grant(rec: DecisionRecord, g: RewardGrant, writes: Mutation[]): boolean {
     const held = rec.grants ?? [];
     if (held.some((h) => h.actionId === g.actionId && h.value >= g.value && this.grantCounts(rec, h))) return false;
-    const kept = roomFor(held, (h) => this.grantCounts(rec, h));
+    const kept = roomFor(held, (h) => this.grantCounts(rec, h), g);
     if (kept === undefined) return false;
     const before = rewardOf(rec.rewards, g.actionId);
     this.setGrants(rec, [...kept, g]);
@@ -694,7 +732,7 @@ export class DecisionState {
     const held = rec.outcomes ?? [];
     if (held.some((h) => h.messageId === o.messageId && h.actionId === o.actionId)) return;
     if (held.length >= MAX_OUTCOMES_PER_DECISION && !this.outcomeCounts(rec, o)) return;
-    const kept = roomFor(held, (h) => this.outcomeCounts(rec, h));
+    const kept = roomFor(held, (h) => this.outcomeCounts(rec, h), o);
     if (kept === undefined) return;
     this.setOutcomes(rec, [...kept, o]);
     this.setRewards(rec, this.countedRewards(rec));
@@ -797,7 +835,7 @@ export class DecisionsExtension implements WorkspaceExtension {
   async attach(ws: Workspace, store: Store): Promise<void> {
     this.store = store;
     const state = new DecisionState(ws, this.settings, this.settings.seed === undefined ? undefined : `${this.settings.seed}:${ws.id}`);
-    for await (const [actionId, a] of store.scan<Action & { updatedAt: string }>(ws.id, 'actions')) state.setAction({ ...a, actionId });
+    for await (const [actionId, a] of store.scan<Action & { updatedAt: string; createdAt?: string }>(ws.id, 'actions')) state.setAction({ ...a, actionId });
     const now = Date.now();
     for await (const [, rec] of store.scan<DecisionRecord>(ws.id, 'decisions')) state.add(rec, now);
     const expired = state.prune(now);
@@ -837,9 +875,13 @@ export class DecisionsExtension implements WorkspaceExtension {
     return s;
   }
 
-  async putAction(ws: Workspace, actionId: string, action: Action, now: number): Promise<ActionRecord & { updatedAt: string }> {
-    const rec = { ...action, actionId, updatedAt: new Date(now).toISOString() };
-    await this.store!.commit(ws.id, [{ table: 'actions', key: actionId, value: { ...action, updatedAt: rec.updatedAt } }]);
+  async putAction(ws: Workspace, actionId: string, action: Action, now: number): Promise<ActionRecord & { updatedAt: string; createdAt?: string }> {
+    const updatedAt = new Date(now).toISOString();
+    // an edit keeps the action's history; one deleted and created again starts afresh (learn())
+    const existing = this.stateOf(ws).actions.get(actionId);
+    const createdAt = existing ? existing.createdAt : updatedAt;
+    const rec = { ...action, actionId, updatedAt, ...(createdAt !== undefined ? { createdAt } : {}) };
+    await this.store!.commit(ws.id, [{ table: 'actions', key: actionId, value: { ...action, updatedAt, ...(createdAt !== undefined ? { createdAt } : {}) } }]);
     this.stateOf(ws).setAction(rec);
     return rec;
   }

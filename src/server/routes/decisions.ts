@@ -5,6 +5,7 @@ import { KairosError } from '../../errors.ts';
 import { validateAction } from '../../decide/action.ts';
 import { DecideError, type DecisionsExtension } from '../../decide/serving/extension.ts';
 import { DecideRequestSchema, type DecideRequest } from '../../decide/serving/types.ts';
+import { RESERVED_NAME } from '../../experiments/experiment.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
 
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:~-]+$' });
@@ -35,6 +36,10 @@ export function decisionRoutes(ext: DecisionsExtension): RouteRegistrar {
       { schema: { params: ActionParams }, config: { scope: 'write' } },
       async (req) => {
         const { ws } = principalOf(req);
+        // the one name a JSON object cannot hold as a plain key (an action's rewards are keyed by it)
+        if (req.params.actionId === RESERVED_NAME) {
+          throw new KairosError('KAIROS_ERR_VALIDATION', `"${RESERVED_NAME}" is reserved`, [{ field: '/actionId', message: `"${RESERVED_NAME}" is reserved` }]);
+        }
         const verdict = validateAction(req.body);
         if (!verdict.ok) throw new KairosError('KAIROS_ERR_VALIDATION', 'the action failed validation', verdict.details);
         return ext.putAction(ws, req.params.actionId, verdict.action, Date.now());
