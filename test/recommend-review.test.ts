@@ -166,5 +166,22 @@ describe('second review: memory, consent, texts, filters', () => {
     expect(await ask({ price: { min: 10, max: 10 } })).toEqual(['on']);
     expect((await api(s.url, 'GET', '/v1/items/hex')).json.price).toBeUndefined();
   });
+  it('inline events are checked as ingestion checks them, with pointers into the request', async () => {
+    const s = await resources.server(resources.dataDir());
+    await api(s.url, 'POST', '/v1/items', { items: [{ itemId: 'in1', properties: { name: 'In 1' } }, { itemId: 'in2', properties: { name: 'In 2' } }] });
+    const ask = (e: Record<string, unknown>) => api(s.url, 'POST', '/v1/recommendations', { anonymousId: 'inline', count: 1, events: [{ event: 'Product Viewed', properties: { product_id: 'in1' } }, { event: 'Product Viewed', ...e }] });
+    const refused: Array<[Record<string, unknown>, number, string]> = [
+      [{ properties: { product_id: 'in1' }, timestamp: 'garbage' }, 400, '/events/1/timestamp'],
+      [{ properties: { product_id: 'in1' }, timestamp: '2020-02-30T00:00:00Z' }, 400, '/events/1/timestamp'],
+      [{ properties: { product_id: 'x'.repeat(600) } }, 400, '/events/1/properties/product_id'],
+      [{ properties: { product_id: '\ud800' } }, 400, '/events/1/properties/product_id'],
+      [{ properties: { product_id: 'in1', blob: 'x'.repeat(40_000) } }, 413, '/events/1'],
+    ];
+    for (const [e, status, field] of refused) {
+      const r = await ask(e);
+      expect(r.status, JSON.stringify(e).slice(0, 80)).toBe(status);
+      expect(r.json.error.details.map((d: { field: string }) => d.field)).toContain(field);
+    }
+    expect((await ask({ properties: { product_id: 'in2' }, timestamp: new Date().toISOString() })).status).toBe(200);
+  });
 });
-

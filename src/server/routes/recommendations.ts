@@ -1,7 +1,8 @@
 /** CONTRACT §6: recommendations and similar items. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { KairosError } from '../../errors.ts';
+import { isKairosError, KairosError } from '../../errors.ts';
+import { validateEvents } from '../../ingest/pipeline.ts';
 import { MAX_ITEM_ID_UNITS } from '../../catalog/item.ts';
 import type { RecommendationsExtension } from '../../recommend/serving/extension.ts';
 import { DEFAULT_PLACEMENT, inlineWithholds, RecommendRequestSchema, serveRecommendation, type RecommendRequest } from '../../recommend/serving/serve.ts';
@@ -9,6 +10,20 @@ import { namedIds, personOf } from '../../engine/workspace.ts';
 import type { ExperimentsExtension } from '../../experiments/serving.ts';
 import { principalOf, type AppContext, type RouteRegistrar } from '../app.ts';
 import { checkItemIds } from './items.ts';
+
+/**
+ * Inline events are checked as ingestion checks a `track` (times, product ids, sizes, nesting): what
+ * could not be sent cannot shape an answer either. Problems point into the request (`/events/2/…`).
+ */
+function checkInlineEvents(events: RecommendRequest['events'], now: number): void {
+  if (!events?.length) return;
+  try {
+    validateEvents({ events: events.map((e) => ({ ...e, type: 'track', anonymousId: 'inline', messageId: 'inline' })), receivedAt: now });
+  } catch (err) {
+    if (!isKairosError(err)) throw err;
+    throw new KairosError(err.code, err.message, err.details?.map(({ index, field, message }) => ({ field: `/events/${index ?? 0}${field === '/' ? '' : field}`, message })));
+  }
+}
 
 const SimilarParams = Type.Object({ itemId: Type.String({ minLength: 1, maxLength: MAX_ITEM_ID_UNITS }) });
 const SimilarQuery = Type.Object({ count: Type.Optional(Type.String({ pattern: '^([1-9]|[1-9][0-9]|100)$' })) }, { additionalProperties: false });
@@ -22,9 +37,10 @@ export function recommendationRoutes(ext: RecommendationsExtension, experiments?
       const named = (filter?.exclude ?? []).map((itemId, i) => ({ field: `/filter/exclude/${i}`, itemId }));
       if (context?.itemId !== undefined) named.unshift({ field: '/context/itemId', itemId: context.itemId });
       checkItemIds(named);
+      const now = Date.now();
+      checkInlineEvents(req.body.events, now);
       const { ws } = principalOf(req);
       const started = process.hrtime.bigint();
-      const now = Date.now();
       const placement = req.body.context?.placement ?? DEFAULT_PLACEMENT;
       // a person withholding consent in this very request is not exposed, as one who did so before is not
       const { exposed, writes: exposure } = (inlineWithholds(req.body) ? undefined : experiments?.stateOf(ws).expose(personOf(ws, req.body), namedIds(req.body), placement, now)) ?? { writes: [] };
