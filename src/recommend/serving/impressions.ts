@@ -51,13 +51,7 @@ export const DEFAULT_IMPRESSION_LIMITS: ImpressionLogLimits = { perPerson: 20, t
  * An impression as held: the signals packed into one array of numbers, row per item and column per
  * generator (NaN where the generator did not score the item), half the memory of one object per item.
  */
-interface Held {
-  recommendationId: string;
-  placement: string;
-  ids: string[];
-  servedFor?: string;
-  items: string[];
-  at: number;
+interface Held extends Omit<Impression, 'signals'> {
   generators?: readonly string[];
   scores?: number[];
   /** rows of `scores` (the length of the signals array) */
