@@ -41,6 +41,10 @@ export interface Config {
   webhookAllowInternal: boolean;
   /** shown items held in a workspace's impressions (attribution, the repeat rule); the oldest go past it */
   impressionItemsHeld: number;
+  /** after SIGTERM, requests still open this long are cut off (a second signal cuts them at once) */
+  shutdownGraceSeconds: number;
+  /** failed authentications a client address may make per second (bursts of ten times as many); 0: unlimited */
+  authFailuresPerSecond: number;
   /** data minimisation and retention (the config file's "privacy" key) */
   privacy: PrivacyPolicy;
   /** recommender settings (the config file's "recommend" key, as `kairos tune` writes it) */
@@ -167,7 +171,20 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/**
+ * The primary keys from the environment: a write key travels as an HTTP Basic username, which ends
+ * at the first colon, and one secret cannot be both keys (the server could tell them apart by no
+ * means but the order it loads them in).
+ */
+function checkPrimaryKeys(env: NodeJS.ProcessEnv): void {
+  const writeKey = env.KAIROS_WRITE_KEY || undefined;
+  const adminKey = env.KAIROS_ADMIN_KEY || undefined;
+  if (writeKey?.includes(':')) throw new ConfigError('KAIROS_WRITE_KEY must not hold ":" (clients send it as an HTTP Basic username, which ends at the first colon)');
+  if (writeKey !== undefined && writeKey === adminKey) throw new ConfigError('KAIROS_WRITE_KEY and KAIROS_ADMIN_KEY must differ');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  checkPrimaryKeys(env);
   const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
   if (!LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
   const dataDir = resolve(env.KAIROS_DATA_DIR || './.kairos');
@@ -201,6 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
     webhookAllowInternal: boolFrom('KAIROS_WEBHOOK_ALLOW_INTERNAL', env.KAIROS_WEBHOOK_ALLOW_INTERNAL, false),
     impressionItemsHeld: intFrom('KAIROS_IMPRESSION_ITEMS', env.KAIROS_IMPRESSION_ITEMS, 1_000_000, 1000, 1_000_000_000),
+    shutdownGraceSeconds: intFrom('KAIROS_SHUTDOWN_GRACE_SECONDS', env.KAIROS_SHUTDOWN_GRACE_SECONDS, 10, 0, 3600),
+    authFailuresPerSecond: intFrom('KAIROS_AUTH_FAILURES', env.KAIROS_AUTH_FAILURES, 100, 0, 1_000_000),
     privacy,
     recommend,
     decide,

@@ -2,6 +2,9 @@
  * Per-key rate limits: a token bucket per key id, refilled continuously. A request over the limit
  * gets 429 KAIROS_ERR_RATE_LIMITED with Retry-After (whole seconds until a token is back).
  */
+/** buckets held before those that refilled are dropped */
+const PRUNE_AT = 10_000;
+
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
@@ -15,7 +18,11 @@ export class RateLimiter {
   take(key: string, now = Date.now()): number | undefined {
     if (this.perSecond <= 0) return undefined;
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = { tokens: this.burst, at: now }));
+    if (!b) {
+      // keys come and go (client addresses): buckets that refilled are the same as none
+      if (this.buckets.size >= PRUNE_AT) this.prune(now);
+      this.buckets.set(key, (b = { tokens: this.burst, at: now }));
+    }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
     b.at = now;
     if (b.tokens >= 1) {
@@ -23,6 +30,18 @@ export class RateLimiter {
       return undefined;
     }
     return Math.max(1, Math.ceil((1 - b.tokens) / this.perSecond));
+  }
+
+  /** like `take`, without taking: undefined when a token is there, else the seconds to wait */
+  wait(key: string, now = Date.now()): number | undefined {
+    const b = this.perSecond <= 0 ? undefined : this.buckets.get(key);
+    if (!b) return undefined;
+    const tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
+    return tokens >= 1 ? undefined : Math.max(1, Math.ceil((1 - tokens) / this.perSecond));
+  }
+
+  private prune(now: number): void {
+    for (const [key, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
   }
 
   forget(key: string): void {

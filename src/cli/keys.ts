@@ -1,4 +1,4 @@
-/** `kairos keys create|list|revoke`: API keys of the default workspace, with the server stopped. */
+/** `kairos keys create|list|revoke`: API and write keys of a workspace, with the server stopped. */
 import { parseArgs } from 'node:util';
 import { KEY_NAME_MAX, SCOPES, type Scope } from '../auth/keys.ts';
 import { loadConfig } from '../config.ts';
@@ -6,15 +6,18 @@ import { DEFAULT_WORKSPACE } from '../engine/engine.ts';
 import { createLogger, openEngine } from '../engine/open.ts';
 
 const USAGE = `usage:
-  kairos keys create --scopes read[,write,admin,aggregates] [--name NAME]
-  kairos keys list
-  kairos keys revoke KEY_ID`;
+  kairos keys create --scopes read[,write,admin,aggregates] [--name NAME] [--workspace ID]
+  kairos keys create --kind write [--name NAME] [--workspace ID]      (a write key, for ingestion)
+  kairos keys list [--workspace ID]
+  kairos keys revoke KEY_ID [--workspace ID]
+
+--workspace defaults to "default": the way back into a workspace whose admin keys were all revoked.`;
 
 export async function keysCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { scopes: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { scopes: { type: 'string' }, name: { type: 'string' }, kind: { type: 'string' }, workspace: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [sub, id] = positionals;
   if (values.help || !sub) {
@@ -25,9 +28,31 @@ export async function keysCommand(argv: string[]): Promise<number> {
   const opened = await openEngine(config, createLogger({ ...config, logLevel: 'warn' }), [], false);
   try {
     const { engine } = opened;
-    const ws = engine.workspaces.get(DEFAULT_WORKSPACE)!;
+    const ws = engine.workspaces.get(values.workspace ?? DEFAULT_WORKSPACE);
+    if (!ws) {
+      console.error(`no workspace "${values.workspace}"`);
+      return 2;
+    }
     switch (sub) {
       case 'create': {
+        const kind = values.kind ?? 'api';
+        if (kind !== 'api' && kind !== 'write') {
+          console.error('--kind must be api or write');
+          return 2;
+        }
+        if (kind === 'write') {
+          if (values.scopes !== undefined) {
+            console.error('a write key has no scopes: leave out --scopes');
+            return 2;
+          }
+          if (values.name !== undefined && (values.name.length === 0 || values.name.length > KEY_NAME_MAX)) {
+            console.error(`--name must be 1–${KEY_NAME_MAX} characters`);
+            return 2;
+          }
+          const { record, secret } = await engine.createKey(ws, [], values.name, 'write');
+          console.log(JSON.stringify({ id: record.id, key: secret, kind, scopes: [], name: record.name ?? null }));
+          return 0;
+        }
         const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
         const repeated = scopes.filter((s, i) => scopes.indexOf(s) !== i);
@@ -41,7 +66,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
           return 2;
         }
         const { record, secret } = await engine.createKey(ws, scopes as Scope[], values.name);
-        console.log(JSON.stringify({ id: record.id, key: secret, scopes: record.scopes, name: record.name ?? null }));
+        console.log(JSON.stringify({ id: record.id, key: secret, kind, scopes: record.scopes, name: record.name ?? null }));
         return 0;
       }
       case 'list':

@@ -33,10 +33,21 @@ export async function serve(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // a second signal: stop waiting for requests (what was acknowledged is durable already)
+      logger.warn({ signal }, 'closing the connections still open');
+      app.server.closeAllConnections();
+      return;
+    }
     stopping = true;
     ctx.ready.value = false;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    // Node stops timing requests out once the server closes: a client sending a request a byte at a
+    // time would hold the process forever
+    setTimeout(() => {
+      logger.warn({ graceSeconds: config.shutdownGraceSeconds }, 'closing the connections still open after the grace period');
+      app.server.closeAllConnections();
+    }, config.shutdownGraceSeconds * 1000).unref();
     try {
       await app.close();
       await caps.stop?.();

@@ -357,9 +357,10 @@ export class Engine {
 
   // --- keys and workspaces ---------------------------------------------------------------------
 
-  async createKey(ws: Workspace, scopes: Scope[], name?: string): Promise<{ record: KeyRecord; secret: string }> {
-    const secret = newSecret('ak');
-    const record: KeyRecord = { id: newKeyId(), hash: hashSecret(secret), kind: 'api', scopes, ...(name !== undefined ? { name } : {}), createdAt: new Date().toISOString() };
+  /** a new API key with `scopes`, or (kind `write`) a new write key: another workspace's way to rotate a leaked one */
+  async createKey(ws: Workspace, scopes: Scope[], name?: string, kind: KeyRecord['kind'] = 'api'): Promise<{ record: KeyRecord; secret: string }> {
+    const secret = newSecret(kind === 'write' ? 'wk' : 'ak');
+    const record: KeyRecord = { id: newKeyId(), hash: hashSecret(secret), kind, scopes: kind === 'write' ? [] : scopes, ...(name !== undefined ? { name } : {}), createdAt: new Date().toISOString() };
     await this.putKey(ws, record);
     return { record, secret };
   }

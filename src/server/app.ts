@@ -21,6 +21,7 @@ import { registerAggregateRoutes } from './routes/aggregates.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { AJV_OPTIONS } from '../validation.ts';
+import { RateLimiter } from '../auth/rate-limit.ts';
 
 /** Non-ingestion bodies (bulk catalog upserts) may be larger than Segment's 500 KB. */
 export const MAX_API_BODY_BYTES = 16 * 1024 * 1024;
@@ -30,6 +31,7 @@ export const MAX_API_BODY_BYTES = 16 * 1024 * 1024;
  * own per-event limit (CONTRACT §4).
  */
 export const MAX_API_BODY_DEPTH = 64;
+
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -136,6 +138,17 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
     void reply.header('connection', 'close');
     throw new KairosError('KAIROS_ERR_NOT_READY', 'the server is shutting down');
   });
+  // failed authentications per client address (KAIROS_AUTH_FAILURES, bursts of ten times as many):
+  // past the budget the address is refused until it refills, a right key included, else a guess
+  // that hits would still tell itself apart; keys chosen by people cannot be guessed at line rate
+  const failures = new RateLimiter(engine.config.authFailuresPerSecond, engine.config.authFailuresPerSecond * 10);
+  app.addHook('onRequest', async (req) => {
+    const wait = failures.wait(req.ip);
+    if (wait === undefined) return;
+    const e = new KairosError('KAIROS_ERR_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait}s`);
+    e.retryAfter = wait;
+    throw e;
+  });
   // authentication before anything else: an unauthenticated client learns nothing of the schemas
   // and cannot make the server read, inflate or parse a body
   app.addHook('onRequest', async (req) => {
@@ -168,6 +181,7 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
 
   app.setErrorHandler((err: FastifyError | KairosError, req, reply) => {
     const k = isKairosError(err) ? err : fastifyErrorToKairos(err);
+    if (k.code === 'KAIROS_ERR_AUTH') failures.take(req.ip);
     // a refusal while shutting down is expected, not a failure (no stack trace for each of them)
     if (k.code === 'KAIROS_ERR_NOT_READY') req.log.info({ code: k.code }, k.message);
     else if (k.status >= 500) req.log.error({ err }, 'request failed');

@@ -5,22 +5,28 @@ import { KairosError } from '../../errors.ts';
 import { KEY_NAME_MAX, SCOPES, type Scope } from '../../auth/keys.ts';
 import { principalOf, type AppContext } from '../app.ts';
 
-export const CreateKeyBody = Type.Object(
-  {
-    scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: KEY_NAME_MAX })),
-  },
-  { additionalProperties: false },
-);
+/** an API key with scopes, or (`"kind": "write"`, no scopes) a write key */
+export const CreateKeyBody = Type.Union([
+  Type.Object(
+    {
+      kind: Type.Optional(Type.Literal('api')),
+      scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true }),
+      name: Type.Optional(Type.String({ minLength: 1, maxLength: KEY_NAME_MAX })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ kind: Type.Literal('write'), name: Type.Optional(Type.String({ minLength: 1, maxLength: KEY_NAME_MAX })) }, { additionalProperties: false }),
+]);
 export const CreateWorkspaceBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: KEY_NAME_MAX }) }, { additionalProperties: false });
 
 export function registerKeyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { engine } = ctx;
 
-  app.post<{ Body: { scopes: Scope[]; name?: string } }>('/v1/keys', { schema: { body: CreateKeyBody }, config: { scope: 'admin' } }, async (req, reply) => {
+  app.post<{ Body: { kind?: 'api' | 'write'; scopes?: Scope[]; name?: string } }>('/v1/keys', { schema: { body: CreateKeyBody }, config: { scope: 'admin' } }, async (req, reply) => {
     const { ws } = principalOf(req);
-    const { record, secret } = await engine.createKey(ws, req.body.scopes, req.body.name);
-    return reply.status(201).send({ id: record.id, key: secret, scopes: record.scopes, name: record.name ?? null });
+    const kind = req.body.kind ?? 'api';
+    const { record, secret } = await engine.createKey(ws, req.body.scopes ?? [], req.body.name, kind);
+    return reply.status(201).send({ id: record.id, key: secret, kind, scopes: record.scopes, name: record.name ?? null });
   });
 
   app.get('/v1/keys', { config: { scope: 'admin' } }, async (req) => {
