@@ -113,7 +113,7 @@ describe('impression log bounds', () => {
     expect(deleted(log.record(shown(11, NOW + 11, [], 25)))).toEqual(['r1', 'r2', 'r3']);
     expect(log.size).toEqual({ impressions: 8, items: 95 });
     expect(log.get('r3')).toBeUndefined();
-    // the signals come back exactly as given (held packed)
+    // the signals come back as given
     expect(log.get('r10')).toEqual(shown(10, NOW + 10, ['v']));
   });
 

@@ -124,6 +124,8 @@ export function itemFromProperties(itemId: string, properties: Record<string, un
 
 /** the longest label a reason's text quotes, in code points */
 export const LABEL_MAX = 80;
+/** white space a label would collapse or trim: a run, an end, or anything but a plain space */
+const UNTIDY = /\s\s|^\s|\s$|[^\S ]/u;
 
 /**
  * A name as a reason's text quotes it: white space collapsed, at most `LABEL_MAX` code points (then
@@ -131,6 +133,8 @@ export const LABEL_MAX = 80;
  * short, readable reason and a small answer.
  */
 export function shortLabel(name: string): string {
+  // the common case, a short name with single spaces, as it is (reasons name items on every request)
+  if (name.length <= LABEL_MAX && !UNTIDY.test(name)) return name;
   const text = name.replace(/\s+/gu, ' ').trim();
   const points = Array.from(text);
   if (points.length <= LABEL_MAX) return text;

@@ -16,7 +16,7 @@ export interface ServingSettings {
   /** impressions older than this are forgotten (the attribution window) */
   impressionTtlDays: number;
   /**
-   * shown items held in all impressions of a workspace together (about 150 bytes each): past it the
+   * shown items held in all impressions of a workspace together (about 270 bytes each, with their scores): past it the
    * oldest impressions are forgotten, so memory stays bounded however busy the shop
    */
   impressionItemsHeld: number;

@@ -47,71 +47,12 @@ export interface ImpressionLogLimits {
 
 export const DEFAULT_IMPRESSION_LIMITS: ImpressionLogLimits = { perPerson: 20, ttlMs: 7 * 86_400_000, maxItems: 1_000_000 };
 
-/**
- * An impression as held: the signals packed into one array of numbers, row per item and column per
- * generator (NaN where the generator did not score the item), half the memory of one object per item.
- */
-interface Held extends Omit<Impression, 'signals'> {
-  generators?: readonly string[];
-  scores?: number[];
-  /** rows of `scores` (the length of the signals array) */
-  rows?: number;
-}
-
-/** generator name lists, shared between impressions (a placement's blend names the same few) */
-const generatorLists = new Map<string, readonly string[]>();
-
-function pack(imp: Impression): Held {
-  const held: Held = { recommendationId: imp.recommendationId, placement: imp.placement, ids: imp.ids, items: imp.items, at: imp.at };
-  if (imp.servedFor !== undefined) held.servedFor = imp.servedFor;
-  const signals = imp.signals;
-  if (!signals) return held;
-  // a blend has a handful of generators: a list beats a set
-  const names: string[] = [];
-  for (let row = 0; row < signals.length; row++) for (const g of Object.keys(signals[row]!)) if (!names.includes(g)) names.push(g);
-  const key = names.join('\u0000');
-  let generators = generatorLists.get(key);
-  if (!generators) {
-    generators = names;
-    if (generatorLists.size < 1024) generatorLists.set(key, generators);
-  }
-  const width = generators.length;
-  // a plain array of doubles: allocated on the heap in a fraction of a typed array's time
-  const scores: number[] = new Array<number>(signals.length * width);
-  for (let row = 0; row < signals.length; row++) {
-    const s = signals[row]!;
-    for (let col = 0; col < width; col++) {
-      const v = s[generators[col]!];
-      scores[row * width + col] = v === undefined ? NaN : v;
-    }
-  }
-  held.generators = generators;
-  held.scores = scores;
-  held.rows = signals.length;
-  return held;
-}
-
-function unpack(h: Held): Impression {
-  const { generators, scores, rows, ...rest } = h;
-  if (!generators || !scores || rows === undefined) return rest;
-  const signals: Array<Record<string, number>> = [];
-  for (let row = 0; row < rows; row++) {
-    const s: Record<string, number> = {};
-    generators.forEach((g, col) => {
-      const v = scores[row * generators.length + col]!;
-      if (!Number.isNaN(v)) s[g] = v;
-    });
-    signals.push(s);
-  }
-  return { ...rest, signals };
-}
-
 export class ImpressionLog {
   readonly limits: ImpressionLogLimits;
-  private readonly byId = new Map<string, Held[]>();
-  private readonly byRecommendation = new Map<string, Held>();
+  private readonly byId = new Map<string, Impression[]>();
+  private readonly byRecommendation = new Map<string, Impression>();
   /** held impressions in the order they were taken (by time: `restoreAll` sorts), and some forgotten since */
-  private order: Held[] = [];
+  private order: Impression[] = [];
   private head = 0;
   private items = 0;
 
@@ -129,7 +70,7 @@ export class ImpressionLog {
    * impressions forgotten to make room (so what memory forgot, the store forgets too).
    */
   record(imp: Impression): Mutation[] {
-    return [{ table: 'impressions', key: imp.recommendationId, value: imp }, ...this.remember(pack(imp), imp.at)];
+    return [{ table: 'impressions', key: imp.recommendationId, value: imp }, ...this.remember(imp, imp.at)];
   }
 
   /**
@@ -138,11 +79,11 @@ export class ImpressionLog {
    */
   restoreAll(imps: Impression[], now: number): Mutation[] {
     const evicted: Mutation[] = [];
-    for (const imp of [...imps].sort((a, b) => a.at - b.at)) evicted.push(...this.remember(pack(imp), now));
+    for (const imp of [...imps].sort((a, b) => a.at - b.at)) evicted.push(...this.remember(imp, now));
     return evicted;
   }
 
-  private remember(imp: Held, now: number): Mutation[] {
+  private remember(imp: Impression, now: number): Mutation[] {
     const evicted: Mutation[] = [];
     this.byRecommendation.set(imp.recommendationId, imp);
     this.order.push(imp);
@@ -192,7 +133,7 @@ export class ImpressionLog {
   }
 
   /** removes a held impression from the lists of the ids it names */
-  private unlist(imp: Held): void {
+  private unlist(imp: Impression): void {
     for (const id of imp.ids) {
       const list = this.byId.get(id);
       if (!list) continue;
@@ -202,20 +143,19 @@ export class ImpressionLog {
     }
   }
 
-  private drop(imp: Held): void {
+  private drop(imp: Impression): void {
     if (this.byRecommendation.get(imp.recommendationId) !== imp) return;
     this.byRecommendation.delete(imp.recommendationId);
     this.items -= imp.items.length;
   }
 
   get(recommendationId: string): Impression | undefined {
-    const h = this.byRecommendation.get(recommendationId);
-    return h && unpack(h);
+    return this.byRecommendation.get(recommendationId);
   }
 
   /** items of the person's last `n` impressions of a placement */
   recentItems(ids: Iterable<string>, placement: string, n: number): Set<string> {
-    const all: Held[] = [];
+    const all: Impression[] = [];
     for (const id of ids) for (const imp of this.byId.get(id) ?? []) if (imp.placement === placement) all.push(imp);
     all.sort((a, b) => b.at - a.at);
     const out = new Set<string>();
@@ -230,8 +170,8 @@ export class ImpressionLog {
   }
 
   /** every impression held under any of the ids, oldest first */
-  private held(ids: Iterable<string>): Held[] {
-    const out = new Map<string, Held>();
+  private held(ids: Iterable<string>): Impression[] {
+    const out = new Map<string, Impression>();
     for (const id of ids) for (const imp of this.byId.get(id) ?? []) out.set(imp.recommendationId, imp);
     return [...out.values()].sort((a, b) => a.at - b.at);
   }
@@ -245,7 +185,7 @@ export class ImpressionLog {
     const own = new Set(ids);
     return this.held(own).map((imp) => {
       const mine = imp.ids.filter((id) => own.has(id));
-      if (own.has(servedTo(imp))) return { ...unpack(imp), ids: mine };
+      if (own.has(servedTo(imp))) return { ...imp, ids: mine };
       return { recommendationId: imp.recommendationId, placement: imp.placement, ids: mine, at: imp.at, forAnotherPerson: true as const };
     });
   }
