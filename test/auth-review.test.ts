@@ -116,5 +116,7 @@ describe('failed authentications', () => {
     expect(Number(right.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(((await right.json()) as { error: { code: string } }).error.code).toBe('KAIROS_ERR_RATE_LIMITED');
     expect((await track(s.url, '/v1/track', { userId: 'x', event: 'E', writeKey: WRITE_KEY })).status).toBe(429);
+    // the operational endpoints need no key and stay open
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
   });
 });

@@ -143,6 +143,8 @@ export function buildApp(engine: Engine, logger: Logger, extras: AppExtras = {})
   // that hits would still tell itself apart; keys chosen by people cannot be guessed at line rate
   const failures = new RateLimiter(engine.config.authFailuresPerSecond, engine.config.authFailuresPerSecond * 10);
   app.addHook('onRequest', async (req) => {
+    // the operational endpoints need no key: nothing to guess there
+    if (!req.url.startsWith('/v1/')) return;
     const wait = failures.wait(req.ip);
     if (wait === undefined) return;
     const e = new KairosError('KAIROS_ERR_RATE_LIMITED', `too many failed authentications from this address; retry in ${wait}s`);

@@ -1,11 +1,13 @@
 /**
  * One process per data dir: the in-memory serving state would diverge otherwise. The lock is a file
- * created exclusively (`wx`) holding the owner's pid. A lock left by a process that died is broken
+ * holding the owner's pid, created exclusively and whole (a hard link to a file written first, so it
+ * is never seen empty). A lock left by a process that died is broken
  * only under a second exclusive file, `kairos.lock.break`, after reading the lock again: of several
  * processes that found the same stale lock at once, one breaks it and takes the data dir, and the
  * others then find a live owner. Without that, one could delete the lock another had just written.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** a break lock older than this was left by a process that died inside the few microseconds it is held */
@@ -42,14 +44,22 @@ function holderOf(path: string): number | undefined {
 
 const held = (pid: number): boolean => Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid);
 
-/** creates `path` holding our pid; false when it exists */
+/**
+ * Creates `path` holding our pid; false when it exists. The file appears with its content (a link to
+ * a file written first), so no other process ever reads a lock that is still empty and takes it for
+ * one left behind.
+ */
 function create(path: string): boolean {
+  const written = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  writeFileSync(written, String(process.pid));
   try {
-    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    linkSync(written, path);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
+  } finally {
+    rmSync(written, { force: true });
   }
 }
 
