@@ -134,7 +134,11 @@ const UNTIDY = /\s\s|^\s|\s$|[^\S ]/u;
  */
 export function shortLabel(name: string): string {
   // the common case, a short name with single spaces, as it is (reasons name items on every request)
-  if (name.length <= LABEL_MAX && !UNTIDY.test(name)) return name;
+  return name.length <= LABEL_MAX && !UNTIDY.test(name) ? name : tidyLabel(name);
+}
+
+/** the rule `shortLabel` applies, without its shortcut for names it would leave as they are */
+export function tidyLabel(name: string): string {
   const text = name.replace(/\s+/gu, ' ').trim();
   const points = Array.from(text);
   if (points.length <= LABEL_MAX) return text;
