@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_INTERACTION_WEIGHTS, type InteractionKind } from './ingest/interactions.ts';
 import { DEFAULT_PRIVACY_POLICY, parsePolicy, type PrivacyPolicy } from './privacy/policy.ts';
 import { DEFAULT_RECOMMENDER_SETTINGS, type RecommenderSettings } from './recommend/recommender.ts';
+import { DEFAULT_SERVING_SETTINGS } from './recommend/serving/extension.ts';
 import { DEFAULT_DECIDE_SETTINGS, type DecideSettings } from './decide/serving/extension.ts';
 import { LinUcbBandit } from './decide/bandit.ts';
 
@@ -217,7 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     autoCompactSeconds: intFrom('KAIROS_AUTO_COMPACT_SECONDS', env.KAIROS_AUTO_COMPACT_SECONDS, 3600, 0, 365 * 86400),
     rateLimitPerSecond: intFrom('KAIROS_RATE_LIMIT', env.KAIROS_RATE_LIMIT, 5000, 0, 10_000_000),
     webhookAllowInternal: boolFrom('KAIROS_WEBHOOK_ALLOW_INTERNAL', env.KAIROS_WEBHOOK_ALLOW_INTERNAL, false),
-    impressionItemsHeld: intFrom('KAIROS_IMPRESSION_ITEMS', env.KAIROS_IMPRESSION_ITEMS, 1_000_000, 1000, 1_000_000_000),
+    impressionItemsHeld: intFrom('KAIROS_IMPRESSION_ITEMS', env.KAIROS_IMPRESSION_ITEMS, DEFAULT_SERVING_SETTINGS.impressionItemsHeld, 1000, 1_000_000_000),
     shutdownGraceSeconds: intFrom('KAIROS_SHUTDOWN_GRACE_SECONDS', env.KAIROS_SHUTDOWN_GRACE_SECONDS, 10, 0, 3600),
     authFailuresPerSecond: intFrom('KAIROS_AUTH_FAILURES', env.KAIROS_AUTH_FAILURES, 100, 0, 1_000_000),
     privacy,

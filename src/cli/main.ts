@@ -9,7 +9,7 @@ commands:
   eval [FILE]           replay a dataset through the engine; accuracy beside baselines
   tune [FILE]           search recommender settings on a validation split; write a config file
   ope                   estimate candidate decision policies' value from the decision log (IPS, DR)
-  keys create|list|revoke   manage API keys of the default workspace
+  keys create|list|revoke   manage the API and write keys of a workspace
 
 Run "kairos <command> --help" for the options of a command.`;
 

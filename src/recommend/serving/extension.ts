@@ -8,7 +8,7 @@ import { Recommender, type RecommenderSettings } from '../recommender.ts';
 import type { StoredEvent } from '../../ingest/event.ts';
 import { interactionsOf } from '../../ingest/interactions.ts';
 import { FEEDBACK_PREFIX, FeedbackLearning, senderOf, type FeedbackRecord } from './feedback.ts';
-import { ImpressionLog, type Impression } from './impressions.ts';
+import { DEFAULT_IMPRESSION_LIMITS, ImpressionLog, type Impression } from './impressions.ts';
 
 export interface ServingSettings {
   /** an item of the person's last N impressions of a placement is not shown again unless nothing else qualifies */
@@ -24,7 +24,12 @@ export interface ServingSettings {
   feedbackDays: number;
 }
 
-export const DEFAULT_SERVING_SETTINGS: ServingSettings = { repeatWindow: 3, impressionTtlDays: 7, impressionItemsHeld: 1_000_000, feedbackDays: 30 };
+export const DEFAULT_SERVING_SETTINGS: ServingSettings = {
+  repeatWindow: 3,
+  impressionTtlDays: DEFAULT_IMPRESSION_LIMITS.ttlMs / 86_400_000,
+  impressionItemsHeld: DEFAULT_IMPRESSION_LIMITS.maxItems,
+  feedbackDays: 30,
+};
 
 export interface RecommendationState {
   recommender: Recommender;
@@ -73,7 +78,6 @@ export class RecommendationsExtension implements WorkspaceExtension {
       },
     );
     const now = Date.now();
-    const oldest = now - this.serving.impressionTtlDays * 86_400_000;
     const oldestFeedback = now - this.serving.feedbackDays * 86_400_000;
     const dropped: Mutation[] = [];
     const restored: Impression[] = [];
@@ -84,10 +88,9 @@ export class RecommendationsExtension implements WorkspaceExtension {
         else dropped.push({ table: 'impressions', key });
         continue;
       }
-      const imp = value as Impression;
-      if (imp.at >= oldest) restored.push(imp);
-      else dropped.push({ table: 'impressions', key });
+      restored.push(value as Impression);
     }
+    // what is past the limits now (too old, or beyond the items held) is forgotten, in the store too
     dropped.push(...impressions.restoreAll(restored, now));
     if (dropped.length) await store.commit(ws.id, dropped);
     const impressionWrites = new DeferredWrites(store, ws.id, this.onWriteError);

@@ -120,12 +120,9 @@ export class ImpressionLog {
       this.drop(first);
       evicted.push({ table: 'impressions', key: first.recommendationId });
     }
-    // the order list also holds impressions forgotten out of turn: rebuilt once they outnumber the rest
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
-    }
-    if (this.order.length - this.head > 2 * this.byRecommendation.size + 1024) {
+    // the order list also holds impressions forgotten since (passed by `head`, or out of turn):
+    // rebuilt from the held ones once the forgotten outnumber them
+    if (this.order.length > 2 * this.byRecommendation.size + 1024) {
       this.order = this.order.slice(this.head).filter((h) => this.byRecommendation.get(h.recommendationId) === h);
       this.head = 0;
     }

@@ -102,8 +102,11 @@ function currentSession(ws: Workspace, view: PersonView | undefined, now: number
 export const inlineWithholds = (req: Pick<RecommendRequest, 'events'>): boolean =>
   req.events?.some((e) => personalizationPreference(e as Pick<StoredEvent, 'context'>) === false) === true;
 
+/** whether the answer may use the person at all: neither a stored preference nor an inline event withholds consent */
+const consents = (view: PersonView | undefined, req: RecommendRequest): boolean => view?.personalization !== false && !inlineWithholds(req);
+
 export function buildQuery(ws: Workspace, view: PersonView | undefined, req: RecommendRequest, now: number, allowPersonal = true): RecommendQuery {
-  const consented = view?.personalization !== false && !inlineWithholds(req);
+  const consented = consents(view, req);
   const personalized = allowPersonal && consented;
   if (!personalized) {
     // a holdout or a non-personalized variant: the Recommender keeps every generator off the session,
@@ -164,7 +167,7 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
   // a person who withheld consent: nothing kept under their ids shapes the answer (the repeat rule
   // reads impressions), and nothing about it is kept under them (no impression to attribute to:
   // their outcomes teach nothing anyway)
-  const consented = view?.personalization !== false && !inlineWithholds(req);
+  const consented = consents(view, req);
   const recent = consented && settings.repeatWindow > 0 ? state.impressions.recentItems(personIds(view, req), placement, settings.repeatWindow) : new Set<string>();
   // an experiment's variant may set the blend; otherwise the weights learned from this placement's
   // feedback, once it has enough; otherwise the configured ones
@@ -178,16 +181,14 @@ export function serveRecommendation(ws: Workspace, state: RecommendationState, s
     ...(weights ? { weights } : {}),
   });
   const recommendationId = newRecommendationId();
-  if (!consented) {
-    return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: [] };
-  }
+  const response = { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) };
+  if (!consented) return { response, writes: [] };
   // kept under the ids the request named, not every id of the person: a person may have thousands,
   // and look-ups go through all of them anyway (recentItems, erasure, export)
   const ids = namedIds(req);
   // the id the person was resolved by: the export shows the items only to whoever holds it
   const servedFor = servedForOf(view, ids);
-  const impression = state.impressions.record({ recommendationId, placement, ids, servedFor, items: result.items.map((i) => i.itemId), at: now, signals });
-  return { response: { recommendationId, ...result, ...(variant ? { experiment: variant.experiment } : {}) }, writes: impression };
+  return { response, writes: state.impressions.record({ recommendationId, placement, ids, servedFor, items: result.items.map((i) => i.itemId), at: now, signals }) };
 }
 
 /** a variant's `blend`: generator name → weight ≥ 0 (anything else in it is ignored) */
