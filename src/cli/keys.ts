@@ -40,32 +40,27 @@ export async function keysCommand(argv: string[]): Promise<number> {
           console.error('--kind must be api or write');
           return 2;
         }
+        let scopes: string[] = [];
         if (kind === 'write') {
           if (values.scopes !== undefined) {
             console.error('a write key has no scopes: leave out --scopes');
             return 2;
           }
-          if (values.name !== undefined && (values.name.length === 0 || values.name.length > KEY_NAME_MAX)) {
-            console.error(`--name must be 1–${KEY_NAME_MAX} characters`);
+        } else {
+          scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+          const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+          const repeated = scopes.filter((s, i) => scopes.indexOf(s) !== i);
+          if (scopes.length === 0 || bad.length || repeated.length) {
+            console.error(`--scopes must list some of ${SCOPES.join(', ')}, each once${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}${repeated.length ? ` (repeated: ${[...new Set(repeated)].join(', ')})` : ''}`);
             return 2;
           }
-          const { record, secret } = await engine.createKey(ws, [], values.name, 'write');
-          console.log(JSON.stringify({ id: record.id, key: secret, kind, scopes: [], name: record.name ?? null }));
-          return 0;
-        }
-        const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-        const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-        const repeated = scopes.filter((s, i) => scopes.indexOf(s) !== i);
-        if (scopes.length === 0 || bad.length || repeated.length) {
-          console.error(`--scopes must list some of ${SCOPES.join(', ')}, each once${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}${repeated.length ? ` (repeated: ${[...new Set(repeated)].join(', ')})` : ''}`);
-          return 2;
         }
         // the limits of POST /v1/keys
         if (values.name !== undefined && (values.name.length === 0 || values.name.length > KEY_NAME_MAX)) {
           console.error(`--name must be 1–${KEY_NAME_MAX} characters`);
           return 2;
         }
-        const { record, secret } = await engine.createKey(ws, scopes as Scope[], values.name);
+        const { record, secret } = await engine.createKey(ws, scopes as Scope[], values.name, kind);
         console.log(JSON.stringify({ id: record.id, key: secret, kind, scopes: record.scopes, name: record.name ?? null }));
         return 0;
       }

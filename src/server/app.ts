@@ -32,7 +32,6 @@ export const MAX_API_BODY_BYTES = 16 * 1024 * 1024;
  */
 export const MAX_API_BODY_DEPTH = 64;
 
-
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** decompressed body limit of the route, bytes */

@@ -880,8 +880,9 @@ export class DecisionsExtension implements WorkspaceExtension {
     // an edit keeps the action's history; one deleted and created again starts afresh (learn())
     const existing = this.stateOf(ws).actions.get(actionId);
     const createdAt = existing ? existing.createdAt : updatedAt;
-    const rec = { ...action, actionId, updatedAt, ...(createdAt !== undefined ? { createdAt } : {}) };
-    await this.store!.commit(ws.id, [{ table: 'actions', key: actionId, value: { ...action, updatedAt, ...(createdAt !== undefined ? { createdAt } : {}) } }]);
+    const stored = { ...action, updatedAt, ...(createdAt !== undefined ? { createdAt } : {}) };
+    const rec = { ...stored, actionId };
+    await this.store!.commit(ws.id, [{ table: 'actions', key: actionId, value: stored }]);
     this.stateOf(ws).setAction(rec);
     return rec;
   }

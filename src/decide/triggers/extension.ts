@@ -553,9 +553,9 @@ export class TriggersExtension implements WorkspaceExtension {
 }
 
 /**
- * Whether an event (its messageId, its time) lies in the firing's `unless` window: from the anchor to withinSeconds after it,
- * in event time. The anchor itself is never in its own window, so `unless` may name the `when`
- * event ("no other visit within the hour").
+ * Whether an event (its messageId, its time) lies in the firing's `unless` window: from the anchor
+ * to withinSeconds after it, in event time. The anchor itself is never in its own window, so
+ * `unless` may name the `when` event ("no other visit within the hour").
  */
 function inWindow(f: Firing, t: TriggerRecord, messageId: string, at: number): boolean {
   return t.unless !== undefined && messageId !== f.anchor.messageId && at >= f.anchor.t && at <= f.anchor.t + t.unless.withinSeconds * 1000;
